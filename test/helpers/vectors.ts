@@ -9,7 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** projectRoot is the folder holding package.json. */
-export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** vectorsDir is where the shared vectors live, overridable with SIG_VECTORS_DIR. */
 export const vectorsDir = process.env.SIG_VECTORS_DIR ?? resolve(projectRoot, '..', 'shared', 'vectors');
