@@ -1,0 +1,94 @@
+/**
+ * Every RFC 6962/9162 proof vector of transparency-dev/merkle (`testdata/`, Apache-2.0), as copied to
+ * ../shared/vectors/merkle-proofs/ (see its README): good proofs verify, mutated ones (`wantErr`)
+ * fail with a LogError.
+ *
+ * One deliberate deviation: our verifiers demand 32-byte hashes, so the one "good" vector whose
+ * roots are 12-byte placeholders (equal sizes, equal roots) fails with HASH_INVALID. It is listed in
+ * STRICTER below, and the test fails if the list ever names a file that does not behave that way.
+ */
+import { readFileSync } from 'node:fs';
+import { relative } from 'node:path';
+import test from 'ava';
+import { isLogError } from '../log/errors.js';
+import { verifyConsistency, verifyInclusion } from '../log/proof.js';
+import { listFiles, vectorPath } from './helpers/vectors.js';
+
+/** Good vectors that we reject because a hash in them is not 32 bytes (HASH_INVALID). */
+const STRICTER = new Set(['consistency/additional/sizes-are-equal-one-and-proof-is-empty.json']);
+
+const dir = vectorPath('merkle-proofs');
+
+interface Raw {
+  [k: string]: unknown;
+}
+
+/** Parses a vector, reading sizes and indexes as bigints from their literal digits (one is 2^64-1). */
+function readVector(path: string): Raw {
+  const text = readFileSync(path, 'utf8').replace(/"(leafIdx|treeSize|size1|size2)":\s*(\d+)/g, '"$1": "$2"');
+  return JSON.parse(text) as Raw;
+}
+
+const b64 = (s: unknown): Uint8Array => new Uint8Array(Buffer.from(s as string, 'base64'));
+const proofOf = (p: unknown): Uint8Array[] => ((p as string[] | null) ?? []).map(b64);
+
+function run(t: import('ava').ExecutionContext, group: 'inclusion' | 'consistency', files: string[]) {
+  let good = 0;
+  let bad = 0;
+  let stricter = 0;
+  for (const file of files) {
+    const rel = relative(dir!, file);
+    const v = readVector(file);
+    const check = () =>
+      group === 'inclusion'
+        ? verifyInclusion(
+            BigInt(v.leafIdx as string),
+            BigInt(v.treeSize as string),
+            b64(v.leafHash),
+            proofOf(v.proof),
+            b64(v.root),
+          )
+        : verifyConsistency(
+            BigInt(v.size1 as string),
+            BigInt(v.size2 as string),
+            proofOf(v.proof),
+            b64(v.root1),
+            b64(v.root2),
+          );
+    if (STRICTER.has(rel)) {
+      t.false(v.wantErr, `${rel} is listed as stricter but is not a good vector`);
+      const e = t.throws(check, undefined, rel);
+      t.true(isLogError(e, 'HASH_INVALID'), `${rel}: expected HASH_INVALID, got ${String(e)}`);
+      stricter++;
+    } else if (v.wantErr) {
+      const e = t.throws(check, undefined, `${rel} (${v.desc}) should fail`);
+      t.true(isLogError(e), `${rel}: expected a LogError, got ${String(e)}`);
+      bad++;
+    } else {
+      t.notThrows(check, `${rel} (${v.desc}) should verify`);
+      good++;
+    }
+  }
+  t.log(
+    `${group}: ${good} good verified, ${bad} bad rejected, ${stricter} rejected as stricter (HASH_INVALID)`,
+  );
+  t.true(good > 0 && bad > 0);
+}
+
+if (dir) {
+  for (const group of ['inclusion', 'consistency'] as const) {
+    const files = listFiles(`${dir}/${group}`).filter((f) => f.endsWith('.json'));
+    test(`${group} vectors (${files.length} files)`, (t) => {
+      run(t, group, files);
+      if (group === 'consistency') {
+        const seen = files.map((f) => relative(dir, f)).filter((r) => STRICTER.has(r));
+        t.is(seen.length, STRICTER.size, 'every STRICTER entry names a vector file that exists');
+      }
+    });
+  }
+} else {
+  test('merkle proof vectors not found (skipped outside CI)', (t) => {
+    t.log('../shared/vectors/merkle-proofs is missing; CI=true makes this a failure');
+    t.pass();
+  });
+}
