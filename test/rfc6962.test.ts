@@ -13,7 +13,12 @@ import { MemoryTiles, nodeReader, refLeafHash, refMth } from './reference.js';
 interface Roots {
   leafInputsHex: string[];
   rootsByTreeSizeHex: Record<string, string>;
-  hasher: Record<string, string>;
+  hasher: {
+    emptyRootHex: string;
+    leafHashOfEmptyHex: string;
+    "leafHash('L123456')Hex": string;
+    "nodeHash('N123','N456')Hex": string;
+  };
 }
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
