@@ -1,0 +1,593 @@
+/**
+ * The store: every SQL statement the server runs, over server/db.ts (pg or PGlite, the same SQL).
+ * Schema in sql/ (numbered migrations, applied by `migrate` at start).
+ *
+ * `Store` is the one narrow interface the sequencer and LogService use; SqlStore is its only
+ * implementation. Reads that serve proofs are one query each (readTiles takes every tile a proof
+ * needs at once: plan, one batched read, compute; STYLE.md).
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { TileCoord } from '../log/tiles.js';
+import { big, bytes, type Db, num, type Queryable } from './db.js';
+import { ServiceError } from './errors.js';
+
+/** Identity is what the log recorded about itself at first start (sql/001_init.sql log_identity). */
+export interface Identity {
+  origin: string;
+  vkey: string;
+  openpgpFingerprint: string;
+  openpgpPublicKey: string;
+}
+
+/** TreeState is the integrated tree (log_state). */
+export interface TreeState {
+  treeSize: bigint;
+  rootHash: Uint8Array;
+}
+
+/** StoredCheckpoint is one row of checkpoints. */
+export interface StoredCheckpoint {
+  treeSize: bigint;
+  rootHash: Uint8Array;
+  note: string;
+  signedAt: Date;
+}
+
+/** PendingRow is an accepted attestation waiting for integration. */
+export interface PendingRow {
+  seq: bigint;
+  digest: Uint8Array;
+  entry: Uint8Array;
+  identifier: string;
+  signer: string;
+  acceptedAt: Date;
+}
+
+/** NewPending is what publish stores for one accepted attestation. */
+export interface NewPending {
+  /** loggedAt is the entry's loggedAt (acceptance time), stored as pending.accepted_at. */
+  loggedAt: Date;
+  digest: Uint8Array;
+  entry: Uint8Array;
+  identifier: string;
+  signer: string;
+}
+
+/** EntryRow is one integrated entry. */
+export interface EntryRow {
+  index: bigint;
+  entry: Uint8Array;
+}
+
+/** IntegrationTx is what the integrator may do inside its batch transaction (under the lock). */
+export interface IntegrationTx {
+  /** state returns the integrated tree, locking its row until the transaction ends. */
+  state(): Promise<TreeState>;
+  /** takePending returns up to `limit` of the oldest pending rows. */
+  takePending(limit: number): Promise<PendingRow[]>;
+  /** readTiles is a TileFetcher inside this transaction. */
+  readTiles(tiles: readonly TileCoord[]): Promise<Uint8Array[]>;
+  /**
+   * appendBatch writes entries start.. (in order), their leaf hashes, the changed tiles and the new
+   * state, and deletes their pending rows.
+   */
+  appendBatch(b: {
+    start: bigint;
+    rows: readonly PendingRow[];
+    leafHashes: readonly Uint8Array[];
+    tiles: readonly { tile: TileCoord; data: Uint8Array }[];
+    state: TreeState;
+  }): Promise<void>;
+  /** latestCheckpoint returns the newest stored checkpoint, if any. */
+  latestCheckpoint(): Promise<StoredCheckpoint | undefined>;
+  /** addCheckpoint stores a signed checkpoint. */
+  addCheckpoint(c: StoredCheckpoint): Promise<void>;
+}
+
+/** Store: the storage the sequencer and LogService use. Every method throws on database errors. */
+export interface Store {
+  readonly kind: 'pg' | 'pglite';
+  identity(): Promise<Identity | undefined>;
+  /** recordIdentity stores `id` unless one is recorded already; returns the recorded one. */
+  recordIdentity(id: Identity): Promise<Identity>;
+  state(): Promise<TreeState>;
+  latestCheckpoint(): Promise<StoredCheckpoint | undefined>;
+  /** readTiles returns the hash tiles at the given widths (prefix of the stored one); throws if absent. */
+  readTiles(tiles: readonly TileCoord[]): Promise<Uint8Array[]>;
+  /** readStoredTile returns a stored tile's widest data, or undefined. */
+  readStoredTile(level: number, index: bigint): Promise<Uint8Array | undefined>;
+  /** readEntries returns the entries with start <= index < end, in order. */
+  readEntries(start: bigint, end: bigint): Promise<EntryRow[]>;
+  /** findEntries returns up to `limit` entries matching id and/or key with after < index < below. */
+  findEntries(q: {
+    id?: string;
+    key?: string;
+    after?: bigint;
+    below: bigint;
+    limit: number;
+  }): Promise<EntryRow[]>;
+  /** entriesByDigest returns the integrated entries with the given attestation digests. */
+  entriesByDigest(digests: readonly Uint8Array[]): Promise<(EntryRow & { digest: Uint8Array })[]>;
+  /**
+   * addPending stores, in one transaction, the keys and every row whose digest is neither pending nor
+   * logged; it throws BACKLOG_FULL (storing nothing) when the backlog would pass maxBacklog.
+   * Returns how many rows were new.
+   */
+  addPending(rows: readonly NewPending[], keys: readonly KeyRow[], maxBacklog: number): Promise<number>;
+  backlog(): Promise<number>;
+  getKeys(fingerprints: readonly string[]): Promise<KeyRow[]>;
+  putKeys(keys: readonly KeyRow[]): Promise<void>;
+  /**
+   * integrate runs `fn` in one transaction holding the integrator lock (pg_try_advisory_xact_lock):
+   * returns `{ ran: false }` at once when another process holds it. `beforeCommit` runs last inside
+   * the transaction (a throw rolls everything back).
+   */
+  integrate<T>(
+    fn: (tx: IntegrationTx) => Promise<T>,
+    beforeCommit?: () => void,
+  ): Promise<{ ran: true; value: T } | { ran: false }>;
+  rateLimitIncrement(key: string, windowMs: number): Promise<{ hits: number; resetAt: Date }>;
+  rateLimitGet(key: string): Promise<{ hits: number; resetAt: Date } | undefined>;
+  rateLimitDecrement(key: string): Promise<void>;
+  rateLimitReset(key: string | undefined): Promise<void>;
+  /** counts returns row counts per table (tests and metrics). */
+  counts(): Promise<{ entries: number; pending: number; tiles: number; checkpoints: number; keys: number }>;
+  close(): Promise<void>;
+}
+
+/** KeyRow is a signer's public key. */
+export interface KeyRow {
+  fingerprint: string;
+  armored: string;
+}
+
+/** INTEGRATOR_LOCK is the advisory lock key held by the integrating process ("sig-intg"). */
+export const INTEGRATOR_LOCK = 0x7369672d696e7467n;
+/** MIGRATION_LOCK is the advisory lock key held while migrating ("sig-migr"). */
+export const MIGRATION_LOCK = 0x7369672d6d696772n;
+
+/** Migration is one numbered file of sql/. */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/** sqlDir returns the sql/ folder (beside server/ in the source tree, two levels up from dist/server). */
+export function sqlDir(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; i++) {
+    const candidate = join(dir, 'sql');
+    if (existsSync(join(candidate, '001_init.sql'))) return candidate;
+    dir = dirname(dir);
+  }
+  throw new Error(`sql/001_init.sql not found above ${dirname(fileURLToPath(import.meta.url))}`);
+}
+
+/** loadMigrations returns sql/NNN_name.sql in version order; it throws on a gap or a duplicate. */
+export function loadMigrations(dir = sqlDir()): Migration[] {
+  const out: Migration[] = [];
+  for (const f of readdirSync(dir).sort()) {
+    const m = /^(\d{3})_([a-z0-9_]+)\.sql$/.exec(f);
+    if (!m) continue;
+    out.push({ version: Number(m[1]), name: m[2]!, sql: readFileSync(join(dir, f), 'utf8') });
+  }
+  out.forEach((m, i) => {
+    if (m.version !== i + 1)
+      throw new Error(`sql/: expected migration ${i + 1}, found ${m.version} (${m.name})`);
+  });
+  return out;
+}
+
+/**
+ * migrate brings the schema to the newest version this server knows, in one transaction under an
+ * advisory lock (a second process starting at the same time waits, then finds nothing to do).
+ * Returns the version. Throws SCHEMA_MISMATCH when the database is newer than this server, or older
+ * and `apply` is false.
+ *
+ * Crash safety: the migrations and the version rows commit together; dying before COMMIT leaves the
+ * old schema and version, so the next start applies them again from the same point.
+ */
+export async function migrate(db: Db, opts: { apply: boolean; migrations?: Migration[] }): Promise<number> {
+  const migrations = opts.migrations ?? loadMigrations();
+  const latest = migrations.length;
+  return db.transaction(async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK.toString()]);
+    await tx.exec(`
+      CREATE TABLE IF NOT EXISTS schema_migrations (
+        version integer PRIMARY KEY,
+        name text NOT NULL,
+        applied_at timestamptz NOT NULL DEFAULT now()
+      );
+      COMMENT ON TABLE schema_migrations IS 'Applied migrations (sql/NNN_name.sql); the highest version is the schema version.';
+      COMMENT ON COLUMN schema_migrations.version IS 'Migration number NNN.';
+      COMMENT ON COLUMN schema_migrations.name IS 'Migration file name without number and .sql.';
+      COMMENT ON COLUMN schema_migrations.applied_at IS 'When it was applied.';
+    `);
+    const [row] = await tx.query('SELECT coalesce(max(version), 0) AS v FROM schema_migrations');
+    const current = num(row?.v);
+    if (current > latest) {
+      throw new ServiceError(
+        'SCHEMA_MISMATCH',
+        `this database has schema version ${current}; this server needs ${latest}: upgrade the server ` +
+          `(every process sharing the database must run a version that knows schema ${current})`,
+        { found: current, expected: latest },
+      );
+    }
+    if (current < latest && !opts.apply) {
+      throw new ServiceError(
+        'SCHEMA_MISMATCH',
+        `this database has schema version ${current}; this server needs ${latest}: run the migrations ` +
+          '(start the server once with migrations enabled, e.g. `sig server start`)',
+        { found: current, expected: latest },
+      );
+    }
+    for (const m of migrations.slice(current)) {
+      await tx.exec(m.sql);
+      await tx.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+    }
+    return latest;
+  });
+}
+
+function tileFetcher(q: Queryable) {
+  return async (tiles: readonly TileCoord[]): Promise<Uint8Array[]> => {
+    if (tiles.length === 0) return [];
+    const rows = await q.query(
+      `SELECT t.level, t.idx, t.width, t.data
+         FROM tiles t JOIN unnest($1::smallint[], $2::bigint[]) AS w(level, idx)
+           ON t.level = w.level AND t.idx = w.idx`,
+      [tiles.map((t) => t.level), tiles.map((t) => t.index.toString())],
+    );
+    const byKey = new Map<string, { width: number; data: Uint8Array }>();
+    for (const r of rows)
+      byKey.set(`${num(r.level)}/${big(r.idx)}`, { width: num(r.width), data: bytes(r.data) });
+    return tiles.map((t) => {
+      const got = byKey.get(`${t.level}/${t.index}`);
+      if (!got || got.width < t.width) {
+        // A tile the tree must have is missing: the store is inconsistent with log_state. Crash loudly.
+        throw new Error(
+          `tile ${t.level}/${t.index} width ${t.width} is not stored (found ${got ? `width ${got.width}` : 'nothing'})`,
+        );
+      }
+      return got.data.subarray(0, t.width * 32);
+    });
+  };
+}
+
+function toCheckpoint(r: Record<string, unknown>): StoredCheckpoint {
+  return {
+    treeSize: big(r.tree_size),
+    rootHash: bytes(r.root_hash),
+    note: String(r.note),
+    signedAt: new Date(r.signed_at as Date),
+  };
+}
+
+const LATEST_CHECKPOINT =
+  'SELECT tree_size, root_hash, note, signed_at FROM checkpoints ORDER BY id DESC LIMIT 1';
+
+/** openStore migrates (or checks) the schema of `db` and returns the Store over it. */
+export async function openStore(db: Db, opts: { migrate: boolean }): Promise<Store> {
+  await migrate(db, { apply: opts.migrate });
+  return new SqlStore(db);
+}
+
+/** SqlStore implements Store with the SQL of sql/ on pg and PGlite alike. */
+export class SqlStore implements Store {
+  readonly kind: 'pg' | 'pglite';
+  private readonly db: Db;
+
+  constructor(db: Db) {
+    this.db = db;
+    this.kind = db.kind;
+  }
+
+  async identity(): Promise<Identity | undefined> {
+    const [r] = await this.db.query(
+      'SELECT origin, note_vkey, openpgp_fingerprint, openpgp_public_key FROM log_identity',
+    );
+    if (!r) return undefined;
+    return {
+      origin: String(r.origin),
+      vkey: String(r.note_vkey),
+      openpgpFingerprint: String(r.openpgp_fingerprint),
+      openpgpPublicKey: String(r.openpgp_public_key),
+    };
+  }
+
+  async recordIdentity(id: Identity): Promise<Identity> {
+    await this.db.query(
+      `INSERT INTO log_identity (origin, note_vkey, openpgp_fingerprint, openpgp_public_key)
+       VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING`,
+      [id.origin, id.vkey, id.openpgpFingerprint, id.openpgpPublicKey],
+    );
+    const got = await this.identity();
+    if (!got) throw new Error('log_identity is empty right after inserting it');
+    return got;
+  }
+
+  async state(): Promise<TreeState> {
+    const [r] = await this.db.query('SELECT tree_size, root_hash FROM log_state');
+    if (!r) throw new Error('log_state has no row: the schema was not initialised');
+    return { treeSize: big(r.tree_size), rootHash: bytes(r.root_hash) };
+  }
+
+  async latestCheckpoint(): Promise<StoredCheckpoint | undefined> {
+    const [r] = await this.db.query(LATEST_CHECKPOINT);
+    return r ? toCheckpoint(r) : undefined;
+  }
+
+  readTiles(tiles: readonly TileCoord[]): Promise<Uint8Array[]> {
+    return tileFetcher(this.db)(tiles);
+  }
+
+  async readStoredTile(level: number, index: bigint): Promise<Uint8Array | undefined> {
+    const [r] = await this.db.query('SELECT data FROM tiles WHERE level = $1 AND idx = $2', [
+      level,
+      index.toString(),
+    ]);
+    return r ? bytes(r.data) : undefined;
+  }
+
+  async readEntries(start: bigint, end: bigint): Promise<EntryRow[]> {
+    const rows = await this.db.query(
+      'SELECT idx, entry FROM entries WHERE idx >= $1 AND idx < $2 ORDER BY idx',
+      [start.toString(), end.toString()],
+    );
+    return rows.map((r) => ({ index: big(r.idx), entry: bytes(r.entry) }));
+  }
+
+  async findEntries(q: { id?: string; key?: string; after?: bigint; below: bigint; limit: number }) {
+    const where = ['idx < $1', 'idx > $2'];
+    const params: unknown[] = [q.below.toString(), (q.after ?? -1n).toString()];
+    if (q.id !== undefined) {
+      params.push(q.id);
+      where.push(`identifier = $${params.length}`);
+    }
+    if (q.key !== undefined) {
+      params.push(q.key);
+      where.push(`signer_fingerprint = $${params.length}`);
+    }
+    params.push(q.limit);
+    const rows = await this.db.query(
+      `SELECT idx, entry FROM entries WHERE ${where.join(' AND ')} ORDER BY idx LIMIT $${params.length}`,
+      params,
+    );
+    return rows.map((r) => ({ index: big(r.idx), entry: bytes(r.entry) }));
+  }
+
+  async entriesByDigest(digests: readonly Uint8Array[]) {
+    if (digests.length === 0) return [];
+    const rows = await this.db.query(
+      'SELECT idx, entry, attestation_digest FROM entries WHERE attestation_digest = ANY($1::bytea[])',
+      [digests],
+    );
+    return rows.map((r) => ({
+      index: big(r.idx),
+      entry: bytes(r.entry),
+      digest: bytes(r.attestation_digest),
+    }));
+  }
+
+  async addPending(
+    rows: readonly NewPending[],
+    keys: readonly KeyRow[],
+    maxBacklog: number,
+  ): Promise<number> {
+    return this.db.transaction(async (tx) => {
+      await upsertKeys(tx, keys);
+      if (rows.length === 0) return 0;
+      const digests = rows.map((r) => r.digest);
+      const known = await tx.query(
+        `SELECT attestation_digest AS d FROM entries WHERE attestation_digest = ANY($1::bytea[])
+         UNION ALL SELECT attestation_digest FROM pending WHERE attestation_digest = ANY($1::bytea[])`,
+        [digests],
+      );
+      const seen = new Set(known.map((r) => Buffer.from(bytes(r.d)).toString('hex')));
+      const fresh = rows.filter((r) => {
+        const h = Buffer.from(r.digest).toString('hex');
+        if (seen.has(h)) return false;
+        seen.add(h);
+        return true;
+      });
+      if (fresh.length === 0) return 0;
+      const [c] = await tx.query('SELECT count(*) AS n FROM pending');
+      const backlog = num(c?.n);
+      if (backlog + fresh.length > maxBacklog) {
+        throw new ServiceError(
+          'BACKLOG_FULL',
+          `the integration backlog is full: ${backlog} attestations wait and this request adds ${fresh.length}, ` +
+            `over the limit of ${maxBacklog}; retry later`,
+          { backlog, adding: fresh.length, maxBacklog },
+          1,
+        );
+      }
+      // ON CONFLICT: a concurrent publish of the same attestation may have committed since the check.
+      await tx.query(
+        `INSERT INTO pending (attestation_digest, entry, identifier, signer_fingerprint, accepted_at)
+         SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::text[], $4::text[], $5::timestamptz[])
+         ON CONFLICT (attestation_digest) DO NOTHING`,
+        [
+          fresh.map((r) => r.digest),
+          fresh.map((r) => r.entry),
+          fresh.map((r) => r.identifier),
+          fresh.map((r) => r.signer),
+          fresh.map((r) => r.loggedAt),
+        ],
+      );
+      return fresh.length;
+    });
+  }
+
+  async backlog(): Promise<number> {
+    const [r] = await this.db.query('SELECT count(*) AS n FROM pending');
+    return num(r?.n);
+  }
+
+  async getKeys(fingerprints: readonly string[]): Promise<KeyRow[]> {
+    if (fingerprints.length === 0) return [];
+    const rows = await this.db.query(
+      'SELECT fingerprint, armored FROM signer_keys WHERE fingerprint = ANY($1::text[])',
+      [fingerprints],
+    );
+    return rows.map((r) => ({ fingerprint: String(r.fingerprint), armored: String(r.armored) }));
+  }
+
+  async putKeys(keys: readonly KeyRow[]): Promise<void> {
+    await upsertKeys(this.db, keys);
+  }
+
+  async integrate<T>(
+    fn: (tx: IntegrationTx) => Promise<T>,
+    beforeCommit?: () => void,
+  ): Promise<{ ran: true; value: T } | { ran: false }> {
+    return this.db.transaction(async (q) => {
+      // One integrator at a time across every process: the lock is released by COMMIT or ROLLBACK
+      // (or by Postgres when the connection dies), so a crashed integrator never blocks the next.
+      const [l] = await q.query('SELECT pg_try_advisory_xact_lock($1) AS ok', [INTEGRATOR_LOCK.toString()]);
+      if (!l?.ok) return { ran: false as const };
+      const value = await fn(integrationTx(q));
+      beforeCommit?.();
+      return { ran: true as const, value };
+    });
+  }
+
+  async rateLimitIncrement(key: string, windowMs: number) {
+    const [r] = await this.db.query(
+      `INSERT INTO rate_limits AS r (key, hits, reset_at)
+       VALUES ($1, 1, now() + $2 * interval '1 millisecond')
+       ON CONFLICT (key) DO UPDATE SET
+         hits = CASE WHEN r.reset_at <= now() THEN 1 ELSE r.hits + 1 END,
+         reset_at = CASE WHEN r.reset_at <= now() THEN EXCLUDED.reset_at ELSE r.reset_at END
+       RETURNING hits, reset_at`,
+      [key, windowMs],
+    );
+    if (!r) throw new Error('rate_limits upsert returned no row');
+    return { hits: num(r.hits), resetAt: new Date(r.reset_at as Date) };
+  }
+
+  async rateLimitGet(key: string) {
+    const [r] = await this.db.query(
+      'SELECT hits, reset_at FROM rate_limits WHERE key = $1 AND reset_at > now()',
+      [key],
+    );
+    return r ? { hits: num(r.hits), resetAt: new Date(r.reset_at as Date) } : undefined;
+  }
+
+  async rateLimitDecrement(key: string): Promise<void> {
+    await this.db.query('UPDATE rate_limits SET hits = hits - 1 WHERE key = $1 AND hits > 0', [key]);
+  }
+
+  async rateLimitReset(key: string | undefined): Promise<void> {
+    if (key === undefined) await this.db.query('DELETE FROM rate_limits WHERE reset_at <= now()');
+    else await this.db.query('DELETE FROM rate_limits WHERE key = $1', [key]);
+  }
+
+  async counts() {
+    const [r] = await this.db.query(
+      `SELECT (SELECT count(*) FROM entries) AS entries, (SELECT count(*) FROM pending) AS pending,
+              (SELECT count(*) FROM tiles) AS tiles, (SELECT count(*) FROM checkpoints) AS checkpoints,
+              (SELECT count(*) FROM signer_keys) AS keys`,
+    );
+    return {
+      entries: num(r?.entries),
+      pending: num(r?.pending),
+      tiles: num(r?.tiles),
+      checkpoints: num(r?.checkpoints),
+      keys: num(r?.keys),
+    };
+  }
+
+  close(): Promise<void> {
+    return this.db.close();
+  }
+}
+
+async function upsertKeys(q: Queryable, keys: readonly KeyRow[]): Promise<void> {
+  if (keys.length === 0) return;
+  await q.query(
+    `INSERT INTO signer_keys (fingerprint, armored) SELECT * FROM unnest($1::text[], $2::text[])
+     ON CONFLICT (fingerprint) DO UPDATE SET armored = EXCLUDED.armored, updated_at = now()
+     WHERE signer_keys.armored IS DISTINCT FROM EXCLUDED.armored`,
+    [keys.map((k) => k.fingerprint), keys.map((k) => k.armored)],
+  );
+}
+
+function integrationTx(q: Queryable): IntegrationTx {
+  return {
+    async state() {
+      const [r] = await q.query('SELECT tree_size, root_hash FROM log_state FOR UPDATE');
+      if (!r) throw new Error('log_state has no row: the schema was not initialised');
+      return { treeSize: big(r.tree_size), rootHash: bytes(r.root_hash) };
+    },
+    async takePending(limit: number) {
+      const rows = await q.query(
+        `SELECT seq, attestation_digest, entry, identifier, signer_fingerprint, accepted_at
+           FROM pending ORDER BY seq LIMIT $1`,
+        [limit],
+      );
+      return rows.map((r) => ({
+        seq: big(r.seq),
+        digest: bytes(r.attestation_digest),
+        entry: bytes(r.entry),
+        identifier: String(r.identifier),
+        signer: String(r.signer_fingerprint),
+        acceptedAt: new Date(r.accepted_at as Date),
+      }));
+    },
+    readTiles: tileFetcher(q),
+    async appendBatch(b) {
+      if (b.rows.length > 0) {
+        await q.query(
+          `INSERT INTO entries (idx, leaf_hash, entry, attestation_digest, identifier, signer_fingerprint, logged_at)
+           SELECT $1::bigint + o - 1, l, e, d, i, s, t
+             FROM unnest($2::bytea[], $3::bytea[], $4::bytea[], $5::text[], $6::text[], $7::timestamptz[])
+                  WITH ORDINALITY AS u(l, e, d, i, s, t, o)`,
+          [
+            b.start.toString(),
+            b.leafHashes,
+            b.rows.map((r) => r.entry),
+            b.rows.map((r) => r.digest),
+            b.rows.map((r) => r.identifier),
+            b.rows.map((r) => r.signer),
+            b.rows.map((r) => r.acceptedAt),
+          ],
+        );
+        await q.query('DELETE FROM pending WHERE seq = ANY($1::bigint[])', [
+          b.rows.map((r) => r.seq.toString()),
+        ]);
+      }
+      if (b.tiles.length > 0) {
+        await q.query(
+          `INSERT INTO tiles (level, idx, width, data)
+           SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::smallint[], $4::bytea[])
+           ON CONFLICT (level, idx) DO UPDATE SET width = EXCLUDED.width, data = EXCLUDED.data
+           WHERE tiles.width <= EXCLUDED.width`,
+          [
+            b.tiles.map((t) => t.tile.level),
+            b.tiles.map((t) => t.tile.index.toString()),
+            b.tiles.map((t) => t.tile.width),
+            b.tiles.map((t) => t.data),
+          ],
+        );
+      }
+      await q.query('UPDATE log_state SET tree_size = $1, root_hash = $2, updated_at = now()', [
+        b.state.treeSize.toString(),
+        b.state.rootHash,
+      ]);
+    },
+    async latestCheckpoint() {
+      const [r] = await q.query(LATEST_CHECKPOINT);
+      return r ? toCheckpoint(r) : undefined;
+    },
+    async addCheckpoint(c) {
+      await q.query(
+        'INSERT INTO checkpoints (tree_size, root_hash, note, signed_at) VALUES ($1, $2, $3, $4)',
+        [c.treeSize.toString(), c.rootHash, c.note, c.signedAt],
+      );
+    },
+  };
+}
