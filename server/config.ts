@@ -1,0 +1,412 @@
+/**
+ * Server configuration: one table of settings, read from flags (`sig server start --port 8080`) and
+ * environment (`PORT=8080`), flags first, then environment, then the default (SPEC.md "Storage and
+ * processes", "Limits"). The CLI builds its flags from SETTINGS and the README's Configuration table
+ * lists the same rows, so the three never drift apart.
+ *
+ * Every value is validated here, once; a bad value is an operator error (ConfigError) whose message names
+ * the variable and the flag, says what was found and what is expected.
+ */
+import { isIP } from 'node:net';
+import { MAX_ATTESTATION_BYTES } from '../log/signet.js';
+import { LOG_LEVELS, type LogLevel } from './logger.js';
+
+/** TrustProxy is express's `trust proxy` setting: off, on, a hop count, or a list of addresses/subnets. */
+export type TrustProxy = boolean | number | string[];
+
+/** Config is the validated configuration of one server process. */
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  databaseUrl: string | undefined;
+  origin: string | undefined;
+  noteKeyFile: string | undefined;
+  openpgpKeyFile: string | undefined;
+  integrate: boolean;
+  checkpointIntervalMs: number;
+  republishIntervalMs: number;
+  batchMaxSize: number;
+  batchMaxAgeMs: number;
+  maxBacklog: number;
+  publishWaitMs: number;
+  maxBodyBytes: number;
+  maxAttestationBytes: number;
+  maxAttestationsPerRequest: number;
+  rateLimitWindowMs: number;
+  rateLimitPublishes: number;
+  trustProxy: TrustProxy;
+  logLevel: LogLevel;
+  queryPageLimit: number;
+  shutdownTimeoutMs: number;
+}
+
+/** Setting describes one row of the configuration table. */
+export interface Setting<K extends keyof Config = keyof Config> {
+  /** key is the property of Config it sets. */
+  key: K;
+  /** env is the environment variable. */
+  env: string;
+  /** flag is the long flag of `sig server start`, without the dashes. */
+  flag: string;
+  /** default is shown in help and the README; undefined means "not set". */
+  default: string | undefined;
+  description: string;
+  /** parse validates a raw value (never undefined) and throws ConfigError. */
+  parse(raw: string, s: Setting<K>): Config[K];
+}
+
+/** ConfigError is an operator error in the configuration; `setting` is the environment variable. */
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
+  readonly setting: string;
+  constructor(setting: string, message: string) {
+    super(message);
+    this.name = 'ConfigError';
+    this.setting = setting;
+  }
+}
+
+function fail(s: Setting, raw: string, expected: string): never {
+  throw new ConfigError(
+    s.env,
+    `${s.env} (--${s.flag}) must be ${expected}; found ${JSON.stringify(raw)}. ` +
+      `Fix it in the environment or on the command line${s.default === undefined ? '' : `, or unset it for the default ${s.default}`}.`,
+  );
+}
+
+function integer(min: number, max: number, unit = '') {
+  return (raw: string, s: Setting): number => {
+    const t = raw.trim();
+    if (!/^(0|[1-9][0-9]*)$/.test(t)) fail(s, raw, `a whole number from ${min} to ${max}${unit}`);
+    const n = Number(t);
+    if (!Number.isSafeInteger(n) || n < min || n > max)
+      fail(s, raw, `a whole number from ${min} to ${max}${unit}`);
+    return n;
+  };
+}
+
+function text(check: (v: string) => string | undefined) {
+  return (raw: string, s: Setting): string => {
+    const problem = check(raw);
+    if (problem !== undefined) fail(s, raw, problem);
+    return raw;
+  };
+}
+
+function optionalText(check: (v: string) => string | undefined) {
+  return (raw: string, s: Setting): string | undefined => {
+    if (raw === '') return undefined;
+    return text(check)(raw, s);
+  };
+}
+
+function bool(raw: string, s: Setting): boolean {
+  const t = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(t)) return true;
+  if (['0', 'false', 'no', 'off'].includes(t)) return false;
+  fail(s, raw, 'true or false');
+}
+
+/** Origin lines are note key names too (c2sp.org/signed-note): non-empty, no spaces, no '+'. */
+function checkOrigin(v: string): string | undefined {
+  if (v.length === 0 || v.length > 255)
+    return 'a log name of 1 to 255 characters such as "sig.example.com/log"';
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
+  if (/[\s+\u0000-\u001f\u007f]/u.test(v)) return 'a log name without spaces, control characters or "+"';
+  return undefined;
+}
+
+function checkDatabaseUrl(v: string): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    return 'a Postgres URL such as postgres://user:password@host:5432/sig';
+  }
+  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') {
+    return 'a postgres:// or postgresql:// URL';
+  }
+  return undefined;
+}
+
+function trustProxy(raw: string, s: Setting): TrustProxy {
+  const t = raw.trim();
+  if (['', '0', 'false', 'no', 'off'].includes(t.toLowerCase())) return false;
+  if (['true', 'yes', 'on'].includes(t.toLowerCase())) return true;
+  if (/^[1-9][0-9]?$/.test(t)) return Number(t);
+  const parts = t.split(',').map((p) => p.trim());
+  for (const p of parts) {
+    if (['loopback', 'linklocal', 'uniquelocal'].includes(p)) continue;
+    const [addr, bits, extra] = p.split('/');
+    const family = isIP(addr ?? '');
+    const maxBits = family === 6 ? 128 : 32;
+    const bitsOk = bits === undefined || (/^[0-9]{1,3}$/.test(bits) && Number(bits) <= maxBits);
+    if (family === 0 || !bitsOk || extra !== undefined) {
+      fail(
+        s,
+        raw,
+        'false, true, a hop count (1-99), or a comma-separated list of addresses, subnets (10.0.0.0/8) ' +
+          'or the names loopback, linklocal, uniquelocal',
+      );
+    }
+  }
+  return parts;
+}
+
+function logLevel(raw: string, s: Setting): LogLevel {
+  const t = raw.trim().toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(t)) fail(s, raw, `one of ${LOG_LEVELS.join(', ')}`);
+  return t as LogLevel;
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * SETTINGS is the configuration table: key, environment variable, flag, default, description, parser.
+ * The README's Configuration section lists the same rows in the same order.
+ */
+export const SETTINGS: readonly Setting[] = [
+  {
+    key: 'port',
+    env: 'PORT',
+    flag: 'port',
+    default: '8080',
+    description: 'TCP port to listen on (0 picks a free port).',
+    parse: integer(0, 65535),
+  },
+  {
+    key: 'host',
+    env: 'HOST',
+    flag: 'host',
+    default: '127.0.0.1',
+    description: 'Address to listen on; 0.0.0.0 (as in docker) listens on every interface.',
+    parse: text((v) => (v.trim() === '' || /\s/.test(v) ? 'a host name or IP address' : undefined)),
+  },
+  {
+    key: 'dataDir',
+    env: 'DATA_DIR',
+    flag: 'data-dir',
+    default: './data',
+    description:
+      'Directory for the embedded PGlite database (when DATABASE_URL is not set) and the server keys.',
+    parse: text((v) => (v.trim() === '' ? 'a directory path' : undefined)),
+  },
+  {
+    key: 'databaseUrl',
+    env: 'DATABASE_URL',
+    flag: 'database-url',
+    default: undefined,
+    description: 'Postgres connection URL; when unset the server uses embedded PGlite in DATA_DIR.',
+    parse: optionalText(checkDatabaseUrl),
+  },
+  {
+    key: 'origin',
+    env: 'ORIGIN',
+    flag: 'origin',
+    default: undefined,
+    description:
+      'The log name: first line of every checkpoint and the name of the note keys (e.g. sig.example.com/log). When unset: the one recorded in the database, or at first start `sig.local/<8 hex>`. Pick it once: a different origin is a different log.',
+    parse: optionalText(checkOrigin),
+  },
+  {
+    key: 'noteKeyFile',
+    env: 'NOTE_KEY_FILE',
+    flag: 'note-key-file',
+    default: undefined,
+    description:
+      'File holding the Ed25519 note signing key (skey); when unset it is made at first start in DATA_DIR (mode 0600).',
+    parse: optionalText(() => undefined),
+  },
+  {
+    key: 'openpgpKeyFile',
+    env: 'OPENPGP_KEY_FILE',
+    flag: 'openpgp-key-file',
+    default: undefined,
+    description:
+      'File holding the armored OpenPGP secret key that signs checkpoints; when unset it is made at first start in DATA_DIR (mode 0600).',
+    parse: optionalText(() => undefined),
+  },
+  {
+    key: 'integrate',
+    env: 'INTEGRATE',
+    flag: 'integrate',
+    default: 'true',
+    description:
+      'Whether this process takes part in integrating (sequencing and signing); false makes a serve-only process.',
+    parse: bool,
+  },
+  {
+    key: 'checkpointIntervalMs',
+    env: 'CHECKPOINT_INTERVAL_MS',
+    flag: 'checkpoint-interval-ms',
+    default: '1000',
+    description: 'Shortest time between two checkpoints while the tree grows.',
+    parse: integer(10, DAY_MS, ' (milliseconds)'),
+  },
+  {
+    key: 'republishIntervalMs',
+    env: 'REPUBLISH_INTERVAL_MS',
+    flag: 'republish-interval-ms',
+    default: '600000',
+    description: 'Longest time between two checkpoints: a new one is signed even when nothing changed.',
+    parse: integer(1000, DAY_MS, ' (milliseconds)'),
+  },
+  {
+    key: 'batchMaxSize',
+    env: 'BATCH_MAX_SIZE',
+    flag: 'batch-max-size',
+    default: '256',
+    description: 'Most entries integrated in one batch (one transaction).',
+    parse: integer(1, 65536),
+  },
+  {
+    key: 'batchMaxAgeMs',
+    env: 'BATCH_MAX_AGE_MS',
+    flag: 'batch-max-age-ms',
+    default: '200',
+    description: 'Longest a pending entry waits before its batch is integrated.',
+    parse: integer(0, 60_000, ' (milliseconds)'),
+  },
+  {
+    key: 'maxBacklog',
+    env: 'MAX_BACKLOG',
+    flag: 'max-backlog',
+    default: '10000',
+    description:
+      'Most entries waiting for integration; past it publishes get 503 BACKLOG_FULL with Retry-After.',
+    parse: integer(1, 10_000_000),
+  },
+  {
+    key: 'publishWaitMs',
+    env: 'PUBLISH_WAIT_MS',
+    flag: 'publish-wait-ms',
+    default: '30000',
+    description:
+      'Longest a publish waits for its entries to be integrated before answering 503 INTEGRATION_TIMEOUT.',
+    parse: integer(100, 600_000, ' (milliseconds)'),
+  },
+  {
+    key: 'maxBodyBytes',
+    env: 'MAX_BODY_BYTES',
+    flag: 'max-body-bytes',
+    default: '1048576',
+    description: 'Largest request body; larger ones get 413 BODY_TOO_LARGE.',
+    parse: integer(1024, 64 * 1024 * 1024, ' (bytes)'),
+  },
+  {
+    key: 'maxAttestationBytes',
+    env: 'MAX_ATTESTATION_BYTES',
+    flag: 'max-attestation-bytes',
+    default: String(MAX_ATTESTATION_BYTES),
+    description: `Largest attestation (canonical JSON); larger ones get 413 ATTESTATION_TOO_LARGE. At most ${MAX_ATTESTATION_BYTES}, so every entry fits a tile bundle.`,
+    parse: integer(64, MAX_ATTESTATION_BYTES, ' (bytes)'),
+  },
+  {
+    key: 'maxAttestationsPerRequest',
+    env: 'MAX_ATTESTATIONS_PER_REQUEST',
+    flag: 'max-attestations-per-request',
+    default: '100',
+    description: 'Most attestations in one POST; more get 413 TOO_MANY_ATTESTATIONS.',
+    parse: integer(1, 10_000),
+  },
+  {
+    key: 'rateLimitWindowMs',
+    env: 'RATE_LIMIT_WINDOW_MS',
+    flag: 'rate-limit-window-ms',
+    default: '60000',
+    description: 'Window of the per-IP publish rate limit.',
+    parse: integer(1000, DAY_MS, ' (milliseconds)'),
+  },
+  {
+    key: 'rateLimitPublishes',
+    env: 'RATE_LIMIT_PUBLISHES',
+    flag: 'rate-limit-publishes',
+    default: '120',
+    description:
+      'Most write requests (POST /v1/attestations, POST /v1/keys, POST /sig) per client IP per window; more get 429 RATE_LIMITED with Retry-After. 0 turns the limit off.',
+    parse: integer(0, 10_000_000),
+  },
+  {
+    key: 'trustProxy',
+    env: 'TRUST_PROXY',
+    flag: 'trust-proxy',
+    default: 'false',
+    description:
+      "express 'trust proxy': which X-Forwarded-For hops to believe for the client IP (false, true, a hop count, or addresses/subnets). Set it when behind a reverse proxy, or every client shares the proxy's limit.",
+    parse: trustProxy,
+  },
+  {
+    key: 'logLevel',
+    env: 'LOG_LEVEL',
+    flag: 'log-level',
+    default: 'info',
+    description: `Least severe level logged: ${LOG_LEVELS.join(', ')}.`,
+    parse: logLevel,
+  },
+  {
+    key: 'queryPageLimit',
+    env: 'QUERY_PAGE_LIMIT',
+    flag: 'query-page-limit',
+    default: '100',
+    description:
+      'Most items in one page of GET /v1/attestations and GET /v1/entries (a larger ?limit= is cut to it).',
+    parse: integer(1, 10_000),
+  },
+  {
+    key: 'shutdownTimeoutMs',
+    env: 'SHUTDOWN_TIMEOUT_MS',
+    flag: 'shutdown-timeout-ms',
+    default: '30000',
+    description:
+      'On SIGTERM/SIGINT, how long in-flight requests get to finish before their connections are cut.',
+    parse: integer(0, 600_000, ' (milliseconds)'),
+  },
+];
+
+/** FlagValues are parsed command-line flags keyed by Setting.flag (oclif gives strings, numbers, booleans). */
+export type FlagValues = Record<string, string | number | boolean | undefined>;
+
+/**
+ * loadConfig returns the configuration from `flags` (keyed by Setting.flag, or by Config key), then
+ * `env` (process.env by default), then the defaults. Empty environment values count as unset.
+ * Throws ConfigError naming the first bad value and how to fix it.
+ */
+export function loadConfig(
+  env: Record<string, string | undefined> = process.env,
+  flags: FlagValues = {},
+): Config {
+  const out: Record<string, unknown> = {};
+  for (const s of SETTINGS) {
+    const flag = flags[s.flag] ?? flags[s.key];
+    const fromEnv = env[s.env];
+    const raw =
+      flag !== undefined ? String(flag) : fromEnv !== undefined && fromEnv !== '' ? fromEnv : s.default;
+    out[s.key] = raw === undefined ? undefined : (s.parse as (r: string, s: Setting) => unknown)(raw, s);
+  }
+  const config = out as unknown as Config;
+  if (config.republishIntervalMs < config.checkpointIntervalMs) {
+    throw new ConfigError(
+      'REPUBLISH_INTERVAL_MS',
+      `REPUBLISH_INTERVAL_MS (${config.republishIntervalMs}) must be at least CHECKPOINT_INTERVAL_MS ` +
+        `(${config.checkpointIntervalMs}): raise REPUBLISH_INTERVAL_MS or lower CHECKPOINT_INTERVAL_MS.`,
+    );
+  }
+  if (config.maxAttestationBytes > config.maxBodyBytes) {
+    throw new ConfigError(
+      'MAX_ATTESTATION_BYTES',
+      `MAX_ATTESTATION_BYTES (${config.maxAttestationBytes}) is larger than MAX_BODY_BYTES (${config.maxBodyBytes}), ` +
+        'so no request could carry such an attestation: raise MAX_BODY_BYTES or lower MAX_ATTESTATION_BYTES.',
+    );
+  }
+  return config;
+}
+
+/** settingsTable returns the configuration table as Markdown rows (the README's Configuration section). */
+export function settingsTable(): string {
+  const rows = SETTINGS.map(
+    (s) =>
+      `| \`${s.env}\` | \`--${s.flag}\` | ${s.default === undefined ? '(unset)' : `\`${s.default}\``} | ${s.description} |`,
+  );
+  return ['| variable | flag | default | what |', '|---|---|---|---|', ...rows].join('\n');
+}
