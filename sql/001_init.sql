@@ -92,7 +92,7 @@ COMMENT ON COLUMN checkpoints.id IS 'Signing order; the highest is the latest ch
 COMMENT ON COLUMN checkpoints.tree_size IS 'Tree size the checkpoint commits to.';
 COMMENT ON COLUMN checkpoints.root_hash IS 'Root hash the checkpoint commits to.';
 COMMENT ON COLUMN checkpoints.note IS 'The signed note text (c2sp.org/signed-note) exactly as served at /log/checkpoint.';
-COMMENT ON COLUMN checkpoints.signed_at IS 'Creation time of its OpenPGP signature: the checkpoint''s timestamp.';
+COMMENT ON COLUMN checkpoints.signed_at IS 'When the integrator signed it (its clock, ms). The checkpoint''s timestamp is the creation time of the OpenPGP signature in the note (1 s resolution).';
 CREATE INDEX checkpoints_tree_size_idx ON checkpoints (tree_size);
 
 CREATE TABLE signer_keys (

@@ -1,0 +1,212 @@
+/**
+ * The sequencer (integrator): turns durably accepted attestations (pending rows) into log entries,
+ * one batch per transaction, and signs checkpoints (SPEC.md "Durability", "Re-signing",
+ * "Storage and processes").
+ *
+ * One integrator at a time across every process sharing the database: each batch transaction first
+ * takes pg_try_advisory_xact_lock (Store.integrate); a process that does not get it skips the round
+ * and tries again later. Every round re-reads the tree state inside the transaction (log_state FOR
+ * UPDATE), so no process ever integrates from a stale in-memory view, and the lock is released by
+ * COMMIT/ROLLBACK or by Postgres when the holder's connection dies.
+ *
+ * One round, in ONE transaction (Store.integrate), and why dying after each step is safe:
+ *  1. lock, read log_state and the latest checkpoint. Dying here: nothing written; the lock goes
+ *     with the connection.
+ *  2. take up to batchMaxSize oldest pending rows (only when the batch is full or its oldest row has
+ *     waited batchMaxAgeMs). Nothing written yet.
+ *  3. append: hash the entries, compute the changed tiles and the new root from the stored right-edge
+ *     tiles (log/tiles.ts appendLeaves), write entries with indices treeSize.., the tiles, the new
+ *     log_state, and delete the pending rows. Dying before COMMIT rolls all of it back: the pending
+ *     rows are still there and the next round (here or in another process) integrates them at the
+ *     same indices from the same state, so the tree never forks and no index is used twice.
+ *  4. sign a checkpoint when due (tree grew and checkpointIntervalMs passed, none yet, or
+ *     republishIntervalMs passed) and store it. Still the same transaction.
+ *  5. COMMIT. Dying right after: everything is durable; publishers waiting in this process lose
+ *     their answer (no receipt was given, so nothing acknowledged is lost) and get their existing
+ *     receipt when they retry (duplicate publish).
+ * Publish acknowledges an attestation only once its entry and a checkpoint covering it are committed
+ * (LogService.publish waits for that), so no acknowledged entry can be lost.
+ */
+import { type Checkpoint, MAX_TREE_SIZE } from '../log/checkpoint.js';
+import { hashLeaf } from '../log/hash.js';
+import { appendLeaves } from '../log/tiles.js';
+import { type ServerKeys, signCheckpoint } from './keys.js';
+import type { Logger } from './logger.js';
+import type { Store, StoredCheckpoint } from './store.js';
+
+/** SequencerOptions are the batch and checkpoint bounds (ServiceOptions has the same names). */
+export interface SequencerOptions {
+  batchMaxSize: number;
+  batchMaxAgeMs: number;
+  checkpointIntervalMs: number;
+  republishIntervalMs: number;
+  /** pollMs: how often to look for work published by other processes (default batchMaxAgeMs, >= 20). */
+  pollMs?: number;
+  faults?: { beforeCommit?: () => void; afterCommit?: () => void };
+  logger?: Logger | undefined;
+}
+
+/** RoundResult says what one round did. */
+export interface RoundResult {
+  /** ran is false when another process held the integrator lock. */
+  ran: boolean;
+  integrated: number;
+  /** latencyMs: for each integrated entry, how long it waited since acceptance. */
+  latencyMs: number[];
+  checkpoint: StoredCheckpoint | undefined;
+  /** nextInMs: when the next round is due by this round's view. */
+  nextInMs: number;
+}
+
+/**
+ * Sequencer runs integration rounds on a timer, and on kick() after local publishes. `onRound` is
+ * called after each committed round that did something (in-process event for waiting publishers).
+ */
+export class Sequencer {
+  private readonly store: Store;
+  private readonly keys: ServerKeys;
+  private readonly opts: SequencerOptions;
+  private readonly onRound: (r: RoundResult) => void;
+  private timer: NodeJS.Timeout | undefined;
+  private wakeAt = Number.POSITIVE_INFINITY;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+  private kicked = 0;
+
+  constructor(store: Store, keys: ServerKeys, opts: SequencerOptions, onRound: (r: RoundResult) => void) {
+    this.store = store;
+    this.keys = keys;
+    this.opts = opts;
+    this.onRound = onRound;
+  }
+
+  private get pollMs(): number {
+    return Math.max(20, this.opts.pollMs ?? this.opts.batchMaxAgeMs);
+  }
+
+  /** start schedules the first round now. */
+  start(): void {
+    this.schedule(0);
+  }
+
+  /** kick tells the sequencer that `added` rows were just made pending by this process. */
+  kick(added: number): void {
+    if (this.stopped || added <= 0) return;
+    this.kicked += added;
+    this.schedule(this.kicked >= this.opts.batchMaxSize ? 0 : this.opts.batchMaxAgeMs);
+  }
+
+  /** stop cancels the timer and waits for the round in progress to finish (commit or roll back). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    const at = Date.now() + Math.max(0, delayMs);
+    if (this.timer && at >= this.wakeAt) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.wakeAt = at;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.wakeAt = Number.POSITIVE_INFINITY;
+      void this.tick();
+    }, at - Date.now());
+  }
+
+  private async tick(): Promise<void> {
+    if (this.running || this.stopped) {
+      // A round is in progress: it reschedules itself when done.
+      return;
+    }
+    let next = this.pollMs;
+    const run = (async () => {
+      try {
+        this.kicked = 0;
+        const r = await this.round();
+        next = r.ran ? r.nextInMs : this.pollMs;
+      } catch (e) {
+        this.opts.logger?.error('integration round failed; will retry', { err: e as Error });
+        next = Math.max(this.pollMs, 200);
+      }
+    })();
+    this.running = run;
+    await run;
+    this.running = undefined;
+    this.schedule(next);
+  }
+
+  /**
+   * round runs one integration round (see the file comment) and returns what it did. It throws on
+   * database errors and when a fault hook throws. Exposed for tests.
+   */
+  async round(now: () => number = Date.now): Promise<RoundResult> {
+    const o = this.opts;
+    const out = await this.store.integrate(async (tx) => {
+      const state = await tx.state();
+      const last = await tx.latestCheckpoint();
+      // 2. Take a batch when it is full or old enough.
+      const rows = await tx.takePending(o.batchMaxSize);
+      const oldest = rows[0]?.acceptedAt.getTime();
+      const due =
+        rows.length >= o.batchMaxSize || (oldest !== undefined && now() - oldest >= o.batchMaxAgeMs);
+      let tree = state;
+      let latencyMs: number[] = [];
+      if (rows.length > 0 && due) {
+        if (state.treeSize + BigInt(rows.length) > MAX_TREE_SIZE)
+          throw new Error('the log is full (2^64-1 entries)');
+        // 3. Append: entries, tiles, state, pending deleted; all inside this transaction.
+        const leafHashes = rows.map((r) => hashLeaf(r.entry));
+        const appended = await appendLeaves(state.treeSize, leafHashes, tx.readTiles);
+        tree = { treeSize: appended.treeSize, rootHash: appended.rootHash };
+        await tx.appendBatch({ start: state.treeSize, rows, leafHashes, tiles: appended.tiles, state: tree });
+        const t = now();
+        latencyMs = rows.map((r) => Math.max(0, t - r.acceptedAt.getTime()));
+      }
+      // 4. Sign a checkpoint when due. Its age is measured from the stored signing time (the
+      // integrator's clock in ms; the OpenPGP creation time in the note has 1 s resolution).
+      const t = now();
+      const lastAt = last?.signedAt.getTime();
+      const age = lastAt === undefined ? Number.POSITIVE_INFINITY : t - lastAt;
+      const grown = last === undefined || tree.treeSize > last.treeSize;
+      let checkpoint: StoredCheckpoint | undefined;
+      if (last === undefined || (grown && age >= o.checkpointIntervalMs) || age >= o.republishIntervalMs) {
+        const body: Checkpoint = {
+          origin: this.keys.origin,
+          treeSize: tree.treeSize,
+          rootHash: tree.rootHash,
+          extensions: [],
+        };
+        const signedAt = new Date(t);
+        const { note } = await signCheckpoint(this.keys, body);
+        checkpoint = { treeSize: tree.treeSize, rootHash: tree.rootHash, note, signedAt };
+        await tx.addCheckpoint(checkpoint);
+      }
+      // When is the next round due, by what this round saw?
+      const signedAtNow = checkpoint ? t : (lastAt ?? t);
+      const waits: number[] = [o.republishIntervalMs - (t - signedAtNow)];
+      if (rows.length >= o.batchMaxSize && due) waits.push(0);
+      else if (rows.length > 0 && !due && oldest !== undefined) waits.push(oldest + o.batchMaxAgeMs - t);
+      else if (rows.length > 0 && due) waits.push(0); // more may be waiting behind this batch
+      const coveredSize = checkpoint ? checkpoint.treeSize : (last?.treeSize ?? -1n);
+      if (tree.treeSize > coveredSize) waits.push(o.checkpointIntervalMs - (t - signedAtNow));
+      waits.push(this.pollMs); // pending rows from other processes
+      return {
+        integrated: rows.length > 0 && due ? rows.length : 0,
+        latencyMs,
+        checkpoint,
+        nextInMs: Math.max(0, Math.min(...waits)),
+      };
+    }, o.faults?.beforeCommit);
+    if (!out.ran)
+      return { ran: false, integrated: 0, latencyMs: [], checkpoint: undefined, nextInMs: this.pollMs };
+    // 5. Committed.
+    o.faults?.afterCommit?.();
+    const r: RoundResult = { ran: true, ...out.value };
+    if (r.integrated > 0 || r.checkpoint) this.onRound(r);
+    return r;
+  }
+}
