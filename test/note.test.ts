@@ -397,6 +397,13 @@ test('openpgpSignatureTime: the creation time, second resolution; NOTE_INVALID f
     const sig = await openpgpSigner('n', privateKey, () => d).sign(enc.encode('t\n'));
     t.is((await openpgpSignatureTime(sig)).toISOString(), d.toISOString());
   }
+  // Freshness is the caller's policy: a line dated in the future (2030) still verifies, and its time
+  // is what the caller compares with its clock.
+  const future = new Date('2030-12-31T23:59:59Z');
+  const fresh = await ed25519LegacyKey('Future');
+  const note = await signNote('t\n', [openpgpSigner('n', fresh.privateKey, () => future)]);
+  const opened = await openNote(note, [openpgpVerifier('n', fresh.publicKey)]);
+  t.is((await openpgpSignatureTime(opened.verified[0]!.signature)).getTime(), future.getTime());
   await t.throwsAsync(openpgpSignatureTime(new Uint8Array([1, 2, 3])), {
     instanceOf: LogError,
     code: 'NOTE_INVALID',
