@@ -162,3 +162,27 @@ export class MemoryTiles {
     return out;
   }
 }
+
+/**
+ * refPathShape describes PATH(m, D[n]) (RFC 9162 §2.1.3.1) without hashes: for each element, leaf
+ * side first, whether it is the right sibling (R) or the left one (L). The verifier's computation
+ * depends only on this, so a proof verifies for another (index, size) exactly when the shapes match.
+ */
+export function refPathShape(m: number, n: number): string {
+  if (n <= 1) return '';
+  const s = k(n);
+  return m < s ? `${refPathShape(m, s)}R` : `${refPathShape(m - s, n - s)}L`;
+}
+
+/**
+ * refProofShape describes PROOF(m, D[n]) (RFC 9162 §2.1.4.1) without hashes: S for the old subtree's
+ * hash, R for a right sibling (new leaves only), L for a left sibling (in both trees). For 0 < m <= n.
+ */
+export function refProofShape(m: number, n: number): string {
+  const sub = (m: number, n: number, b: boolean): string => {
+    if (m === n) return b ? '' : 'S';
+    const s = k(n);
+    return m <= s ? `${sub(m, s, b)}R` : `${sub(m - s, n - s, false)}L`;
+  };
+  return sub(m, n, true);
+}
