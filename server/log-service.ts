@@ -1,10 +1,52 @@
 /**
- * LogService: the server core behind HTTP (docs/contracts.md, "server/"). SKELETON: the surface is
- * final, the bodies are being filled in.
+ * LogService: the server core behind HTTP (docs/contracts.md "server/"): publish, queries, tiles,
+ * proofs, keys, metrics, and the shared rate-limit store. It owns the database (server/store.ts), the
+ * log's keys (server/keys.ts) and the integrator (server/sequencer.ts).
+ *
+ * Everything public is bounded by the latest signed checkpoint: tiles, proofs, entries and query
+ * results never reach past it, so every answer can be checked against a checkpoint a client can get.
  */
-import type { Store as RateLimitStore } from 'express-rate-limit';
-import type { Checkpoint } from '../log/checkpoint.js';
-import type { TileCoord } from '../log/tiles.js';
+import { mkdirSync } from 'node:fs';
+import type {
+  ClientRateLimitInfo,
+  Options as RateLimitOptions,
+  Store as RateLimitStore,
+} from 'express-rate-limit';
+import * as openpgp from 'openpgp';
+import { type Checkpoint, parseCheckpoint } from '../log/checkpoint.js';
+import { attestationDigest, encodeEntry } from '../log/entry.js';
+import { isLogError, LogError } from '../log/errors.js';
+import { parseNote } from '../log/note.js';
+import {
+  proveConsistency as proveConsistencyWith,
+  proveInclusion as proveInclusionWith,
+} from '../log/proof.js';
+import {
+  type Attestation,
+  fingerprintHex,
+  parseAttestation,
+  readPublicKey,
+  signatureIssuer,
+  verifyAttestation,
+} from '../log/signet.js';
+import {
+  ENTRIES_LEVEL,
+  encodeEntryBundle,
+  type HashReader,
+  type NodeId,
+  TILE_WIDTH,
+  type TileCoord,
+  tileHashReader,
+  tileWidthAt,
+} from '../log/tiles.js';
+import { openDb } from './db.js';
+import { ServiceError } from './errors.js';
+import { checkpointTime, defaultOrigin, loadKeys, type ServerKeys } from './keys.js';
+import type { Logger } from './logger.js';
+import { type RoundResult, Sequencer } from './sequencer.js';
+import { type KeyRow, type NewPending, openStore, type Store, type StoredCheckpoint } from './store.js';
+
+export type { Logger } from './logger.js';
 
 /** SignedCheckpoint is a checkpoint as the log signed it: the note text, its parsed body, and the
  *  creation time of its OpenPGP signature (the checkpoint's timestamp, SPEC.md "Checkpoint"). */
@@ -22,115 +64,793 @@ export interface Receipt {
   checkpoint: SignedCheckpoint;
 }
 
-/** Logger is what the service logs to; `console` fits. Never given secrets. */
-export interface Logger {
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
-}
-
 /** ServiceOptions configures LogService.open (defaults in DEFAULT_SERVICE_OPTIONS). */
 export interface ServiceOptions {
-  databaseUrl?: string;
+  /** databaseUrl: Postgres through pg when set; else PGlite in `<dataDir>/pglite`. */
+  databaseUrl?: string | undefined;
+  /** dataDir: PGlite database (when no databaseUrl) and key files; created if missing. */
   dataDir: string;
-  /** origin: the checkpoint origin line and note key name; when unset, the one recorded in the
-   *  database, or at first start `sig.local/<8 hex>` (recorded and reused). */
-  origin?: string;
-  noteKeyFile?: string;
-  openpgpKeyFile?: string;
+  /** origin: the checkpoint origin line and note key name; when unset or empty, the one recorded in
+   *  the database, or at first start `sig.local/<8 hex>` (recorded and reused). */
+  origin?: string | undefined;
+  noteKeyFile?: string | undefined;
+  openpgpKeyFile?: string | undefined;
+  /** checkpointIntervalMs: a new checkpoint at most this often while the tree grows (default 1000). */
   checkpointIntervalMs: number;
+  /** republishIntervalMs: a re-signed checkpoint at least this often when it does not (default 600000). */
   republishIntervalMs: number;
   batchMaxSize: number;
   batchMaxAgeMs: number;
+  /** maxBacklog: publish fails with BACKLOG_FULL when more would wait for integration. */
   maxBacklog: number;
+  /** publishWaitMs: how long publish waits for integration before INTEGRATION_TIMEOUT. */
   publishWaitMs: number;
-  integrate?: boolean;
-  logger?: Logger;
-  /** migrate: apply pending migrations at start (default true); false refuses an old schema. */
-  migrate?: boolean;
-  /** faults: test hooks called inside/after each batch transaction (throw to simulate a crash). */
-  faults?: { beforeCommit?: () => void; afterCommit?: () => void };
+  /** integrate: run the integrator in this process (default true); false = serve and accept only. */
+  integrate?: boolean | undefined;
+  logger?: Logger | undefined;
+  /** migrate: apply pending migrations at start (default true); false refuses an older schema. */
+  migrate?: boolean | undefined;
+  /** pollMs: how often to look for work or checkpoints made by other processes (default 50). */
+  pollMs?: number | undefined;
+  /** faults: test hooks in each batch transaction; a throw in beforeCommit rolls the batch back,
+   *  one in afterCommit comes after COMMIT (both as if the process died there). */
+  faults?: { beforeCommit?: () => void; afterCommit?: () => void } | undefined;
 }
 
-/** ServiceMetrics are the counters the HTTP layer exposes on /metrics. */
+/** DEFAULT_SERVICE_OPTIONS are the defaults of SPEC.md and docs/contracts.md. */
+export const DEFAULT_SERVICE_OPTIONS = {
+  checkpointIntervalMs: 1000,
+  republishIntervalMs: 600_000,
+  batchMaxSize: 256,
+  batchMaxAgeMs: 200,
+  maxBacklog: 10_000,
+  publishWaitMs: 10_000,
+} as const;
+
+/** BATCH_SIZE_BUCKETS are the upper bounds of the batch size histogram. */
+export const BATCH_SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024] as const;
+/** LATENCY_BUCKETS_MS are the upper bounds of the integration latency histogram (ms). */
+export const LATENCY_BUCKETS_MS = [10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000] as const;
+
+/** Histogram is a cumulative Prometheus-style histogram: counts[i] = observations <= le[i]. */
+export interface Histogram {
+  le: readonly number[];
+  counts: number[];
+  sum: number;
+  count: number;
+}
+
+/** ServiceMetrics are the counters the HTTP layer exposes on /metrics (all since process start,
+ *  except the gauges backlog, treeSize, checkpoint*). */
 export interface ServiceMetrics {
   publishesAccepted: number;
   duplicates: number;
+  /** rejections by error code (LogError and ServiceError codes). */
   rejections: Record<string, number>;
   batches: number;
-  batchSizeBuckets: { le: number; count: number }[];
-  batchSizeSum: number;
-  integrationLatencyMsSum: number;
-  integrationLatencyCount: number;
+  batchSize: Histogram;
+  /** integrationLatencyMs: from acceptance to integration, per entry this process integrated. */
+  integrationLatencyMs: Histogram;
+  checkpointsSigned: number;
+  /** backlog: pending rows, as last seen. */
   backlog: number;
+  /** treeSize: of the latest checkpoint, as last seen. */
   treeSize: number;
   checkpointTimestamp: Date | undefined;
   checkpointAgeSeconds: number | undefined;
 }
 
-/** LogService: see docs/contracts.md. */
+function histogram(le: readonly number[]): Histogram {
+  return { le, counts: le.map(() => 0), sum: 0, count: 0 };
+}
+
+function observe(h: Histogram, v: number): void {
+  h.sum += v;
+  h.count++;
+  h.le.forEach((b, i) => {
+    if (v <= b) h.counts[i]!++;
+  });
+}
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+/**
+ * LogService: see docs/contracts.md. Open with LogService.open, close with close().
+ */
 export class LogService {
-  private constructor() {}
-  /** LogService.open opens the database, migrates, loads or makes the keys, starts the integrator. */
-  static async open(_opts: ServiceOptions): Promise<LogService> {
-    throw new Error('LogService.open: not implemented yet');
+  private readonly store: Store;
+  private readonly keys: ServerKeys;
+  private readonly opts: ServiceOptions;
+  private readonly sequencer: Sequencer | undefined;
+  private readonly logger: Logger | undefined;
+  private closed = false;
+  private readonly inflight = new Set<Promise<unknown>>();
+  private readonly waiters = new Set<() => void>();
+  private poller: NodeJS.Timeout | undefined;
+  private lastSeenCheckpoint = '';
+  private cpCache: { note: string; signed: SignedCheckpoint } | undefined;
+  private readonly m: Omit<ServiceMetrics, 'checkpointAgeSeconds'>;
+
+  private constructor(store: Store, keys: ServerKeys, opts: ServiceOptions) {
+    this.store = store;
+    this.keys = keys;
+    this.opts = opts;
+    this.logger = opts.logger;
+    this.m = {
+      publishesAccepted: 0,
+      duplicates: 0,
+      rejections: {},
+      batches: 0,
+      batchSize: histogram(BATCH_SIZE_BUCKETS),
+      integrationLatencyMs: histogram(LATENCY_BUCKETS_MS),
+      checkpointsSigned: 0,
+      backlog: 0,
+      treeSize: 0,
+      checkpointTimestamp: undefined,
+    };
+    if (opts.integrate !== false) {
+      this.sequencer = new Sequencer(
+        store,
+        keys,
+        {
+          batchMaxSize: opts.batchMaxSize,
+          batchMaxAgeMs: opts.batchMaxAgeMs,
+          checkpointIntervalMs: opts.checkpointIntervalMs,
+          republishIntervalMs: opts.republishIntervalMs,
+          pollMs: opts.pollMs ?? Math.min(opts.batchMaxAgeMs, 200),
+          faults: opts.faults,
+          logger: opts.logger,
+        },
+        (r) => this.onRound(r),
+      );
+    }
   }
-  /** close stops taking publishes, finishes the current batch, stops timers, closes the database. */
-  async close(): Promise<void> {}
-  /** info returns the log's public identity. */
+
+  /**
+   * LogService.open opens the database (Postgres when databaseUrl is set, else PGlite in dataDir),
+   * applies migrations, loads or makes the keys, checks them (and the origin) against the ones the
+   * database recorded at first start, and starts the integrator. Throws ServiceError SCHEMA_MISMATCH,
+   * IDENTITY_MISMATCH or CONFIG_INVALID for operator errors (the message says how to fix it), and
+   * database errors as they come.
+   */
+  static async open(opts: ServiceOptions): Promise<LogService> {
+    checkOptions(opts);
+    mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+    const db = await openDb({ databaseUrl: opts.databaseUrl, dataDir: opts.dataDir });
+    let store: Store | undefined;
+    try {
+      store = await openStore(db, { migrate: opts.migrate !== false });
+      const recorded = await store.identity();
+      const wanted = opts.origin ? opts.origin : undefined;
+      if (recorded && wanted && recorded.origin !== wanted) {
+        throw new ServiceError(
+          'IDENTITY_MISMATCH',
+          `this database belongs to the log "${recorded.origin}", but the origin given is "${wanted}": ` +
+            `unset ORIGIN (or set it to "${recorded.origin}"), or use another database`,
+          { recorded: recorded.origin, given: wanted },
+        );
+      }
+      const origin = wanted ?? recorded?.origin ?? defaultOrigin();
+      const keys = await loadKeys({
+        dataDir: opts.dataDir,
+        origin,
+        noteKeyFile: opts.noteKeyFile,
+        openpgpKeyFile: opts.openpgpKeyFile,
+      });
+      const id = await store.recordIdentity({
+        origin,
+        vkey: keys.vkey,
+        openpgpFingerprint: keys.openpgpFingerprint,
+        openpgpPublicKey: keys.openpgpPublicKey,
+      });
+      if (
+        id.origin !== origin ||
+        id.vkey !== keys.vkey ||
+        id.openpgpFingerprint !== keys.openpgpFingerprint
+      ) {
+        throw new ServiceError(
+          'IDENTITY_MISMATCH',
+          `this database's log was started with other keys (origin "${id.origin}", note key ${id.vkey}, ` +
+            `OpenPGP key ${id.openpgpFingerprint}) than the ones this process has (origin "${origin}", note key ` +
+            `${keys.vkey}, OpenPGP key ${keys.openpgpFingerprint}): every process sharing a database must use ` +
+            'the same key files (copy note.key and openpgp.key from the first server, or set the key file options)',
+          { recordedVkey: id.vkey, vkey: keys.vkey, recordedFingerprint: id.openpgpFingerprint },
+        );
+      }
+      const svc = new LogService(store, keys, opts);
+      if (svc.sequencer) {
+        // One round now, so a new log has its first checkpoint (size 0) before open returns.
+        await svc.sequencer.round();
+        svc.sequencer.start();
+      }
+      return svc;
+    } catch (e) {
+      await (store ? store.close() : db.close());
+      throw e;
+    }
+  }
+
+  /**
+   * close stops taking publishes, lets the integration round in progress finish (commit or roll
+   * back), wakes waiting publishers (they get INTEGRATION_TIMEOUT: their attestations are stored and
+   * will be logged), stops timers, and closes the database. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.sequencer?.stop();
+    if (this.poller) clearInterval(this.poller);
+    this.poller = undefined;
+    for (const w of this.waiters) w();
+    await Promise.allSettled([...this.inflight]);
+    await this.store.close();
+  }
+
+  /** info returns the log's public identity: origin, Ed25519 vkey, OpenPGP public key and fingerprint. */
   info(): { origin: string; vkey: string; openpgpPublicKey: string; openpgpFingerprint: string } {
-    throw new Error('not implemented yet');
+    return {
+      origin: this.keys.origin,
+      vkey: this.keys.vkey,
+      openpgpPublicKey: this.keys.openpgpPublicKey,
+      openpgpFingerprint: this.keys.openpgpFingerprint,
+    };
   }
-  /** publish: see docs/contracts.md. */
-  async publish(_attestations: unknown[], _armoredKeys: string[]): Promise<Receipt[]> {
-    throw new Error('not implemented yet');
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    if (this.closed) {
+      return Promise.reject(
+        new ServiceError(
+          'SERVICE_CLOSED',
+          'the log service is shutting down; retry on another server',
+          {},
+          1,
+        ),
+      );
+    }
+    this.inflight.add(p);
+    const done = () => this.inflight.delete(p);
+    p.then(done, done);
+    return p;
   }
-  /** putKeys stores public keys, returns their fingerprints. */
-  async putKeys(_armoredKeys: string[]): Promise<string[]> {
-    throw new Error('not implemented yet');
+
+  private reject(e: unknown): never {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') this.m.rejections[code] = (this.m.rejections[code] ?? 0) + 1;
+    throw e;
   }
-  /** getKey returns the armored key or undefined. */
-  async getKey(_fingerprint: string): Promise<string | undefined> {
-    throw new Error('not implemented yet');
+
+  /**
+   * publish verifies every attestation first (shape and size, signer's key known from `armoredKeys`
+   * or the keys table, `key` = the signer's primary fingerprint, signature valid): any failure throws
+   * a LogError with details.item = its position (details.key = the position of a bad key) and stores
+   * nothing. Then it stores the keys and the attestations as pending in one transaction, waits until
+   * each is in the log under a signed checkpoint, and returns the receipts in order (all against
+   * the same checkpoint). Duplicates (also within the request) get their existing receipt.
+   * Throws ServiceError BACKLOG_FULL (nothing stored), INTEGRATION_TIMEOUT (stored, will be logged:
+   * publish again later to get the receipt) or SERVICE_CLOSED.
+   */
+  publish(attestations: unknown[], armoredKeys: string[]): Promise<Receipt[]> {
+    return this.track(this.doPublish(attestations, armoredKeys)).catch((e) => this.reject(e));
   }
-  /** latestCheckpoint returns the latest signed checkpoint. */
-  async latestCheckpoint(): Promise<SignedCheckpoint> {
-    throw new Error('not implemented yet');
+
+  private async doPublish(attestations: unknown[], armoredKeys: string[]): Promise<Receipt[]> {
+    if (!Array.isArray(attestations) || attestations.length === 0) {
+      throw new LogError('ATTESTATION_INVALID', 'expected a non-empty array of attestations', {
+        field: 'attestations',
+      });
+    }
+    const requestKeys = await parseKeys(armoredKeys);
+    const loggedAt = new Date();
+    const parsed: Attestation[] = [];
+    const issuers: { fingerprint?: string; keyId: string }[] = [];
+    for (const [i, value] of attestations.entries()) {
+      await withItem(i, async () => {
+        const att = parseAttestation(value);
+        issuers.push(await signatureIssuer(att));
+        parsed.push(att);
+      });
+    }
+    // Keys from the database: the claimed signers and the issuers (one query).
+    const wantFps = new Set<string>();
+    parsed.forEach((a, i) => {
+      wantFps.add(a.key);
+      const f = issuers[i]!.fingerprint;
+      if (f) wantFps.add(f);
+    });
+    const known = new Map<string, openpgp.PublicKey>();
+    for (const row of await this.store.getKeys([...wantFps]))
+      known.set(row.fingerprint, await openpgp.readKey({ armoredKey: row.armored }));
+    const candidates = [...requestKeys.values(), ...known.values()];
+    const rows: NewPending[] = [];
+    for (const [i, att] of parsed.entries()) {
+      await withItem(i, async () => {
+        const issuer = issuers[i]!;
+        const key =
+          candidates.find((k) => keyHasIssuer(k, issuer)) ?? requestKeys.get(att.key) ?? known.get(att.key);
+        if (!key) {
+          throw new LogError(
+            'KEY_UNKNOWN',
+            `the signer's key ${issuer.fingerprint ?? issuer.keyId} is not known to this server: send it in "keys" ` +
+              '(or POST /v1/keys first)',
+            { field: 'key', key: att.key, issuer: issuer.fingerprint ?? issuer.keyId },
+          );
+        }
+        await verifyAttestation(att, key, { now: loggedAt });
+        rows.push({
+          loggedAt,
+          digest: attestationDigest(att),
+          entry: encodeEntry({ attestation: att, loggedAt: loggedAt.toISOString() }),
+          identifier: att.data.id,
+          signer: att.key,
+        });
+      });
+    }
+    // Everything verified: store keys and pending rows in one transaction (all or nothing).
+    const keyRows = await this.mergeKeys([...requestKeys.values()]);
+    const uniqueDigests = [...new Map(rows.map((r) => [hex(r.digest), r.digest])).values()];
+    const added = await this.store.addPending(rows, keyRows, this.opts.maxBacklog);
+    this.m.publishesAccepted += added;
+    this.m.duplicates += uniqueDigests.length - added;
+    if (added > 0) this.sequencer?.kick(added);
+    return this.waitForReceipts(rows.map((r) => r.digest));
   }
-  /** readTile returns a hash tile or entry bundle, undefined if not in the tree. */
-  async readTile(_t: TileCoord): Promise<Uint8Array | undefined> {
-    throw new Error('not implemented yet');
+
+  /** waitForReceipts waits until every digest is logged under a signed checkpoint, then proves. */
+  private async waitForReceipts(digests: Uint8Array[]): Promise<Receipt[]> {
+    const deadline = Date.now() + this.opts.publishWaitMs;
+    const unique = [...new Map(digests.map((d) => [hex(d), d])).values()];
+    for (;;) {
+      const cp = await this.latestSigned();
+      const found = await this.store.entriesByDigest(unique);
+      const byDigest = new Map(found.map((f) => [hex(f.digest), f]));
+      if (found.length === unique.length && found.every((f) => f.index < cp.checkpoint.treeSize)) {
+        const items = digests.map((d) => byDigest.get(hex(d))!);
+        const proofs = await this.proveMany(
+          items.map((f) => f.index),
+          cp.checkpoint.treeSize,
+        );
+        return items.map((f, i) => ({
+          index: f.index,
+          entry: f.entry,
+          inclusionProof: proofs[i]!,
+          checkpoint: cp,
+        }));
+      }
+      const left = deadline - Date.now();
+      if (left <= 0 || this.closed) {
+        throw new ServiceError(
+          'INTEGRATION_TIMEOUT',
+          `accepted but not yet in a signed checkpoint after ${this.opts.publishWaitMs} ms: the attestations are ` +
+            'stored and will be logged; publish them again later to get their receipts',
+          { waitedMs: this.opts.publishWaitMs, logged: found.length, total: unique.length },
+          1,
+        );
+      }
+      await this.waitForCheckpoint(left);
+    }
   }
-  /** findAttestations: see docs/contracts.md. */
-  async findAttestations(_q: { id?: string; key?: string; after?: bigint; limit: number }): Promise<{
+
+  /** waitForCheckpoint resolves when a newer checkpoint may exist (event or poll), or after ms. */
+  private waitForCheckpoint(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.waiters.delete(done);
+        if (this.waiters.size === 0 && this.poller) {
+          clearInterval(this.poller);
+          this.poller = undefined;
+        }
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.waiters.add(done);
+      // Checkpoints signed by another process: poll the latest one while anyone waits.
+      if (!this.poller) {
+        this.poller = setInterval(() => void this.pollCheckpoint(), this.opts.pollMs ?? 50);
+      }
+    });
+  }
+
+  private async pollCheckpoint(): Promise<void> {
+    try {
+      const c = await this.store.latestCheckpoint();
+      if (c && c.note !== this.lastSeenCheckpoint) {
+        this.lastSeenCheckpoint = c.note;
+        this.wake();
+      }
+    } catch {
+      // The database is closing or unreachable: waiters time out on their own.
+    }
+  }
+
+  private wake(): void {
+    for (const w of [...this.waiters]) w();
+  }
+
+  private onRound(r: RoundResult): void {
+    if (r.integrated > 0) {
+      this.m.batches++;
+      observe(this.m.batchSize, r.integrated);
+      for (const l of r.latencyMs) observe(this.m.integrationLatencyMs, l);
+    }
+    if (r.checkpoint) {
+      this.m.checkpointsSigned++;
+      this.lastSeenCheckpoint = r.checkpoint.note;
+      this.wake();
+    }
+  }
+
+  /** mergeKeys returns key rows for `keys`, each merged with the stored copy of the same key. */
+  private async mergeKeys(keys: openpgp.PublicKey[]): Promise<KeyRow[]> {
+    if (keys.length === 0) return [];
+    const stored = new Map(
+      (await this.store.getKeys(keys.map((k) => fingerprintHex(k)))).map((r) => [r.fingerprint, r.armored]),
+    );
+    const out: KeyRow[] = [];
+    for (const k of keys) {
+      const fp = fingerprintHex(k);
+      const old = stored.get(fp);
+      let merged: openpgp.Key = k;
+      if (old !== undefined) merged = await (await openpgp.readKey({ armoredKey: old })).update(k);
+      out.push({ fingerprint: fp, armored: merged.armor() });
+    }
+    return out;
+  }
+
+  /**
+   * putKeys stores signers' public keys (merged with stored copies) and returns their fingerprints in
+   * order. Throws LogError KEY_INVALID (details.key = position) storing nothing.
+   */
+  putKeys(armoredKeys: string[]): Promise<string[]> {
+    return this.track(
+      (async () => {
+        const keys = await parseKeys(armoredKeys);
+        await this.store.putKeys(await this.mergeKeys([...keys.values()]));
+        return [...keys.keys()];
+      })(),
+    ).catch((e) => this.reject(e));
+  }
+
+  /** getKey returns the armored public key with that primary fingerprint (any case), or undefined. */
+  async getKey(fingerprint: string): Promise<string | undefined> {
+    const fp = fingerprint.toUpperCase();
+    if (!/^[0-9A-F]{40}$/.test(fp)) return undefined;
+    return (await this.store.getKeys([fp]))[0]?.armored;
+  }
+
+  /** latestCheckpoint returns the latest signed checkpoint. Throws NOT_FOUND before the first one
+   *  (only on a new database whose integrator has not run yet). */
+  latestCheckpoint(): Promise<SignedCheckpoint> {
+    return this.latestSigned();
+  }
+
+  private async latestSigned(): Promise<SignedCheckpoint> {
+    const c = await this.store.latestCheckpoint();
+    if (!c) {
+      throw new ServiceError(
+        'NOT_FOUND',
+        'the log has no checkpoint yet: no integrator has run; start one',
+        {},
+        1,
+      );
+    }
+    return this.toSigned(c);
+  }
+
+  private async toSigned(c: StoredCheckpoint): Promise<SignedCheckpoint> {
+    if (this.cpCache?.note === c.note) return this.cpCache.signed;
+    const signed: SignedCheckpoint = {
+      note: c.note,
+      checkpoint: parseCheckpoint(parseNote(c.note).text),
+      timestamp: await checkpointTime(this.keys, c.note),
+    };
+    this.cpCache = { note: c.note, signed };
+    this.m.treeSize = Number(signed.checkpoint.treeSize);
+    this.m.checkpointTimestamp = signed.timestamp;
+    return signed;
+  }
+
+  /**
+   * readTile returns a hash tile (level >= 0) or entry bundle (level ENTRIES_LEVEL) at the requested
+   * width, or undefined when the tree of the latest checkpoint does not have that tile at least that
+   * wide (c2sp.org/tlog-tiles). Narrower partial tiles are the prefix of the stored one.
+   */
+  async readTile(t: TileCoord): Promise<Uint8Array | undefined> {
+    const cp = await this.latestSigned();
+    const size = cp.checkpoint.treeSize;
+    if (t.width < 1 || t.width > TILE_WIDTH || t.index < 0n) return undefined;
+    if (t.level === ENTRIES_LEVEL) {
+      if (tileWidthAt(0, t.index, size) < t.width) return undefined;
+      const start = t.index * BigInt(TILE_WIDTH);
+      const rows = await this.store.readEntries(start, start + BigInt(t.width));
+      if (rows.length !== t.width) throw new Error(`entries ${start}..+${t.width} are not all stored`);
+      return encodeEntryBundle(rows.map((r) => r.entry));
+    }
+    if (t.level < 0 || tileWidthAt(t.level, t.index, size) < t.width) return undefined;
+    const data = await this.store.readStoredTile(t.level, t.index);
+    if (!data || data.length < t.width * 32)
+      throw new Error(`tile ${t.level}/${t.index} is not stored wide enough`);
+    return data.subarray(0, t.width * 32);
+  }
+
+  /**
+   * findAttestations returns the logged attestations matching `id` and/or `key` (at least one is
+   * required: else ATTESTATION_INVALID), ordered by index, with index > `after`, at most `limit`
+   * (1..1000), each with its entry and inclusion proof against the latest checkpoint (returned too);
+   * entries not yet covered by it are left out. `next` is the `after` for the next page, when there
+   * is one. One query for the entries and one for all the proofs' hashes.
+   */
+  async findAttestations(q: { id?: string; key?: string; after?: bigint; limit: number }): Promise<{
     checkpoint: SignedCheckpoint;
     items: { index: bigint; entry: Uint8Array; inclusionProof: Uint8Array[] }[];
     next?: bigint;
   }> {
-    throw new Error('not implemented yet');
+    if (q.id === undefined && q.key === undefined) {
+      throw new LogError('ATTESTATION_INVALID', 'a query needs an id, a key, or both', { field: 'id' });
+    }
+    if (!Number.isSafeInteger(q.limit) || q.limit < 1 || q.limit > 1000) {
+      throw new LogError('INDEX_OUT_OF_RANGE', `limit must be an integer from 1 to 1000, found ${q.limit}`, {
+        field: 'limit',
+      });
+    }
+    const checkpoint = await this.latestSigned();
+    const rows = await this.store.findEntries({
+      ...(q.id !== undefined ? { id: q.id } : {}),
+      ...(q.key !== undefined ? { key: q.key.toUpperCase() } : {}),
+      ...(q.after !== undefined ? { after: q.after } : {}),
+      below: checkpoint.checkpoint.treeSize,
+      limit: q.limit + 1,
+    });
+    const page = rows.slice(0, q.limit);
+    const proofs = await this.proveMany(
+      page.map((r) => r.index),
+      checkpoint.checkpoint.treeSize,
+    );
+    const items = page.map((r, i) => ({ index: r.index, entry: r.entry, inclusionProof: proofs[i]! }));
+    return rows.length > q.limit
+      ? { checkpoint, items, next: page[page.length - 1]!.index }
+      : { checkpoint, items };
   }
-  /** proveInclusion: RFC 9162 §2.1.3. */
-  async proveInclusion(_index: bigint, _treeSize: bigint): Promise<Uint8Array[]> {
-    throw new Error('not implemented yet');
+
+  /**
+   * proveMany returns inclusion proofs for several indexes in a tree of treeSize with ONE read of
+   * stored tiles: plan (a dry run records the nodes each proof needs), one batched read, compute.
+   */
+  private async proveMany(indexes: bigint[], treeSize: bigint): Promise<Uint8Array[][]> {
+    if (indexes.length === 0) return [];
+    const planned: NodeId[] = [];
+    const dummy = new Uint8Array(32);
+    const record: HashReader = async (ids) => {
+      planned.push(...ids);
+      return ids.map(() => dummy);
+    };
+    for (const i of indexes) await proveInclusionWith(i, treeSize, record);
+    const unique = [...new Map(planned.map((n) => [`${n.level}/${n.index}`, n])).values()];
+    const hashes = await tileHashReader(treeSize, (tiles) => this.store.readTiles(tiles))(unique);
+    const byId = new Map(unique.map((n, i) => [`${n.level}/${n.index}`, hashes[i]!]));
+    const cached: HashReader = async (ids) => ids.map((n) => byId.get(`${n.level}/${n.index}`)!);
+    return Promise.all(indexes.map((i) => proveInclusionWith(i, treeSize, cached)));
   }
-  /** proveConsistency: RFC 9162 §2.1.4. */
-  async proveConsistency(_size1: bigint, _size2: bigint): Promise<Uint8Array[]> {
-    throw new Error('not implemented yet');
+
+  /**
+   * proveInclusion returns the RFC 9162 §2.1.3 inclusion proof of `index` in the tree of `treeSize`.
+   * Throws INDEX_OUT_OF_RANGE unless index < treeSize <= the latest checkpoint's size.
+   */
+  async proveInclusion(index: bigint, treeSize: bigint): Promise<Uint8Array[]> {
+    const cp = await this.latestSigned();
+    checkSize('treeSize', treeSize, cp.checkpoint.treeSize);
+    if (index < 0n || index >= treeSize) {
+      throw new LogError(
+        'INDEX_OUT_OF_RANGE',
+        `index must be from 0 to treeSize - 1 = ${treeSize - 1n}, found ${index}`,
+        {
+          field: 'index',
+        },
+      );
+    }
+    return proveInclusionWith(
+      index,
+      treeSize,
+      tileHashReader(treeSize, (t) => this.store.readTiles(t)),
+    );
   }
-  /** entries returns the feed of entries in log order. */
-  async entries(_start: bigint, _limit: number): Promise<{ index: bigint; entry: Uint8Array }[]> {
-    throw new Error('not implemented yet');
+
+  /**
+   * proveConsistency returns the RFC 9162 §2.1.4 consistency proof between sizes size1 <= size2 <=
+   * the latest checkpoint's size (else INDEX_OUT_OF_RANGE).
+   */
+  async proveConsistency(size1: bigint, size2: bigint): Promise<Uint8Array[]> {
+    const cp = await this.latestSigned();
+    checkSize('size2', size2, cp.checkpoint.treeSize);
+    if (size1 < 0n || size1 > size2) {
+      throw new LogError('INDEX_OUT_OF_RANGE', `size1 must be from 0 to size2 = ${size2}, found ${size1}`, {
+        field: 'from',
+      });
+    }
+    return proveConsistencyWith(
+      size1,
+      size2,
+      tileHashReader(size2, (t) => this.store.readTiles(t)),
+    );
   }
-  /** backlog returns how many accepted attestations wait for integration. */
+
+  /**
+   * entries returns up to `limit` (1..1000) entries from index `start`, in log order, within the
+   * latest checkpoint (empty past its end). Throws INDEX_OUT_OF_RANGE for a negative start or bad limit.
+   */
+  async entries(start: bigint, limit: number): Promise<{ index: bigint; entry: Uint8Array }[]> {
+    if (start < 0n)
+      throw new LogError('INDEX_OUT_OF_RANGE', `start must be >= 0, found ${start}`, { field: 'start' });
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > 1000) {
+      throw new LogError('INDEX_OUT_OF_RANGE', `limit must be an integer from 1 to 1000, found ${limit}`, {
+        field: 'limit',
+      });
+    }
+    const cp = await this.latestSigned();
+    const end =
+      start + BigInt(limit) < cp.checkpoint.treeSize ? start + BigInt(limit) : cp.checkpoint.treeSize;
+    if (end <= start) return [];
+    return this.store.readEntries(start, end);
+  }
+
+  /** backlog returns how many accepted attestations wait for integration (all processes). */
   async backlog(): Promise<number> {
-    throw new Error('not implemented yet');
+    const n = await this.store.backlog();
+    this.m.backlog = n;
+    return n;
   }
-  /** metrics returns counters for /metrics. */
+
+  /**
+   * storageCounts returns row counts of the log's tables (entries, pending, tiles, checkpoints,
+   * keys): for tests and operators. Not part of the HTTP API.
+   */
+  storageCounts(): Promise<{
+    entries: number;
+    pending: number;
+    tiles: number;
+    checkpoints: number;
+    keys: number;
+  }> {
+    return this.store.counts();
+  }
+
+  /** metrics returns the counters for /metrics (gauges as last seen; call backlog() to refresh it). */
   metrics(): ServiceMetrics {
-    throw new Error('not implemented yet');
+    const ts = this.m.checkpointTimestamp;
+    return {
+      ...this.m,
+      rejections: { ...this.m.rejections },
+      batchSize: { ...this.m.batchSize, counts: [...this.m.batchSize.counts] },
+      integrationLatencyMs: {
+        ...this.m.integrationLatencyMs,
+        counts: [...this.m.integrationLatencyMs.counts],
+      },
+      checkpointAgeSeconds: ts ? Math.max(0, (Date.now() - ts.getTime()) / 1000) : undefined,
+    };
   }
-  /** rateLimitStore returns an express-rate-limit Store kept in the database. */
-  rateLimitStore(_prefix?: string): RateLimitStore {
-    throw new Error('not implemented yet');
+
+  /**
+   * rateLimitStore returns a new express-rate-limit Store whose counters live in the database
+   * (rate_limits), so a limit holds across every process sharing it. Give each limiter its own
+   * `prefix`. The window comes from the limiter's options (init).
+   */
+  rateLimitStore(prefix = 'rl:'): RateLimitStore {
+    return new DbRateLimitStore(this.store, prefix);
   }
+}
+
+/** DbRateLimitStore is an express-rate-limit Store over the rate_limits table. */
+class DbRateLimitStore implements RateLimitStore {
+  readonly localKeys = false;
+  readonly prefix: string;
+  private windowMs = 60_000;
+  private readonly store: Store;
+  private calls = 0;
+
+  constructor(store: Store, prefix: string) {
+    this.store = store;
+    this.prefix = prefix;
+  }
+
+  init(options: RateLimitOptions): void {
+    this.windowMs = options.windowMs;
+  }
+
+  async get(key: string): Promise<ClientRateLimitInfo | undefined> {
+    const r = await this.store.rateLimitGet(this.prefix + key);
+    return r ? { totalHits: r.hits, resetTime: r.resetAt } : undefined;
+  }
+
+  async increment(key: string): Promise<ClientRateLimitInfo> {
+    // Sweep expired counters now and then (any process may; it only deletes finished windows).
+    if (++this.calls % 1000 === 0) await this.store.rateLimitReset(undefined);
+    const r = await this.store.rateLimitIncrement(this.prefix + key, this.windowMs);
+    return { totalHits: r.hits, resetTime: r.resetAt };
+  }
+
+  async decrement(key: string): Promise<void> {
+    await this.store.rateLimitDecrement(this.prefix + key);
+  }
+
+  async resetKey(key: string): Promise<void> {
+    await this.store.rateLimitReset(this.prefix + key);
+  }
+}
+
+function checkOptions(o: ServiceOptions): void {
+  const positive = [
+    'checkpointIntervalMs',
+    'republishIntervalMs',
+    'batchMaxSize',
+    'batchMaxAgeMs',
+    'maxBacklog',
+    'publishWaitMs',
+  ] as const;
+  for (const k of positive) {
+    const v = o[k];
+    if (!Number.isSafeInteger(v) || v < (k === 'batchMaxAgeMs' ? 0 : 1)) {
+      throw new ServiceError('CONFIG_INVALID', `${k} must be a positive integer, found ${String(v)}`, {
+        field: k,
+      });
+    }
+  }
+  if (!o.dataDir) throw new ServiceError('CONFIG_INVALID', 'dataDir must be set', { field: 'dataDir' });
+}
+
+function checkSize(field: string, size: bigint, max: bigint): void {
+  if (size < 0n || size > max) {
+    throw new LogError(
+      'INDEX_OUT_OF_RANGE',
+      `${field} must be from 0 to the latest checkpoint's size ${max}, found ${size}`,
+      { field, max: max.toString() },
+    );
+  }
+}
+
+/** parseKeys reads armored public keys; KEY_INVALID with details.key = position. */
+async function parseKeys(armoredKeys: unknown): Promise<Map<string, openpgp.PublicKey>> {
+  const out = new Map<string, openpgp.PublicKey>();
+  if (armoredKeys === undefined) return out;
+  if (!Array.isArray(armoredKeys)) {
+    throw new LogError('KEY_INVALID', 'expected "keys" to be an array of armored public keys', {
+      field: 'keys',
+    });
+  }
+  for (const [i, a] of armoredKeys.entries()) {
+    if (typeof a !== 'string') {
+      throw new LogError(
+        'KEY_INVALID',
+        `keys[${i}]: expected an armored public key string, found ${typeof a}`,
+        {
+          field: 'keys',
+          key: i,
+        },
+      );
+    }
+    try {
+      const k = await readPublicKey(a);
+      out.set(fingerprintHex(k), k);
+    } catch (e) {
+      if (!isLogError(e)) throw e;
+      throw new LogError(e.code, `keys[${i}]: ${e.message}`, { ...e.details, field: 'keys', key: i });
+    }
+  }
+  return out;
+}
+
+/** withItem runs fn and re-throws its LogError with details.item = i (and the position in the message). */
+async function withItem(i: number, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    if (!isLogError(e)) throw e;
+    throw new LogError(e.code, `attestation ${i}: ${e.message}`, { ...e.details, item: i });
+  }
+}
+
+/** keyHasIssuer reports whether `key` (primary or subkey) is the signature's issuer. */
+function keyHasIssuer(key: openpgp.PublicKey, issuer: { fingerprint?: string; keyId: string }): boolean {
+  const keys = [key, ...key.getSubkeys()];
+  if (issuer.fingerprint) return keys.some((k) => k.getFingerprint().toUpperCase() === issuer.fingerprint);
+  return keys.some((k) => k.getKeyID().toHex().toUpperCase() === issuer.keyId);
 }

@@ -1,0 +1,79 @@
+/**
+ * Helpers for tests of the server core: open a LogService on a test backend with small intervals,
+ * make signers and attestations with real OpenPGP keys (Ed25519, fast), and verify receipts offline
+ * with log/ only, the way a client would.
+ */
+import * as openpgp from 'openpgp';
+import { parseCheckpoint } from '../../log/checkpoint.js';
+import { hashLeaf } from '../../log/hash.js';
+import { ed25519Verifier, openNote, openpgpVerifier } from '../../log/note.js';
+import { verifyInclusion } from '../../log/proof.js';
+import { type Attestation, readPublicKey, signAttestation } from '../../log/signet.js';
+import { LogService, type Receipt, type ServiceOptions } from '../../server/log-service.js';
+import type { StoreBackend } from './stores.js';
+
+/** TEST_OPTIONS are small bounds so tests run fast (no timing is asserted). */
+export const TEST_OPTIONS = {
+  checkpointIntervalMs: 10,
+  republishIntervalMs: 600_000,
+  batchMaxSize: 256,
+  batchMaxAgeMs: 10,
+  maxBacklog: 100_000,
+  publishWaitMs: 60_000,
+  pollMs: 20,
+} as const;
+
+/** openService opens a LogService on backend `b` with TEST_OPTIONS and `extra` on top. */
+export function openService(b: StoreBackend, extra: Partial<ServiceOptions> = {}): Promise<LogService> {
+  return LogService.open({ ...TEST_OPTIONS, databaseUrl: b.databaseUrl, dataDir: b.dataDir, ...extra });
+}
+
+/** TestSigner is an attestation signer with a fresh Ed25519 OpenPGP key. */
+export interface TestSigner {
+  privateKey: openpgp.PrivateKey;
+  publicArmored: string;
+  fingerprint: string;
+  attest(id: string, ok?: boolean, extra?: Record<string, unknown>): Promise<Attestation>;
+}
+
+/** makeSigner returns a signer with a new v4 EdDSA key (no passphrase). */
+export async function makeSigner(name = 'Test Signer'): Promise<TestSigner> {
+  const { privateKey, publicKey } = await openpgp.generateKey({
+    type: 'ecc',
+    curve: 'ed25519Legacy',
+    userIDs: [{ name }],
+    format: 'object',
+  });
+  return {
+    privateKey,
+    publicArmored: publicKey.armor(),
+    fingerprint: privateKey.getFingerprint().toUpperCase(),
+    attest: (id, ok = true, extra = {}) => signAttestation({ id, ok, ...extra }, privateKey),
+  };
+}
+
+/** sha256Id returns a Signet identifier `sha256:<64 hex>` made from n. */
+export function sha256Id(n: number | string): string {
+  return `sha256:${String(n).padStart(64, '0').slice(-64)}`;
+}
+
+/**
+ * verifyReceipt checks a receipt offline with log/ only: both checkpoint signatures (Ed25519 with
+ * info.vkey, OpenPGP with the server key), the inclusion proof of the entry against the checkpoint
+ * root. Throws (LogError) when anything fails; returns the parsed checkpoint.
+ */
+export async function verifyReceipt(
+  info: { origin: string; vkey: string; openpgpPublicKey: string },
+  r: Pick<Receipt, 'index' | 'entry' | 'inclusionProof'> & { checkpoint: { note: string } },
+) {
+  const opened = await openNote(r.checkpoint.note, [
+    ed25519Verifier(info.vkey),
+    openpgpVerifier(info.origin, await readPublicKey(info.openpgpPublicKey)),
+  ]);
+  if (opened.verified.length !== 2)
+    throw new Error(`expected 2 verified signatures, found ${opened.verified.length}`);
+  const cp = parseCheckpoint(opened.text);
+  if (cp.origin !== info.origin) throw new Error(`checkpoint origin ${cp.origin}, expected ${info.origin}`);
+  verifyInclusion(r.index, cp.treeSize, hashLeaf(r.entry), r.inclusionProof, cp.rootHash);
+  return cp;
+}
