@@ -1,0 +1,13 @@
+/**
+ * The transparency-log core, pure (no I/O): RFC 6962/9162 hashing and proofs, c2sp.org/tlog-tiles,
+ * c2sp.org/tlog-checkpoint, c2sp.org/signed-note (Ed25519 and OpenPGP lines), Signet attestations and
+ * the log's entry bytes. The server proves with this code and the CLI verifies with the same code.
+ */
+export * from './checkpoint.js';
+export * from './entry.js';
+export * from './errors.js';
+export * from './hash.js';
+export * from './note.js';
+export * from './proof.js';
+export * from './signet.js';
+export * from './tiles.js';
