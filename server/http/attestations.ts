@@ -63,7 +63,7 @@ export function checkPublishBody(
       size = Buffer.byteLength(canonicalJson(att), 'utf8');
     } catch (err) {
       if (err instanceof LogError) {
-        throw new HttpError('REQUEST_INVALID', `attestation ${item}: ${err.message}`, {
+        throw new HttpError('ATTESTATION_INVALID', `attestation ${item} is not JSON data: ${err.message}`, {
           item,
           field: 'attestation',
         });

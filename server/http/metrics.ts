@@ -3,7 +3,7 @@
  * route and status, rejections by code, attestations published) and LogService.metrics() (publishes,
  * batch sizes, integration latency, ...), backlog and checkpoint age.
  */
-import type { ServiceMetrics } from '../log-service.js';
+import type { Histogram, ServiceMetrics } from '../log-service.js';
 
 /** HttpMetrics counts what the HTTP layer sees. */
 export interface HttpMetrics {
@@ -51,12 +51,26 @@ export function createHttpMetrics(): HttpMetrics {
   };
 }
 
+/** histogramLines returns Prometheus histogram lines for a service Histogram (cumulative counts per `le`). */
+function histogramLines(name: string, help: string, h: Histogram, scale = 1): string[] {
+  const out = [`# HELP ${name} ${help}`, `# TYPE ${name} histogram`];
+  h.le.forEach((le, i) => {
+    out.push(`${name}_bucket{le="${le * scale}"} ${h.counts[i] ?? 0}`);
+  });
+  out.push(
+    `${name}_bucket{le="+Inf"} ${h.count}`,
+    `${name}_sum ${h.sum * scale}`,
+    `${name}_count ${h.count}`,
+  );
+  return out;
+}
+
 /**
  * renderServiceMetrics returns Prometheus lines for a LogService.metrics() snapshot: publishes accepted,
- * duplicates, rejections by reason, batches and their sizes (histogram), integration latency (summary),
- * backlog, tree size and checkpoint age.
+ * duplicates, rejections by reason, batches and their sizes, integration latency, checkpoints signed,
+ * backlog (`backlog` overrides the snapshot's last-seen value when given), tree size and checkpoint age.
  */
-export function renderServiceMetrics(m: ServiceMetrics): string[] {
+export function renderServiceMetrics(m: ServiceMetrics, backlog?: number): string[] {
   const out: string[] = [];
   const one = (name: string, type: string, help: string, value: number) =>
     out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name} ${value}`);
@@ -80,21 +94,17 @@ export function renderServiceMetrics(m: ServiceMetrics): string[] {
     out.push(`sig_publish_rejections_total{reason="${esc(reason)}"} ${n}`);
   }
   one('sig_batches_total', 'counter', 'Batches integrated by this process.', m.batches);
-  out.push('# HELP sig_batch_size Entries per integrated batch.', '# TYPE sig_batch_size histogram');
-  const buckets = [...m.batchSizeBuckets].sort((a, b) => a.le - b.le);
-  for (const b of buckets) out.push(`sig_batch_size_bucket{le="${b.le}"} ${b.count}`);
+  out.push(...histogramLines('sig_batch_size', 'Entries per integrated batch.', m.batchSize));
   out.push(
-    `sig_batch_size_bucket{le="+Inf"} ${m.batches}`,
-    `sig_batch_size_sum ${m.batchSizeSum}`,
-    `sig_batch_size_count ${m.batches}`,
+    ...histogramLines(
+      'sig_integration_latency_seconds',
+      'Time from accepting an attestation to integrating it, per entry this process integrated.',
+      m.integrationLatencyMs,
+      1 / 1000,
+    ),
   );
-  out.push(
-    '# HELP sig_integration_latency_seconds Time from accepting an attestation to a checkpoint covering it.',
-    '# TYPE sig_integration_latency_seconds summary',
-    `sig_integration_latency_seconds_sum ${m.integrationLatencyMsSum / 1000}`,
-    `sig_integration_latency_seconds_count ${m.integrationLatencyCount}`,
-  );
-  one('sig_backlog', 'gauge', 'Accepted attestations waiting for integration.', m.backlog);
+  one('sig_checkpoints_signed_total', 'counter', 'Checkpoints signed by this process.', m.checkpointsSigned);
+  one('sig_backlog', 'gauge', 'Accepted attestations waiting for integration.', backlog ?? m.backlog);
   one('sig_tree_size', 'gauge', 'Tree size of the latest checkpoint.', m.treeSize);
   if (m.checkpointAgeSeconds !== undefined) {
     one(

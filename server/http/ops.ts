@@ -22,8 +22,11 @@ export function opsRoutes(ctx: HttpContext): ExpressRouter {
     }
     res.status(ctx.state.closing ? 503 : 200).json({ ok: !ctx.state.closing, treeSize: num(treeSize) });
   });
-  r.get('/metrics', (_req, res) => {
-    const lines = [...renderServiceMetrics(ctx.service.metrics()), ...ctx.metrics.render()];
+  r.get('/metrics', async (_req, res) => {
+    const lines = [
+      ...renderServiceMetrics(ctx.service.metrics(), await ctx.service.backlog()),
+      ...ctx.metrics.render(),
+    ];
     res.setHeader('Cache-Control', 'no-store');
     res.type('text/plain; version=0.0.4; charset=utf-8').send(`${lines.join('\n')}\n`);
   });
