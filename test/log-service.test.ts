@@ -1,0 +1,282 @@
+/**
+ * LogService end to end on PGlite and on real Postgres (test/helpers/stores.ts): publish and verify
+ * receipts offline with log/ only, duplicates, queries, bad publishes storing nothing, re-signing.
+ * Attestations are signed with real Ed25519 OpenPGP keys made in the test.
+ */
+import test from 'ava';
+import { parseEntry } from '../log/entry.js';
+import { isLogError } from '../log/errors.js';
+import { openpgpSignatureTime, parseNote } from '../log/note.js';
+import { verifyConsistency } from '../log/proof.js';
+import { isServiceError } from '../server/errors.js';
+import { makeSigner, openService, sha256Id, verifyReceipt } from './helpers/service.js';
+import { backendTest } from './helpers/stores.js';
+
+backendTest(
+  test,
+  'publish gives receipts that verify offline; duplicates get the same index',
+  async (t, b) => {
+    const svc = await openService(b);
+    try {
+      const alice = await makeSigner('alice');
+      const a1 = await alice.attest(sha256Id(1));
+      const a2 = await alice.attest(sha256Id(2), false, { comment: 'bad' });
+      const receipts = await svc.publish([a1, a2], [alice.publicArmored]);
+      t.is(receipts.length, 2);
+      const info = svc.info();
+      t.regex(info.origin, /^sig\.local\/[0-9a-f]{8}$/);
+      for (const [i, r] of receipts.entries()) {
+        const cp = await verifyReceipt(info, r);
+        t.true(r.index < cp.treeSize);
+        t.deepEqual(parseEntry(r.entry).attestation, [a1, a2][i]);
+      }
+      t.not(receipts[0]!.index, receipts[1]!.index);
+      // The key was stored; a second publish without keys works, and duplicates keep their index.
+      t.is(await svc.getKey(alice.fingerprint.toLowerCase()), (await svc.getKey(alice.fingerprint))!);
+      const again = await svc.publish([a2, a1, a2], []);
+      t.deepEqual(
+        again.map((r) => r.index),
+        [receipts[1]!.index, receipts[0]!.index, receipts[1]!.index],
+      );
+      t.deepEqual(again[0]!.entry, receipts[1]!.entry);
+      const m = svc.metrics();
+      t.is(m.publishesAccepted, 2);
+      t.is(m.duplicates, 2);
+      t.true(m.batches >= 1);
+      t.deepEqual(await svc.storageCounts().then((c) => [c.entries, c.pending, c.keys]), [2, 0, 1]);
+    } finally {
+      await svc.close();
+    }
+  },
+);
+
+backendTest(test, 'findAttestations by id, by key, both; paginated; proofs verify', async (t, b) => {
+  const svc = await openService(b);
+  try {
+    const alice = await makeSigner('alice');
+    const bob = await makeSigner('bob');
+    // 12 attestations: ids 0..3, each by alice and bob, plus 4 more by alice on id 0.
+    const atts = [];
+    for (let i = 0; i < 4; i++) atts.push(await alice.attest(sha256Id(i)), await bob.attest(sha256Id(i)));
+    for (let i = 0; i < 4; i++) atts.push(await alice.attest(sha256Id(0), i % 2 === 0, { n: i }));
+    const receipts = await svc.publish(atts, [alice.publicArmored, bob.publicArmored]);
+    const info = svc.info();
+    const byId0 = receipts.filter((_, i) => (i < 8 ? Math.floor(i / 2) === 0 : true)).map((r) => r.index);
+    const q1 = await svc.findAttestations({ id: sha256Id(0), limit: 100 });
+    t.deepEqual(
+      q1.items.map((x) => x.index),
+      [...byId0].sort((x, y) => (x < y ? -1 : 1)),
+    );
+    t.is(q1.next, undefined);
+    for (const it of q1.items) await verifyReceipt(info, { ...it, checkpoint: q1.checkpoint });
+    const q2 = await svc.findAttestations({ key: bob.fingerprint, limit: 100 });
+    t.is(q2.items.length, 4);
+    for (const it of q2.items) t.is(parseEntry(it.entry).attestation.key, bob.fingerprint);
+    const q3 = await svc.findAttestations({
+      id: sha256Id(0),
+      key: alice.fingerprint.toLowerCase(),
+      limit: 100,
+    });
+    t.is(q3.items.length, 5);
+    // Pagination: pages of 2 over the 6 matches of id 0 give the same list, in order.
+    const seen: bigint[] = [];
+    let after: bigint | undefined;
+    let pages = 0;
+    for (;;) {
+      const p = await svc.findAttestations({
+        id: sha256Id(0),
+        limit: 2,
+        ...(after === undefined ? {} : { after }),
+      });
+      pages++;
+      for (const it of p.items) await verifyReceipt(info, { ...it, checkpoint: p.checkpoint });
+      seen.push(...p.items.map((x) => x.index));
+      if (p.next === undefined) break;
+      after = p.next;
+    }
+    t.deepEqual(
+      seen,
+      q1.items.map((x) => x.index),
+    );
+    t.is(pages, 3);
+    t.deepEqual((await svc.findAttestations({ id: sha256Id(99), limit: 5 })).items, []);
+    // The entries feed, bounded by the checkpoint.
+    const feed = await svc.entries(0n, 1000);
+    t.is(feed.length, 12);
+    t.deepEqual(
+      feed.map((e) => e.index),
+      feed.map((_, i) => BigInt(i)),
+    );
+  } finally {
+    await svc.close();
+  }
+});
+
+backendTest(test, 'bad publishes fail with the right code and item, storing nothing', async (t, b) => {
+  const svc = await openService(b);
+  try {
+    const alice = await makeSigner('alice');
+    const mallory = await makeSigner('mallory');
+    const good = await alice.attest(sha256Id(1));
+    const before = await svc.storageCounts();
+    const cases: { name: string; atts: unknown[]; keys: string[]; code: string; item?: number }[] = [
+      {
+        name: 'wrong shape',
+        atts: [good, { data: { id: 5 }, key: 'x', sig: 'y' }],
+        keys: [],
+        code: 'ATTESTATION_INVALID',
+        item: 1,
+      },
+      {
+        name: 'bad base64',
+        atts: [good, { ...good, sig: '!!!not base64' }],
+        keys: [alice.publicArmored],
+        code: 'SIGNATURE_MALFORMED',
+        item: 1,
+      },
+      {
+        name: 'invalid signature',
+        atts: [good, { ...good, data: { ...good.data, ok: false } }],
+        keys: [alice.publicArmored],
+        code: 'SIGNATURE_INVALID',
+        item: 1,
+      },
+      { name: 'unknown key', atts: [good], keys: [], code: 'KEY_UNKNOWN', item: 0 },
+      {
+        name: 'key not the signer',
+        atts: [good, { ...(await mallory.attest(sha256Id(2))), key: alice.fingerprint }],
+        keys: [alice.publicArmored, mallory.publicArmored],
+        code: 'KEY_MISMATCH',
+        item: 1,
+      },
+      {
+        name: 'oversize',
+        atts: [
+          good,
+          await alice
+            .attest(sha256Id(3), true, { comment: 'x'.repeat(20_000) })
+            .catch(() => ({ ...good, data: { ...good.data, comment: 'x'.repeat(20_000) } })),
+        ],
+        keys: [alice.publicArmored],
+        code: 'ATTESTATION_TOO_LARGE',
+        item: 1,
+      },
+      {
+        name: 'bad key in request',
+        atts: [good],
+        keys: ['-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nnope\n'],
+        code: 'KEY_INVALID',
+      },
+      { name: 'empty request', atts: [], keys: [], code: 'ATTESTATION_INVALID' },
+    ];
+    for (const c of cases) {
+      const e = await t.throwsAsync(svc.publish(c.atts, c.keys), undefined, c.name);
+      t.true(
+        isLogError(e, c.code as never),
+        `${c.name}: expected ${c.code}, got ${(e as { code?: string })?.code}: ${e?.message}`,
+      );
+      if (c.item !== undefined && isLogError(e)) t.is(e.details.item, c.item, c.name);
+    }
+    t.deepEqual(await svc.storageCounts(), before, 'nothing stored by any bad request');
+    t.is(await svc.getKey(alice.fingerprint), undefined);
+    t.true((svc.metrics().rejections.KEY_UNKNOWN ?? 0) >= 1);
+  } finally {
+    await svc.close();
+  }
+});
+
+backendTest(
+  test,
+  'backlog bound: BACKLOG_FULL stores nothing; INTEGRATION_TIMEOUT keeps the attestation',
+  async (t, b) => {
+    // A serve-only process: nothing integrates, so the backlog only grows.
+    const first = await openService(b);
+    await first.close();
+    const svc = await openService(b, { integrate: false, maxBacklog: 2, publishWaitMs: 50 });
+    const alice = await makeSigner('alice');
+    const [a, c, d] = [
+      await alice.attest(sha256Id(1)),
+      await alice.attest(sha256Id(2)),
+      await alice.attest(sha256Id(3)),
+    ];
+    try {
+      const e1 = await t.throwsAsync(svc.publish([a, c], [alice.publicArmored]));
+      t.true(isServiceError(e1, 'INTEGRATION_TIMEOUT'), e1?.message);
+      t.regex(e1!.message, /stored and will be logged/);
+      t.is(await svc.backlog(), 2);
+      const e2 = await t.throwsAsync(svc.publish([d], []));
+      t.true(isServiceError(e2, 'BACKLOG_FULL'), e2?.message);
+      t.is(await svc.backlog(), 2);
+    } finally {
+      await svc.close();
+    }
+    // An integrating process picks the backlog up; the same publish now gets receipts.
+    const svc2 = await openService(b);
+    try {
+      const r = await svc2.publish([a, c, d], []);
+      t.deepEqual(
+        r.map((x) => x.index),
+        [0n, 1n, 2n],
+      );
+      t.is(await svc2.backlog(), 0);
+    } finally {
+      await svc2.close();
+    }
+  },
+);
+
+backendTest(test, 'republish: the OpenPGP signature time moves forward, size and root stay', async (t, b) => {
+  const svc = await openService(b, { republishIntervalMs: 100 });
+  try {
+    const alice = await makeSigner('alice');
+    await svc.publish([await alice.attest(sha256Id(1))], [alice.publicArmored]);
+    const first = await svc.latestCheckpoint();
+    const firstTime = await openpgpSignatureTime(
+      parseNote(first.note).signatures.find((s) => s.keyId !== parseNote(first.note).signatures[0]!.keyId)!
+        .signature,
+    );
+    t.deepEqual(first.timestamp, firstTime);
+    // Wait (bounded) for a re-signed checkpoint with a later OpenPGP time (1 s resolution).
+    const deadline = Date.now() + 10_000;
+    let later = first;
+    while (later.timestamp.getTime() <= first.timestamp.getTime() && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      later = await svc.latestCheckpoint();
+    }
+    t.true(later.timestamp > first.timestamp, 'a re-signed checkpoint with a later time');
+    t.not(later.note, first.note);
+    t.is(later.checkpoint.treeSize, first.checkpoint.treeSize);
+    t.deepEqual(later.checkpoint.rootHash, first.checkpoint.rootHash);
+    verifyConsistency(
+      1n,
+      1n,
+      await svc.proveConsistency(1n, 1n),
+      first.checkpoint.rootHash,
+      later.checkpoint.rootHash,
+    );
+    t.true(svc.metrics().checkpointsSigned >= 2);
+  } finally {
+    await svc.close();
+  }
+});
+
+backendTest(test, 'a restart keeps the identity; other keys or origin are refused', async (t, b) => {
+  const svc = await openService(b, { origin: 'example.com/log' });
+  const info = svc.info();
+  await svc.close();
+  const again = await openService(b);
+  t.deepEqual(again.info(), info, 'origin and keys reused from the data directory and database');
+  await again.close();
+  const e1 = await t.throwsAsync(openService(b, { origin: 'other.example/log' }));
+  t.true(isServiceError(e1, 'IDENTITY_MISMATCH'), e1?.message);
+  t.regex(e1!.message, /example\.com\/log/);
+  // Same origin, other key files (a fresh data directory): refused when sharing the database.
+  if (b.databaseUrl) {
+    const { tempDir } = await import('./helpers/stores.js');
+    const e2 = await t.throwsAsync(
+      openService({ ...b, dataDir: await tempDir('other') }, { origin: 'example.com/log' }),
+    );
+    t.true(isServiceError(e2, 'IDENTITY_MISMATCH'), e2?.message);
+    t.regex(e2!.message, /same key files/);
+  }
+});
