@@ -1,0 +1,86 @@
+/**
+ * base: what every `sig` command shares. `--json` (oclif's enableJsonFlag: the command's result is
+ * printed as JSON on stdout), errors mapped to exit codes in one place (cli/exit-codes.ts) and printed
+ * as `sig: <CODE>: message` on stderr (or `{"error": {code, message, details}}` with --json), warnings
+ * on stderr, and a yes/no question that refuses to guess when there is no terminal.
+ */
+import { createInterface } from 'node:readline/promises';
+import { Command } from '@oclif/core';
+import { isLogError } from '../log/errors.js';
+import { SigHome } from './config.js';
+import { CliError } from './errors.js';
+import { EXIT, EXIT_DESCRIPTIONS, type ExitCode, exitCodeFor } from './exit-codes.js';
+
+/** jsonReplacer prints bigints as numbers (safe) or strings, and bytes as base64. */
+export function jsonReplacer(_k: string, v: unknown): unknown {
+  if (typeof v === 'bigint') return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();
+  if (v instanceof Uint8Array) return Buffer.from(v).toString('base64');
+  return v;
+}
+
+/** exitCodesHelp is the exit-code table appended to every command's --help. */
+export function exitCodesHelp(codes: readonly ExitCode[]): string {
+  return `Exit codes:\n${codes.map((c) => `  ${c}  ${EXIT_DESCRIPTIONS[c]}`).join('\n')}`;
+}
+
+/** SigCommand is the base class of every command. */
+export abstract class SigCommand extends Command {
+  static override enableJsonFlag = true;
+
+  /** home is $SIG_DIR. */
+  protected home = new SigHome();
+
+  /** warnLine prints a warning on stderr, also under --json (stdout stays pure JSON). */
+  protected warnLine(message: string): void {
+    process.stderr.write(`sig: warning: ${message}\n`);
+  }
+
+  /** info prints a progress line on stderr unless --json. */
+  protected info(message: string): void {
+    if (!this.jsonEnabled()) process.stderr.write(`${message}\n`);
+  }
+
+  /** interactive reports whether questions can be asked (stdin and stderr are terminals). */
+  protected interactive(): boolean {
+    return Boolean(process.stdin.isTTY && process.stderr.isTTY);
+  }
+
+  /** confirm asks a yes/no question on the terminal; NOT_INTERACTIVE without one (with how to answer by flag). */
+  protected async confirm(question: string, howToAnswer: string): Promise<boolean> {
+    if (!this.interactive()) {
+      throw new CliError('NOT_INTERACTIVE', `cannot ask "${question}" without a terminal: ${howToAnswer}`);
+    }
+    const rl = createInterface({ input: process.stdin, output: process.stderr });
+    try {
+      const a = (await rl.question(`${question} [y/N] `)).trim().toLowerCase();
+      return a === 'y' || a === 'yes';
+    } finally {
+      rl.close();
+    }
+  }
+
+  /** fail sets the exit code for a finished command whose answer is negative (e.g. not trusted). */
+  protected setExit(code: ExitCode): void {
+    if (code !== EXIT.OK && (process.exitCode === undefined || process.exitCode === 0))
+      process.exitCode = code;
+  }
+
+  protected override logJson(json: unknown): void {
+    process.stdout.write(`${JSON.stringify(json, jsonReplacer, 2)}\n`);
+  }
+
+  protected override async catch(err: Error & { code?: string; oclif?: { exit?: number } }): Promise<void> {
+    if (err.code === 'EEXIT') throw err; // this.exit(n): oclif handles it
+    const code = exitCodeFor(err);
+    process.exitCode = code;
+    const known = err instanceof CliError || isLogError(err);
+    const errCode = known ? err.code : 'USAGE';
+    const details = known ? (err as CliError).details : {};
+    if (this.jsonEnabled()) {
+      this.logJson({ error: { code: errCode, message: err.message, details }, exitCode: code });
+    } else {
+      process.stderr.write(`sig: ${errCode}: ${err.message}\n`);
+      if (!known && process.env.SIG_DEBUG) process.stderr.write(`${err.stack}\n`);
+    }
+  }
+}

@@ -1,0 +1,40 @@
+import { Flags } from '@oclif/core';
+import { exitCodesHelp, SigCommand } from '../base.js';
+import { EXIT } from '../exit-codes.js';
+import { generateKey } from '../keys.js';
+
+/** KeyGenerate is `sig key generate`: a new Ed25519 OpenPGP key pair under $SIG_DIR/keys. */
+export default class KeyGenerate extends SigCommand {
+  static override summary = 'Make a new OpenPGP signing key (Ed25519) under $SIG_DIR/keys.';
+  static override description =
+    `The first secret key becomes the default signing key of \`sig attest\`.\n\n${exitCodesHelp([EXIT.OK, EXIT.USAGE])}`;
+  static override examples = [
+    '<%= config.bin %> key generate --name "Ada Lovelace" --email ada@example.com',
+    '<%= config.bin %> key generate --name ci-bot --json',
+  ];
+  static override flags = {
+    name: Flags.string({ description: 'name in the user ID', required: true }),
+    email: Flags.string({ description: 'email address in the user ID' }),
+    default: Flags.boolean({ description: 'make it the default signing key even if one is set' }),
+  };
+
+  async run(): Promise<{
+    fingerprint: string;
+    publicKeyFile: string;
+    secretKeyFile: string;
+    default: boolean;
+  }> {
+    const { flags } = await this.parse(KeyGenerate);
+    const fp = await generateKey(this.home, flags.name, flags.email);
+    if (flags.default) this.home.setDefaultKey(fp);
+    const out = {
+      fingerprint: fp,
+      publicKeyFile: this.home.publicKeyPath(fp),
+      secretKeyFile: this.home.secretKeyPath(fp),
+      default: this.home.defaultKey() === fp,
+    };
+    this.log(`generated key ${fp}${out.default ? ' (default signing key)' : ''}`);
+    this.log(`  public: ${out.publicKeyFile}\n  secret: ${out.secretKeyFile} (mode 0600)`);
+    return out;
+  }
+}

@@ -1,0 +1,53 @@
+import { Flags } from '@oclif/core';
+import { exitCodesHelp, SigCommand } from '../base.js';
+import { EXIT } from '../exit-codes.js';
+import { pickServer } from '../logread.js';
+import { clientFor, fetchCheckpoint } from '../remote.js';
+
+/** LogCheckpoint is `sig log checkpoint`: the server's current checkpoint, verified and kept. */
+export default class LogCheckpoint extends SigCommand {
+  static override summary =
+    "Show a server's current checkpoint, verified with its pinned keys and consistent with the last kept.";
+  static override description = exitCodesHelp([
+    EXIT.OK,
+    EXIT.USAGE,
+    EXIT.INVALID,
+    EXIT.FORK,
+    EXIT.UNAVAILABLE,
+  ]);
+  static override examples = [
+    '<%= config.bin %> log checkpoint',
+    '<%= config.bin %> log checkpoint --server local --json',
+  ];
+  static override flags = {
+    server: Flags.string({ description: 'server name or URL (default: the only one)' }),
+  };
+
+  async run(): Promise<Record<string, unknown>> {
+    const { flags } = await this.parse(LogCheckpoint);
+    const s = pickServer(this.home, flags.server);
+    const got = await fetchCheckpoint(
+      this.home,
+      s,
+      clientFor(s, (m) => this.warnLine(m)),
+    );
+    const c = got.checkpoint.checkpoint;
+    const out = {
+      server: s.name,
+      origin: c.origin,
+      treeSize: c.treeSize,
+      rootHash: Buffer.from(c.rootHash).toString('base64'),
+      timestamp: got.checkpoint.timestamp.toISOString(),
+      fresh: got.freshness.fresh,
+      ageSeconds: got.freshness.ageSeconds,
+      previousSize: got.previousSize,
+      note: got.checkpoint.note,
+    };
+    if (!this.jsonEnabled()) process.stdout.write(got.checkpoint.note);
+    this.info(
+      `verified: signed by the pinned keys at ${out.timestamp} (${out.ageSeconds}s ago, ${out.fresh ? 'fresh' : `STALE: ${got.freshness.reason}`}); ${got.previousSize === undefined ? 'first checkpoint kept' : `consistent with kept size ${got.previousSize}`}`,
+    );
+    if (!got.freshness.fresh) this.setExit(EXIT.STALE);
+    return out;
+  }
+}

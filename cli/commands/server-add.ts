@@ -1,0 +1,67 @@
+import { Args, Flags } from '@oclif/core';
+import { exitCodesHelp, SigCommand } from '../base.js';
+import { formatDuration, parseDuration, type ServerEntry } from '../config.js';
+import { CliError } from '../errors.js';
+import { EXIT } from '../exit-codes.js';
+import { fetchServerOffer, pinServer } from '../remote.js';
+
+/** ServerAdd is `sig server add`: pins a server by its keys after the user checked them. */
+export default class ServerAdd extends SigCommand {
+  static override summary = 'Add a server, pinned by its keys, with a freshness policy.';
+  static override description =
+    `Reads GET /v1/server, shows the origin, the OpenPGP fingerprint and the Ed25519 vkey, and asks before pinning them; compare them with what the operator publishes. In scripts pass --fingerprint <fp> (pins only if it matches) or --yes. Then fetches the current checkpoint, verifies it with the pinned keys, and keeps it: every later checkpoint must be consistent with it.\n\n${exitCodesHelp([EXIT.OK, EXIT.USAGE, EXIT.INVALID, EXIT.UNAVAILABLE])}`;
+  static override examples = [
+    '<%= config.bin %> server add https://sig.example.com',
+    '<%= config.bin %> server add http://127.0.0.1:8080 --fingerprint 0123456789ABCDEF0123456789ABCDEF01234567',
+    '<%= config.bin %> server add http://127.0.0.1:8080 --yes --max-age 1h --name local',
+  ];
+  static override args = { url: Args.string({ description: 'the server URL', required: true }) };
+  static override flags = {
+    yes: Flags.boolean({ char: 'y', description: 'pin the keys the server shows without asking' }),
+    fingerprint: Flags.string({ description: "pin only if the server's OpenPGP fingerprint is this" }),
+    'max-age': Flags.string({
+      description: 'a checkpoint older than this is stale (90s, 30m, 24h, 7d)',
+      default: '24h',
+    }),
+    name: Flags.string({ description: 'local name (default: host_port)' }),
+  };
+
+  async run(): Promise<{ server: ServerEntry; treeSize: bigint; checkpointTime: string; fresh: boolean }> {
+    const { args, flags } = await this.parse(ServerAdd);
+    const maxAgeSeconds = parseDuration(flags['max-age']);
+    if (flags.name !== undefined && !/^[A-Za-z0-9._-]+$/.test(flags.name)) {
+      throw new CliError(
+        'USAGE',
+        `--name must be letters, digits, '.', '_' or '-', found ${JSON.stringify(flags.name)}`,
+      );
+    }
+    const offer = await fetchServerOffer(args.url, { name: flags.name, maxAgeSeconds }, (m) =>
+      this.warnLine(m),
+    );
+    const e = offer.entry;
+    const show = [
+      `server       ${e.url}`,
+      `origin       ${e.origin}`,
+      `OpenPGP key  ${e.fingerprint}${offer.userIds.length ? `  ${offer.userIds.join(', ')}` : ''}`,
+      `vkey         ${e.vkey}`,
+      `checkpoint   size ${offer.checkpoint.checkpoint.treeSize}, signed ${offer.checkpoint.timestamp.toISOString()} (verified with these keys)`,
+    ].join('\n');
+    if (!this.jsonEnabled()) process.stderr.write(`${show}\n`);
+    if (!offer.freshness.fresh) this.warnLine(`stale: ${offer.freshness.reason}`);
+    if (flags.fingerprint === undefined && !flags.yes) {
+      const ok = await this.confirm(
+        `Pin ${e.url} with these keys?`,
+        `pass --fingerprint ${e.fingerprint} (after checking it with the operator) or --yes`,
+      );
+      if (!ok) throw new CliError('USAGE', 'not added');
+    }
+    pinServer(this.home, offer, flags.fingerprint);
+    this.log(`added ${e.name}: ${e.url} (stale after ${formatDuration(e.maxAgeSeconds)})`);
+    return {
+      server: e,
+      treeSize: offer.checkpoint.checkpoint.treeSize,
+      checkpointTime: offer.checkpoint.timestamp.toISOString(),
+      fresh: offer.freshness.fresh,
+    };
+  }
+}

@@ -1,0 +1,199 @@
+import { createInterface } from 'node:readline/promises';
+import { Args, Flags } from '@oclif/core';
+import { parseAttestation } from '../../log/signet.js';
+import { exitCodesHelp, SigCommand } from '../base.js';
+import type { ServerEntry, TrustPolicy } from '../config.js';
+import { CliError } from '../errors.js';
+import { EXIT, type ExitCode, worse } from '../exit-codes.js';
+import { resolveTarget } from '../ids.js';
+import {
+  clientFor,
+  collectLocal,
+  failureReport,
+  fetchServerOffer,
+  keyLookup,
+  pinServer,
+  queryServer,
+  type ServerReport,
+} from '../remote.js';
+import { addCandidate, type Candidate, type Judged, judge, type Verdict } from '../verify.js';
+
+/** VerifyResult is what `sig verify --json` prints. */
+export interface VerifyResult {
+  id: string;
+  verdict: Verdict | 'stale';
+  trustedOk: number;
+  trustedNotOk: number;
+  policy: TrustPolicy;
+  servers: ServerReport[];
+  attestations: Judged[];
+  localProblems: { file: string; reason: string }[];
+  warnings: string[];
+  exitCode: ExitCode;
+}
+
+/** Verify is `sig verify`: the trust policy over local attestations and (with --remote) every server's. */
+export default class Verify extends SigCommand {
+  static override summary =
+    'Is this file (or identifier) trusted? Local attestations, and with --remote every server.';
+  static override description =
+    `Counts the newest attestation (by OpenPGP signature time) of each trusted key: a newer ok:false revokes an older ok:true. Trusted when at least N trusted keys say ok and at most M say not ok (\`sig trust policy\`).
+
+With --remote, asks every configured server (GET /v1/attestations, all pages) and believes nothing it did not check: the checkpoint's signatures by the server's pinned keys, its freshness (stale when its OpenPGP signature is older than the server's --max-age or more than 5 minutes in the future), every inclusion proof, every attestation's signature (keys from $SIG_DIR/keys or GET /v1/keys), and consistency with the checkpoint kept from last time (never a smaller tree). The new checkpoint is kept. With no fresh server it stops unless --allow-stale.
+
+Each attestation is reported as: trusted ok, marked bad (trusted not ok), untrusted (key not trusted), unknown (no key to check it), invalid (signature fails), superseded (an older one by the same key). Each server as: fresh, stale, invalid, fork, unavailable, refused.
+
+${exitCodesHelp([EXIT.OK, EXIT.USAGE, EXIT.NOT_TRUSTED, EXIT.STALE, EXIT.INVALID, EXIT.FORK, EXIT.UNAVAILABLE])}`;
+  static override examples = [
+    '<%= config.bin %> verify release.tar.gz',
+    '<%= config.bin %> verify release.tar.gz --remote',
+    '<%= config.bin %> verify sha256:4dca0fd5f424a31b03ab807cbae77eb32bf2d089eed1cee154b3afed458de0dc --remote --json',
+    '<%= config.bin %> verify release.tar.gz --remote --allow-stale',
+  ];
+  static override args = {
+    target: Args.string({ description: "file ('-' for stdin) or identifier", required: true }),
+  };
+  static override flags = {
+    remote: Flags.boolean({ description: 'also ask every configured server' }),
+    'allow-stale': Flags.boolean({
+      description: 'go on (with a warning) when no server gives a fresh answer',
+    }),
+    server: Flags.string({ description: 'only this server (name or URL; repeatable)', multiple: true }),
+  };
+
+  async run(): Promise<VerifyResult> {
+    const { args, flags } = await this.parse(Verify);
+    const { id } = await resolveTarget(args.target);
+    const warnings: string[] = [];
+    const warn = (m: string) => {
+      warnings.push(m);
+      this.warnLine(m);
+    };
+    const candidates: Candidate[] = [];
+    const localProblems = await collectLocal(this.home, id, candidates, parseAttestation);
+    for (const p of localProblems) warn(`local file ${p.file} skipped: ${p.reason}`);
+
+    const reports: ServerReport[] = [];
+    let servers: ServerEntry[] = [];
+    let exit: ExitCode = EXIT.OK;
+    let noFresh = false;
+    if (flags.remote) {
+      servers = flags.server ? flags.server.map((s) => this.home.server(s)) : this.home.servers();
+      if (servers.length === 0) servers = await this.offerServer(warn);
+      const fromServers: { server: ServerEntry; report: ServerReport; atts: Candidate[] }[] = [];
+      for (const s of servers) {
+        try {
+          const { report, attestations } = await queryServer(this.home, s, clientFor(s, warn), id);
+          const atts: Candidate[] = [];
+          for (const a of attestations) addCandidate(atts, a, s.name);
+          fromServers.push({ server: s, report, atts });
+          reports.push(report);
+          if (report.status === 'stale') warn(`server ${s.name} is stale: ${report.reason}`);
+        } catch (e) {
+          const r = failureReport(s, e);
+          reports.push(r);
+          exit = worse(exit, r.error!.exitCode);
+          warn(`server ${s.name}: ${r.status}: ${r.error!.code}: ${r.error!.message}`);
+        }
+      }
+      const fresh = fromServers.filter((x) => x.report.status === 'fresh');
+      const usable = fresh.length > 0 ? fresh : flags['allow-stale'] ? fromServers : [];
+      if (fresh.length === 0) {
+        noFresh = true;
+        if (flags['allow-stale']) {
+          warn(
+            servers.length === 0
+              ? 'no server configured: answering from local attestations only (--allow-stale)'
+              : 'no server gave a fresh answer: going on with stale answers (--allow-stale); a replayed old answer could hide a newer not-ok',
+          );
+        } else {
+          const allUnavailable = reports.length > 0 && reports.every((r) => r.status === 'unavailable');
+          exit = worse(exit, allUnavailable ? EXIT.UNAVAILABLE : EXIT.STALE);
+        }
+      }
+      for (const x of usable)
+        for (const c of x.atts) for (const src of c.sources) addCandidate(candidates, c.attestation, src);
+    }
+
+    const trust = this.home.trust();
+    const aborted = noFresh && !flags['allow-stale'];
+    const j = await judge(candidates, keyLookup(this.home, servers), trust.fingerprints, trust.policy);
+    if (!aborted && j.verdict !== 'trusted') exit = worse(exit, EXIT.NOT_TRUSTED);
+    const result: VerifyResult = {
+      id,
+      verdict: aborted ? 'stale' : j.verdict,
+      trustedOk: j.trustedOk,
+      trustedNotOk: j.trustedNotOk,
+      policy: j.policy,
+      servers: reports,
+      attestations: j.attestations,
+      localProblems,
+      warnings,
+      exitCode: exit,
+    };
+    this.print(result, aborted);
+    this.setExit(exit);
+    return result;
+  }
+
+  /** offerServer handles --remote with no server: asks for one on a terminal, else says how to add one. */
+  private async offerServer(warn: (m: string) => void): Promise<ServerEntry[]> {
+    if (!this.interactive()) {
+      warn('no server configured: add one with `sig server add <url>` (then verify again with --remote)');
+      return [];
+    }
+    process.stderr.write('sig: no server configured.\n');
+    const rl = createInterface({ input: process.stdin, output: process.stderr });
+    let url: string;
+    try {
+      url = (await rl.question('Server URL to add (empty to skip): ')).trim();
+    } finally {
+      rl.close();
+    }
+    if (url === '') {
+      warn('no server configured: add one with `sig server add <url>`');
+      return [];
+    }
+    const offer = await fetchServerOffer(url, {}, warn);
+    process.stderr.write(
+      `origin       ${offer.entry.origin}\nOpenPGP key  ${offer.entry.fingerprint}\nvkey         ${offer.entry.vkey}\n`,
+    );
+    if (!(await this.confirm(`Pin ${offer.entry.url} with these keys?`, 'use `sig server add`'))) {
+      throw new CliError('USAGE', 'not added');
+    }
+    pinServer(this.home, offer);
+    return [offer.entry];
+  }
+
+  private print(r: VerifyResult, aborted: boolean): void {
+    if (this.jsonEnabled()) return;
+    const head = aborted
+      ? 'STALE: no configured server gave a fresh answer; not deciding (use --allow-stale to decide anyway)'
+      : r.verdict === 'trusted'
+        ? 'TRUSTED'
+        : r.verdict === 'marked bad'
+          ? 'MARKED BAD'
+          : 'NOT TRUSTED';
+    this.log(`${r.id}: ${head}`);
+    this.log(
+      `  ${r.trustedOk} trusted ok, ${r.trustedNotOk} marked bad; policy: at least ${r.policy.minOk} trusted ok, at most ${r.policy.maxNotOk} marked bad`,
+    );
+    if (r.servers.length > 0) this.log('servers:');
+    for (const s of r.servers) {
+      const detail =
+        s.error !== undefined
+          ? `${s.error.code}: ${s.error.message}`
+          : `tree size ${s.treeSize}, checkpoint signed ${s.checkpointTime} (${s.ageSeconds}s ago), ${s.attestations} attestation(s)${s.reason ? `; ${s.reason}` : ''}`;
+      this.log(`  ${s.status.padEnd(11)} ${s.server}: ${detail}`);
+    }
+    if (r.attestations.length === 0) this.log('attestations: none found (unknown)');
+    else this.log('attestations:');
+    for (const a of r.attestations) {
+      const comment =
+        typeof a.attestation.data.comment === 'string' ? ` "${a.attestation.data.comment}"` : '';
+      this.log(
+        `  ${a.status.padEnd(11)} ${a.key} ok=${a.ok}${a.signedAt ? ` signed ${a.signedAt}` : ''} [${a.sources.join(', ')}]${comment}${a.reason ? `\n              ${a.reason}` : ''}`,
+      );
+    }
+  }
+}

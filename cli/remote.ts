@@ -1,0 +1,404 @@
+/**
+ * remote: the CLI's conversations with configured servers, each answer verified with log/ and the
+ * server's pinned keys (cli/verify.ts) before anything is believed or kept.
+ */
+import { readFileSync } from 'node:fs';
+import type { PublicKey } from 'openpgp';
+import { canonicalJson } from '../log/entry.js';
+import { isLogError } from '../log/errors.js';
+import { ed25519Verifier } from '../log/note.js';
+import { type Attestation, fingerprintHex, readPublicKey } from '../log/signet.js';
+import { SigClient } from './client.js';
+import {
+  DEFAULT_MAX_AGE_SECONDS,
+  normalizeFingerprint,
+  type ServerEntry,
+  type SigHome,
+  writeFileAtomic,
+} from './config.js';
+import { CliError } from './errors.js';
+import { type ExitCode, exitCodeFor } from './exit-codes.js';
+import { localPublicKey } from './keys.js';
+import {
+  addCandidate,
+  advanceCheckpoint,
+  type Candidate,
+  type Freshness,
+  freshness,
+  keyFromArmored,
+  openCheckpoint,
+  type VerifiedCheckpoint,
+  verifyItem,
+  withContext,
+} from './verify.js';
+
+/** clientFor returns an HTTP client for a server, telling `onRetry` about 429/503 waits. */
+export function clientFor(server: { url: string }, warn?: (m: string) => void): SigClient {
+  const c = new SigClient(server.url);
+  if (warn) {
+    c.onRetry = ({ url, status, waitMs, attempt }) =>
+      warn(
+        `${url} answered ${status}; retrying in ${Math.ceil(waitMs / 1000)}s (attempt ${attempt + 1} of ${c.retry.attempts})`,
+      );
+  }
+  return c;
+}
+
+/** serverNameFor returns the default local name of a server URL: its host and port, file-name safe. */
+export function serverNameFor(url: string): string {
+  return new URL(url).host.replace(/[^A-Za-z0-9._-]/g, '_');
+}
+
+/** Candidate server shown to the user before pinning. */
+export interface ServerOffer {
+  entry: ServerEntry;
+  checkpoint: VerifiedCheckpoint;
+  freshness: Freshness;
+  userIds: string[];
+}
+
+/**
+ * fetchServerOffer reads GET /v1/server, checks it is self-consistent (the OpenPGP key has the stated
+ * fingerprint; the vkey is a valid Ed25519 note key named after the origin), and verifies the current
+ * checkpoint with those keys. Throws SERVER_RESPONSE_INVALID when it is not.
+ */
+export async function fetchServerOffer(
+  url: string,
+  opts: { name?: string; maxAgeSeconds?: number },
+  warn?: (m: string) => void,
+): Promise<ServerOffer> {
+  const base = url.replace(/\/+$/, '');
+  try {
+    new URL(base);
+  } catch {
+    throw new CliError(
+      'USAGE',
+      `expected a server URL such as http://127.0.0.1:8080, found ${JSON.stringify(url)}`,
+    );
+  }
+  const client = clientFor({ url: base }, warn);
+  const info = await client.serverInfo();
+  const ctx = `server ${base} (GET /v1/server)`;
+  const key = await withContext(ctx, async () => {
+    try {
+      return await readPublicKey(info.openpgp.publicKey);
+    } catch (e) {
+      if (isLogError(e)) throw new CliError('SERVER_RESPONSE_INVALID', `openpgp.publicKey: ${e.message}`);
+      throw e;
+    }
+  });
+  const fp = fingerprintHex(key);
+  if (fp !== info.openpgp.fingerprint.toUpperCase()) {
+    throw new CliError(
+      'SERVER_RESPONSE_INVALID',
+      `${ctx}: states fingerprint ${info.openpgp.fingerprint} but its key is ${fp}`,
+    );
+  }
+  let vname: string;
+  try {
+    vname = ed25519Verifier(info.vkey).name;
+  } catch (e) {
+    throw new CliError(
+      'SERVER_RESPONSE_INVALID',
+      `${ctx}: vkey ${JSON.stringify(info.vkey)}: ${(e as Error).message}`,
+    );
+  }
+  if (vname !== info.origin) {
+    throw new CliError(
+      'SERVER_RESPONSE_INVALID',
+      `${ctx}: vkey is named ${JSON.stringify(vname)}, expected the origin ${JSON.stringify(info.origin)}`,
+    );
+  }
+  const entry: ServerEntry = {
+    name: opts.name ?? serverNameFor(base),
+    url: base,
+    origin: info.origin,
+    vkey: info.vkey,
+    fingerprint: fp,
+    openpgpPublicKey: info.openpgp.publicKey,
+    maxAgeSeconds: opts.maxAgeSeconds ?? DEFAULT_MAX_AGE_SECONDS,
+  };
+  const checkpoint = await openCheckpoint(entry, await client.checkpoint());
+  return { entry, checkpoint, freshness: freshness(entry, checkpoint.timestamp), userIds: key.getUserIDs() };
+}
+
+/**
+ * pinServer adds a verified offer to servers.json and keeps its checkpoint. USAGE when the name is
+ * taken. servers.json is written first: a crash before the checkpoint is kept only means the next
+ * command trusts the first checkpoint it sees, as this one did.
+ */
+export function pinServer(home: SigHome, offer: ServerOffer, expectedFingerprint?: string): void {
+  if (
+    expectedFingerprint !== undefined &&
+    normalizeFingerprint(expectedFingerprint) !== offer.entry.fingerprint
+  ) {
+    throw new CliError(
+      'SERVER_KEY_MISMATCH',
+      `server ${offer.entry.url} has OpenPGP key ${offer.entry.fingerprint}, not the ${normalizeFingerprint(expectedFingerprint)} you asked to pin: not added`,
+    );
+  }
+  const servers = home.servers();
+  if (servers.some((s) => s.name === offer.entry.name)) {
+    throw new CliError(
+      'USAGE',
+      `a server named ${offer.entry.name} is already configured: remove it first or pass --name`,
+    );
+  }
+  home.removeServerState(offer.entry.name);
+  home.setServers([...servers, offer.entry]);
+  home.keepCheckpoint(offer.entry.name, offer.checkpoint.checkpoint.treeSize, offer.checkpoint.note);
+}
+
+/** fetchCheckpoint gets a server's current checkpoint, verifies it with the pinned keys, proves it consistent with the kept one and keeps it. */
+export async function fetchCheckpoint(
+  home: SigHome,
+  server: ServerEntry,
+  client: SigClient,
+): Promise<{ checkpoint: VerifiedCheckpoint; previousSize?: bigint; freshness: Freshness }> {
+  const note = await withContext(`server ${server.name}`, () => client.checkpoint());
+  const cp = await openCheckpoint(server, note);
+  const adv = await advanceCheckpoint(home, server, client, cp);
+  return { checkpoint: cp, previousSize: adv.previousSize, freshness: freshness(server, cp.timestamp) };
+}
+
+/** ServerStatus is how a server's answer is reported. */
+export type ServerStatus = 'fresh' | 'stale' | 'invalid' | 'fork' | 'unavailable' | 'refused';
+
+/** ServerReport is one server's part of a verify, publish or audit. */
+export interface ServerReport {
+  server: string;
+  url: string;
+  status: ServerStatus;
+  treeSize?: bigint;
+  checkpointTime?: string;
+  ageSeconds?: number;
+  attestations?: number;
+  reason?: string;
+  error?: { code: string; message: string; exitCode: ExitCode; details?: Record<string, unknown> };
+}
+
+/** failureReport turns an error into a ServerReport with the right status. */
+export function failureReport(server: ServerEntry, e: unknown): ServerReport {
+  if (!(e instanceof CliError) && !isLogError(e)) throw e;
+  const exitCode = exitCodeFor(e);
+  const status: ServerStatus =
+    e.code === 'FORK_DETECTED'
+      ? 'fork'
+      : e.code === 'SERVER_UNAVAILABLE'
+        ? 'unavailable'
+        : e.code === 'SERVER_REFUSED'
+          ? 'refused'
+          : 'invalid';
+  return {
+    server: server.name,
+    url: server.url,
+    status,
+    error: { code: e.code, message: e.message, exitCode, details: e.details },
+  };
+}
+
+/**
+ * queryServer asks one server for every logged attestation of `id` (all pages), verifies each page's
+ * checkpoint (pinned keys, freshness, consistency with the kept one) and each item's inclusion proof,
+ * checks each entry is an attestation of `id`, and returns them. Throws on any verification failure.
+ */
+export async function queryServer(
+  home: SigHome,
+  server: ServerEntry,
+  client: SigClient,
+  id: string,
+): Promise<{ report: ServerReport; attestations: Attestation[] }> {
+  const attestations: Attestation[] = [];
+  let cursor: string | undefined;
+  let first: { cp: VerifiedCheckpoint; fresh: Freshness } | undefined;
+  let stale: Freshness | undefined;
+  for (let page = 0; ; page++) {
+    if (page > 100_000)
+      throw new CliError(
+        'SERVER_RESPONSE_INVALID',
+        `server ${server.name}: more than 100000 pages for ${id}`,
+      );
+    const p = await withContext(`server ${server.name}`, () => client.attestationsPage({ id, cursor }));
+    const cp = await openCheckpoint(server, p.checkpoint, `checkpoint of the answer for ${id}`);
+    await advanceCheckpoint(home, server, client, cp);
+    const f = freshness(server, cp.timestamp);
+    if (!f.fresh) stale ??= f;
+    first ??= { cp, fresh: f };
+    for (const item of p.attestations) {
+      const entry = await verifyItem(server, cp, item);
+      if (entry.attestation.data.id !== id) {
+        throw new CliError(
+          'SERVER_RESPONSE_INVALID',
+          `server ${server.name}: entry ${item.index} is an attestation of ${JSON.stringify(entry.attestation.data.id)}, not of the ${JSON.stringify(id)} asked for`,
+        );
+      }
+      attestations.push(entry.attestation);
+    }
+    if (p.next === null) break;
+    if (p.next === cursor)
+      throw new CliError(
+        'SERVER_RESPONSE_INVALID',
+        `server ${server.name}: pagination cursor does not advance`,
+      );
+    cursor = p.next;
+  }
+  const f = stale ?? first!.fresh;
+  return {
+    attestations,
+    report: {
+      server: server.name,
+      url: server.url,
+      status: f.fresh ? 'fresh' : 'stale',
+      treeSize: first!.cp.checkpoint.treeSize,
+      checkpointTime: first!.cp.timestamp.toISOString(),
+      ageSeconds: f.ageSeconds,
+      attestations: attestations.length,
+      ...(f.reason ? { reason: f.reason } : {}),
+    },
+  };
+}
+
+/**
+ * keyLookup returns a function finding a signer's public key: $SIG_DIR/keys first, then GET
+ * /v1/keys/<fp> of the given servers (the key must have that fingerprint). Results are cached.
+ */
+export function keyLookup(
+  home: SigHome,
+  servers: readonly ServerEntry[],
+): (fp: string) => Promise<PublicKey | undefined> {
+  const cache = new Map<string, Promise<PublicKey | undefined>>();
+  return (fp) => {
+    const k = fp.toUpperCase();
+    let p = cache.get(k);
+    if (!p) {
+      p = (async () => {
+        if (!/^[0-9A-F]{40}$/.test(k)) return undefined;
+        const local = await localPublicKey(home, k);
+        if (local) return local;
+        for (const s of servers) {
+          try {
+            const armored = await clientFor(s).key(k);
+            if (armored) {
+              const key = await keyFromArmored(armored, k);
+              if (key) return key;
+            }
+          } catch (e) {
+            if (!(e instanceof CliError)) throw e;
+          }
+        }
+        return undefined;
+      })();
+      cache.set(k, p);
+    }
+    return p;
+  };
+}
+
+/** collectLocal reads the local attestations of id into candidates; files that do not parse are returned as problems. */
+export async function collectLocal(
+  home: SigHome,
+  id: string,
+  candidates: Candidate[],
+  parse: (v: unknown) => Attestation,
+): Promise<{ file: string; reason: string }[]> {
+  const problems: { file: string; reason: string }[] = [];
+  for (const file of home.attestationFiles(id)) {
+    try {
+      const att = parse(JSON.parse(readFileSync(file, 'utf8')));
+      if (att.data.id !== id) {
+        problems.push({ file, reason: `attestation of ${att.data.id}, filed under ${id}` });
+        continue;
+      }
+      addCandidate(candidates, att, 'local');
+    } catch (e) {
+      problems.push({ file, reason: (e as Error).message });
+    }
+  }
+  return problems;
+}
+
+/** receiptPath is where a verified receipt is kept. */
+export function receiptPath(home: SigHome, server: string, index: bigint): string {
+  return home.path('receipts', server, `${index}.json`);
+}
+
+/** PublishResult is one server's answer to a publish. */
+export interface PublishResult extends ServerReport {
+  receipts?: { index: bigint; id: string; key: string; file: string }[];
+}
+
+/**
+ * publishTo sends attestations (and the signers' public keys) to one server and checks every receipt
+ * offline before keeping it: the entry bytes hash to the leaf the inclusion proof proves against the
+ * receipt's checkpoint, that checkpoint is signed by the PINNED keys and consistent with the last kept,
+ * and the entry holds exactly the attestation sent (RFC 8785 bytes). Throws on any failure; keeps
+ * nothing of a publish whose receipts do not all verify.
+ */
+export async function publishTo(
+  home: SigHome,
+  server: ServerEntry,
+  client: SigClient,
+  attestations: Attestation[],
+  keys: string[],
+): Promise<PublishResult> {
+  const raw = await withContext(`server ${server.name}`, () => client.publish(attestations, keys));
+  const checked: {
+    index: bigint;
+    cp: VerifiedCheckpoint;
+    receipt: (typeof raw)[number];
+    att: Attestation;
+  }[] = [];
+  const byNote = new Map<string, VerifiedCheckpoint>();
+  for (const [i, r] of raw.entries()) {
+    const att = attestations[i]!;
+    let cp = byNote.get(r.checkpoint);
+    if (!cp) {
+      cp = await openCheckpoint(server, r.checkpoint, `receipt ${i} checkpoint`);
+      byNote.set(r.checkpoint, cp);
+    }
+    const entry = await verifyItem(server, cp, r);
+    if (canonicalJson(entry.attestation) !== canonicalJson(att)) {
+      throw new CliError(
+        'RECEIPT_INVALID',
+        `server ${server.name}: receipt ${i} (entry ${r.index}) holds a different attestation from the one sent (${entry.attestation.data.id} by ${entry.attestation.key}, expected ${att.data.id} by ${att.key})`,
+        { item: i, index: Number(r.index) },
+      );
+    }
+    checked.push({ index: r.index, cp, receipt: r, att });
+  }
+  const cps = [...byNote.values()].sort((a, b) => (a.checkpoint.treeSize < b.checkpoint.treeSize ? -1 : 1));
+  let last: VerifiedCheckpoint | undefined;
+  for (const cp of cps) last = (await advanceCheckpoint(home, server, client, cp)).kept;
+  const receipts: PublishResult['receipts'] = [];
+  for (const c of checked) {
+    const file = receiptPath(home, server.name, c.index);
+    writeFileAtomic(
+      file,
+      `${JSON.stringify(
+        {
+          server: server.name,
+          url: server.url,
+          origin: server.origin,
+          index: Number(c.index),
+          entry: Buffer.from(c.receipt.entry).toString('base64'),
+          inclusionProof: c.receipt.inclusionProof.map((h) => Buffer.from(h).toString('base64')),
+          checkpoint: c.receipt.checkpoint,
+          attestation: c.att,
+        },
+        null,
+        2,
+      )}\n`,
+    );
+    receipts.push({ index: c.index, id: c.att.data.id, key: c.att.key, file });
+  }
+  const f = last ? freshness(server, last.timestamp) : undefined;
+  return {
+    server: server.name,
+    url: server.url,
+    status: 'fresh',
+    treeSize: last?.checkpoint.treeSize,
+    checkpointTime: last?.timestamp.toISOString(),
+    ageSeconds: f?.ageSeconds,
+    receipts,
+  };
+}
