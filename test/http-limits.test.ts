@@ -28,8 +28,8 @@ interface Case {
 }
 
 function badPublishes(alice: Signer, bob: Signer, good: Attestation, other: Attestation): Case[] {
-  const tampered = { ...good, data: { ...good.data, ok: false } };
-  const wrongKey = { ...good, key: bob.fingerprint };
+  const tampered = { ...other, data: { ...other.data, ok: false } };
+  const wrongKey = { ...other, key: bob.fingerprint }; // signed by alice, claims bob
   const badB64 = { ...good, sig: 'not base64!!' };
   const big = { ...good, data: { ...good.data, comment: 'x'.repeat(1200) } };
   return [

@@ -71,6 +71,7 @@ export function startTestServer(config: Config): Promise<ServerHandle> {
 }
 
 /** Json is a parsed JSON response with its status and headers. */
+// biome-ignore lint/suspicious/noExplicitAny: wire JSON
 export interface JsonResponse<T = any> {
   status: number;
   headers: Headers;
