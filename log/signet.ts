@@ -428,9 +428,18 @@ export async function signAttestation(
 /** readAttestationSignature decodes sig into exactly one binary or text document signature packet. */
 async function readAttestationSignature(sig: string): Promise<Signature> {
   if (sig.length === 0 || !BASE64.test(sig)) malformed('not base64');
+  const bytes = new Uint8Array(Buffer.from(sig, 'base64'));
+  // openpgp.js skips packets it does not expect (a trailing trust or marker packet, say), which would
+  // give one signature many spellings: require exactly one signature packet spanning all the bytes.
+  const framing = packetFraming(bytes);
+  if (typeof framing === 'string') malformed(framing);
+  if (framing.tag !== 2)
+    malformed(`an OpenPGP packet with tag ${framing.tag} where a signature (tag 2) belongs`);
+  if (framing.end !== bytes.length)
+    malformed(`${bytes.length - framing.end} bytes after the signature packet`);
   let signature: Signature;
   try {
-    signature = await openpgp.readSignature({ binarySignature: new Uint8Array(Buffer.from(sig, 'base64')) });
+    signature = await openpgp.readSignature({ binarySignature: bytes });
   } catch (err) {
     malformed((err as Error).message);
   }
@@ -442,6 +451,38 @@ async function readAttestationSignature(sig: string): Promise<Signature> {
   }
   if (!packets[0]!.created) malformed('no creation time');
   return signature;
+}
+
+/**
+ * packetFraming reads the header of the first OpenPGP packet (RFC 9580 §4.2: old and new formats) and
+ * returns its tag and where it ends, or a description of what is wrong. Partial and indeterminate
+ * lengths are refused: a signature packet never needs them.
+ */
+function packetFraming(b: Uint8Array): { tag: number; end: number } | string {
+  const b0 = b[0] ?? 0;
+  if ((b0 & 0x80) === 0) return 'bytes that do not start an OpenPGP packet';
+  let tag: number;
+  let header: number;
+  let length: number;
+  if (b0 & 0x40) {
+    tag = b0 & 0x3f;
+    const l0 = b[1];
+    if (l0 === undefined) return 'a truncated packet header';
+    if (l0 < 192) [header, length] = [2, l0];
+    else if (l0 < 224) [header, length] = [3, ((l0 - 192) << 8) + (b[2] ?? 0) + 192];
+    else if (l0 === 255)
+      [header, length] = [6, (b[2] ?? 0) * 2 ** 24 + ((b[3] ?? 0) << 16) + ((b[4] ?? 0) << 8) + (b[5] ?? 0)];
+    else return 'a packet with a partial body length';
+  } else {
+    tag = (b0 >> 2) & 0x0f;
+    const lengthType = b0 & 0x03;
+    if (lengthType === 3) return 'a packet of indeterminate length';
+    header = 1 + 2 ** lengthType;
+    length = 0;
+    for (let i = 1; i < header; i++) length = length * 256 + (b[i] ?? 0);
+  }
+  if (b.length < header) return 'a truncated packet header';
+  return { tag, end: header + length };
 }
 
 function malformed(found: string): never {

@@ -376,6 +376,13 @@ test('malformed sig fields: SIGNATURE_MALFORMED for non-canonical base64, severa
     ['whitespace', `${att.sig.slice(0, 8)}\n${att.sig.slice(8)}`],
     ['empty', ''],
     ['truncated', bytes.subarray(0, 20).toString('base64')],
+    // openpgp.js alone would skip these packets; one signature must have one spelling.
+    ['a trailing trust packet', Buffer.concat([bytes, Buffer.from([0xb0, 0x01, 0x00])]).toString('base64')],
+    [
+      'a leading marker packet',
+      Buffer.concat([Buffer.from([0xa8, 0x03, 0x50, 0x47, 0x50]), bytes]).toString('base64'),
+    ],
+    ['a trailing zero byte', Buffer.concat([bytes, Buffer.from([0])]).toString('base64')],
   ];
   if (noPad !== att.sig) sigs.push(['padding dropped', noPad]);
   for (const [name, sig] of sigs) {
