@@ -7,11 +7,19 @@
  * - the Node client: `JSON.stringify` of data with its top-level keys sorted (nodeSerialization).
  * `key` is the v4 fingerprint of the primary key; the signature may come from a signing subkey of it.
  *
- * Choices (documented in the README's API section):
+ * Choices (for the README's API section):
  * - Exactly the members data, key and sig: an unsigned extra member would let anyone log the same signed
  *   attestation many times under different digests.
  * - `key` must be upper case, as GnuPG writes it and as the Python client compares it (byte for byte).
- * - `sig` must be canonical standard base64 (padding, zero pad bits), for the same reason as above.
+ * - `sig` must be canonical standard base64 (padding, zero pad bits) of exactly one signature packet
+ *   (binary or text document signature) and nothing else, for the same reason as above. OpenPGP itself
+ *   still lets a signature be re-spelled without the key (unhashed subpackets, packet header format,
+ *   MPI bit counts as openpgp.js reads them): such a copy is a distinct log entry of the same statement.
+ * - A signature whose creation time is more than MAX_SIGNATURE_CLOCK_SKEW_MS ahead of the verifier's
+ *   clock is refused (openpgp.js refuses any future signature; we allow that much skew).
+ * - Numbers: the Python form writes integral values within ±2^53 as ints and others as Python float
+ *   repr; a Python-signed float with an integral value (5.0) cannot be told from 5 after JSON parsing
+ *   and will not verify. Signet data in practice holds strings and booleans.
  * - data: JSON only (finite numbers, strings without lone surrogates), at most MAX_DATA_DEPTH deep, and
  *   the whole attestation at most MAX_ATTESTATION_BYTES of canonical JSON. parseAttestation sorts the
  *   keys of nested objects, as the log entry does (RFC 8785), and signatures are checked over exactly
