@@ -1,0 +1,252 @@
+/**
+ * Server processes for the stress tests and benchmarks: `node --import tsx server/main.ts` as a real
+ * child process (so it can be SIGKILLed), plus what a client needs to check its answers offline: real
+ * Ed25519 OpenPGP signers, pre-signed attestations, and receipt / checkpoint verification with log/ and
+ * the keys the server publishes on /v1/server.
+ *
+ * A child is ready when it prints `sig server listening on <url>` on stderr (server/main.ts); nothing
+ * here sleeps to synchronise: it waits on that line or on the process's exit, with a bounded deadline.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as openpgp from 'openpgp';
+import { type Checkpoint, parseCheckpoint } from '../../log/checkpoint.js';
+import { hashLeaf } from '../../log/hash.js';
+import { ed25519Verifier, openNote, openpgpVerifier } from '../../log/note.js';
+import { verifyConsistency, verifyInclusion } from '../../log/proof.js';
+import { type Attestation, readPublicKey, signAttestation } from '../../log/signet.js';
+
+/** ROOT is the repository root (two levels above this file). */
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** ChildServer is one running server process. */
+export interface ChildServer {
+  /** url is its base URL, e.g. http://127.0.0.1:40123. */
+  url: string;
+  proc: ChildProcess;
+  /** output returns everything the process wrote on stderr and stdout so far (for failure messages). */
+  output(): string;
+  /** exited resolves with the exit code or signal when the process ends. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** kill sends `signal` (default SIGKILL) and resolves when the process has ended. */
+  kill(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** ChildOptions configure spawnServer. */
+export interface ChildOptions {
+  /** env: server settings (DATA_DIR, DATABASE_URL, ORIGIN, ...) on top of a clean environment. */
+  env: Record<string, string>;
+  /** readyTimeoutMs: how long to wait for the listening line (default 60 s). */
+  readyTimeoutMs?: number;
+}
+
+/**
+ * spawnServer starts `node --import tsx server/main.ts --port 0` with `opts.env` (PORT, HOST and
+ * LOG_LEVEL default to 0, 127.0.0.1, warn) and resolves once it listens. Throws, after killing it, when
+ * it exits or stays silent past the deadline; the message carries its output.
+ */
+export function spawnServer(opts: ChildOptions): Promise<ChildServer> {
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '/tmp',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    RATE_LIMIT_PUBLISHES: '0',
+    ...opts.env,
+  };
+  const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'server', 'main.ts')], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    proc.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const child: Omit<ChildServer, 'url'> = {
+    proc,
+    output: () => out,
+    exited,
+    async kill(signal: NodeJS.Signals = 'SIGKILL') {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      return exited;
+    },
+  };
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const finish = (err?: Error, url?: string) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      if (err) {
+        void child.kill().then(() => reject(err));
+      } else {
+        resolve({ ...child, url: url! });
+      }
+    };
+    const onData = (d: Buffer) => {
+      out += d.toString('utf8');
+      if (out.length > 200_000) out = out.slice(-100_000);
+      const m = /sig server listening on (http:\/\/\S+)/.exec(out);
+      if (m) finish(undefined, m[1]);
+    };
+    proc.stderr!.on('data', onData);
+    proc.stdout!.on('data', onData);
+    const timeoutMs = opts.readyTimeoutMs ?? 60_000;
+    const timer = setTimeout(
+      () => finish(new Error(`server did not listen within ${timeoutMs} ms; output:\n${out}`)),
+      timeoutMs,
+    );
+    void exited.then(({ code, signal }) =>
+      finish(new Error(`server exited (code ${code}, signal ${signal}) before listening; output:\n${out}`)),
+    );
+  });
+}
+
+/** Signer is a real v4 Ed25519 OpenPGP key pair, as Signet users have. */
+export interface Signer {
+  privateKey: openpgp.PrivateKey;
+  armoredPublicKey: string;
+  fingerprint: string;
+}
+
+/** makeSigner returns a fresh v4 Ed25519 OpenPGP key named `name`. */
+export async function makeSigner(name: string): Promise<Signer> {
+  const { privateKey, publicKey } = await openpgp.generateKey({
+    type: 'ecc',
+    curve: 'ed25519Legacy',
+    userIDs: [{ name }],
+    format: 'object',
+  });
+  return {
+    privateKey,
+    armoredPublicKey: publicKey.armor(),
+    fingerprint: privateKey.getFingerprint().toUpperCase(),
+  };
+}
+
+/**
+ * presign returns `n` distinct attestations signed by the signers in turn (real signatures, made before
+ * a run so that the server gets the CPU during it). Ids are `<prefix>:<i>`.
+ */
+export async function presign(signers: readonly Signer[], n: number, prefix: string): Promise<Attestation[]> {
+  const out: Attestation[] = [];
+  for (let i = 0; i < n; i++) {
+    const s = signers[i % signers.length]!;
+    out.push(await signAttestation({ id: `${prefix}:${i}`, ok: i % 7 !== 0, n: i }, s.privateKey));
+  }
+  return out;
+}
+
+/** LogKeys are the server keys a client pins (from /v1/server). */
+export interface LogKeys {
+  origin: string;
+  vkey: string;
+  openpgpPublicKey: openpgp.PublicKey;
+}
+
+/** fetchLogKeys returns the keys of the server at `url` (GET /v1/server); throws unless it answers 200. */
+export async function fetchLogKeys(url: string): Promise<LogKeys> {
+  const res = await fetch(`${url}/v1/server`);
+  if (res.status !== 200) throw new Error(`${url}/v1/server answered ${res.status}`);
+  const body = (await res.json()) as { origin: string; vkey: string; openpgp: { publicKey: string } };
+  return {
+    origin: body.origin,
+    vkey: body.vkey,
+    openpgpPublicKey: await readPublicKey(body.openpgp.publicKey),
+  };
+}
+
+/**
+ * openCheckpoint verifies both signature lines of a signed checkpoint (Ed25519 and OpenPGP, by the
+ * pinned keys) and returns its body. Throws when either line is missing or invalid, or the origin differs.
+ */
+export async function openCheckpoint(note: string, keys: LogKeys): Promise<Checkpoint> {
+  const ed = ed25519Verifier(keys.vkey);
+  const pgp = openpgpVerifier(keys.origin, keys.openpgpPublicKey);
+  const opened = await openNote(note, [ed, pgp]);
+  const ids = new Set(opened.verified.map((s) => s.keyId));
+  if (!ids.has(ed.keyId)) throw new Error('checkpoint has no valid Ed25519 line by the log');
+  if (!ids.has(pgp.keyId)) throw new Error('checkpoint has no valid OpenPGP line by the log');
+  const cp = parseCheckpoint(opened.text);
+  if (cp.origin !== keys.origin) throw new Error(`checkpoint origin ${cp.origin}, pinned ${keys.origin}`);
+  return cp;
+}
+
+/** ReceiptJson is one receipt on the wire (docs/contracts.md). */
+export interface ReceiptJson {
+  index: number;
+  entry: string;
+  inclusionProof: string[];
+  checkpoint: string;
+}
+
+/** VerifiedReceipt is a receipt whose signatures and inclusion proof were checked. */
+export interface VerifiedReceipt {
+  index: bigint;
+  entry: Uint8Array;
+  checkpoint: Checkpoint;
+  note: string;
+}
+
+/**
+ * verifyReceiptOffline checks a receipt with nothing but the pinned keys: both checkpoint signatures,
+ * the index a safe integer, and the entry's inclusion proof against the checkpoint's root. Throws on any
+ * failure.
+ */
+export async function verifyReceiptOffline(r: ReceiptJson, keys: LogKeys): Promise<VerifiedReceipt> {
+  if (!Number.isSafeInteger(r.index) || r.index < 0) throw new Error(`receipt index ${r.index} is not valid`);
+  const cp = await openCheckpoint(r.checkpoint, keys);
+  const entry = new Uint8Array(Buffer.from(r.entry, 'base64'));
+  const proof = r.inclusionProof.map((p) => new Uint8Array(Buffer.from(p, 'base64')));
+  verifyInclusion(BigInt(r.index), cp.treeSize, hashLeaf(entry), proof, cp.rootHash);
+  return { index: BigInt(r.index), entry, checkpoint: cp, note: r.checkpoint };
+}
+
+/**
+ * proveConsistentOnline asks `url` for the consistency proof from `older` to `newer` and verifies it
+ * (RFC 9162 §2.1.4). Throws when the server will not prove it or the proof fails.
+ */
+export async function proveConsistentOnline(
+  url: string,
+  older: Checkpoint,
+  newer: Checkpoint,
+): Promise<void> {
+  if (older.treeSize > newer.treeSize) {
+    throw new Error(`checkpoint of size ${older.treeSize} is newer than one of size ${newer.treeSize}`);
+  }
+  const res = await fetch(`${url}/v1/proof/consistency?from=${older.treeSize}&to=${newer.treeSize}`);
+  if (res.status !== 200) throw new Error(`consistency ${older.treeSize}->${newer.treeSize}: ${res.status}`);
+  const body = (await res.json()) as { consistencyProof: string[] };
+  const proof = body.consistencyProof.map((p) => new Uint8Array(Buffer.from(p, 'base64')));
+  verifyConsistency(older.treeSize, newer.treeSize, proof, older.rootHash, newer.rootHash);
+}
+
+/** fetchAllEntries returns the whole entries feed 0..treeSize-1 of `url`, page by page. */
+export async function fetchAllEntries(
+  url: string,
+  treeSize: bigint,
+): Promise<{ index: number; entry: Uint8Array }[]> {
+  const out: { index: number; entry: Uint8Array }[] = [];
+  while (BigInt(out.length) < treeSize) {
+    const res = await fetch(`${url}/v1/entries?start=${out.length}&limit=1000`);
+    if (res.status !== 200) throw new Error(`entries from ${out.length}: ${res.status}`);
+    const body = (await res.json()) as { entries: { index: number; entry: string }[] };
+    if (body.entries.length === 0) throw new Error(`entries feed ended at ${out.length} < ${treeSize}`);
+    for (const e of body.entries)
+      out.push({ index: e.index, entry: new Uint8Array(Buffer.from(e.entry, 'base64')) });
+  }
+  return out;
+}
+
+/** waitFor polls `cond` every `everyMs` until it returns true or `timeoutMs` passes (then throws `what`). */
+export async function waitFor(what: string, cond: () => Promise<boolean>, timeoutMs = 30_000, everyMs = 50) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await cond()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
