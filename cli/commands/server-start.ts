@@ -1,7 +1,6 @@
 import { Flags, type Interfaces } from '@oclif/core';
 import { loadConfig, SETTINGS } from '../../server/config.js';
 import { createLogger } from '../../server/logger.js';
-import { startServer } from '../../server/main.js';
 import { exitCodesHelp, SigCommand } from '../base.js';
 import { EXIT } from '../exit-codes.js';
 
@@ -30,6 +29,8 @@ export default class ServerStart extends SigCommand {
     const { flags } = await this.parse(ServerStart);
     const config = loadConfig(process.env, flags as Record<string, string | undefined>);
     const logger = createLogger(config.logLevel);
+    // Loaded here, not at the top: every other command starts faster without express and the database.
+    const { startServer } = await import('../../server/main.js');
     const handle = await startServer(config, { logger });
     const signal = await new Promise<NodeJS.Signals>((resolve) => {
       process.once('SIGINT', () => resolve('SIGINT'));
