@@ -251,3 +251,46 @@ backendTest(test, 'rate limit: 429 with Retry-After, counted in the database', a
     await second?.close();
   }
 });
+
+backendTest(
+  test,
+  'backlog full: 503 with Retry-After, then integrated by an integrating process',
+  async (t, b) => {
+    // An integrating process makes the log (first checkpoint) and stops; then a serve-only process
+    // (INTEGRATE=false) accepts into the backlog but never integrates, so the backlog fills
+    // deterministically.
+    const maker = await startTestServer(testConfig(b));
+    await maker.close();
+    const serveOnly = await startTestServer(
+      testConfig(b, { integrate: false, 'max-backlog': 1, 'publish-wait-ms': 100 }),
+    );
+    let integrator: Awaited<ReturnType<typeof startTestServer>> | undefined;
+    try {
+      const url = serveOnly.url;
+      const heidi = await makeSigner('Heidi');
+      const one = await attest(heidi, 'sha256:backlog-1');
+      const two = await attest(heidi, 'sha256:backlog-2');
+      const waited = await postJson(`${url}/v1/attestations`, {
+        attestations: [one],
+        keys: [heidi.armoredPublicKey],
+      });
+      t.is(waited.status, 503, JSON.stringify(waited.body));
+      t.is(waited.body.error.code, 'INTEGRATION_TIMEOUT');
+      t.true(Number(waited.headers.get('retry-after')) >= 1);
+      const full = await postJson(`${url}/v1/attestations`, { attestations: [two] });
+      t.is(full.status, 503, JSON.stringify(full.body));
+      t.is(full.body.error.code, 'BACKLOG_FULL');
+      t.true(Number(full.headers.get('retry-after')) >= 1);
+      if (b.databaseUrl !== undefined) {
+        // An integrating process on the same database integrates the accepted one; the retry gets a receipt.
+        integrator = await startTestServer(testConfig(b));
+        const retry = await postJson(`${integrator.url}/v1/attestations`, { attestations: [one] });
+        t.is(retry.status, 200, JSON.stringify(retry.body));
+        t.is(retry.body.receipts[0].index, 0);
+      }
+    } finally {
+      await serveOnly.close();
+      await integrator?.close();
+    }
+  },
+);
