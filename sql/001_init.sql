@@ -33,23 +33,24 @@ INSERT INTO log_state (tree_size, root_hash) VALUES (0, sha256(''::bytea));
 
 CREATE TABLE entries (
   idx bigint PRIMARY KEY CHECK (idx >= 0),
-  leaf_hash bytea NOT NULL CHECK (octet_length(leaf_hash) = 32),
   entry bytea NOT NULL CHECK (octet_length(entry) <= 65535),
   attestation_digest bytea NOT NULL UNIQUE CHECK (octet_length(attestation_digest) = 32),
   identifier text NOT NULL,
   signer_fingerprint text NOT NULL,
   logged_at timestamptz NOT NULL
 );
-COMMENT ON TABLE entries IS 'The log: one row per integrated entry, in tree order. Entry bundles (tile/entries/N) are built from range reads here, never stored twice.';
+COMMENT ON TABLE entries IS 'The log: one row per integrated entry, in tree order. Entry bundles (tile/entries/N) are built from range reads here, and leaf hashes live in the level-0 tiles: neither is stored twice (storage per entry stays near 2.4x the entry bytes for small Ed25519 attestations, less for larger ones).';
 COMMENT ON COLUMN entries.idx IS 'Leaf index in the Merkle tree, from 0; assigned once by the integrator, never reused.';
-COMMENT ON COLUMN entries.leaf_hash IS 'RFC 6962 leaf hash SHA-256(0x00 || entry).';
-COMMENT ON COLUMN entries.entry IS 'The exact entry bytes (canonical JSON, log/entry.ts) that the leaf hash covers.';
+COMMENT ON COLUMN entries.entry IS 'The exact entry bytes (canonical JSON, log/entry.ts); its RFC 6962 leaf hash SHA-256(0x00 || entry) is in tiles level 0.';
 COMMENT ON COLUMN entries.attestation_digest IS 'SHA-256 of the canonical JSON of the attestation: the same attestation is logged once.';
 COMMENT ON COLUMN entries.identifier IS 'The attestation''s data.id (what it is about), for GET /v1/attestations?id=.';
 COMMENT ON COLUMN entries.signer_fingerprint IS 'The attestation''s key: the signer''s primary fingerprint, 40 upper-case hex, for ?key=.';
 COMMENT ON COLUMN entries.logged_at IS 'The loggedAt field of the entry (when the server accepted it).';
-CREATE INDEX entries_identifier_signer_idx ON entries (identifier, signer_fingerprint, idx);
-CREATE INDEX entries_signer_idx ON entries (signer_fingerprint, idx);
+-- Lookups by identifier, by signer, or both (identifier index, signer filtered): the indexes hold a
+-- 64-bit hash of the text and the index, not the text (a third of the size); queries compare the
+-- hash and then the text itself, so a hash collision costs a row read, never a wrong answer.
+CREATE INDEX entries_identifier_idx ON entries (hashtextextended(identifier, 0), idx);
+CREATE INDEX entries_signer_idx ON entries (hashtextextended(signer_fingerprint, 0), idx);
 
 CREATE TABLE pending (
   seq bigserial PRIMARY KEY,
