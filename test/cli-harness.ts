@@ -112,8 +112,8 @@ export type Mutator = (
   status: number,
 ) => { body: Buffer; status?: number; headers?: Record<string, string> } | undefined;
 
-/** Proxy is a small HTTP proxy to a server; set `mutate` to alter answers. */
-export interface Proxy {
+/** TamperProxy is a small HTTP proxy to a server; set `mutate` to alter answers. */
+export interface TamperProxy {
   url: string;
   mutate: Mutator | undefined;
   /** requests counts the requests seen, by path without query. */
@@ -122,9 +122,9 @@ export interface Proxy {
 }
 
 /** startProxy starts a proxy on 127.0.0.1 port 0 in front of target. */
-export async function startProxy(target: string): Promise<Proxy> {
+export async function startProxy(target: string): Promise<TamperProxy> {
   const t = new URL(target);
-  const proxy: Proxy = {
+  const proxy: TamperProxy = {
     url: '',
     mutate: undefined,
     requests: new Map(),

@@ -13,18 +13,18 @@ import {
   checkBuilt,
   defaultFingerprint,
   flipBase64Byte,
-  type Proxy,
   readJsonFile,
   sig,
   sigJson,
   startProxy,
   startTestServer,
+  type TamperProxy,
   tempDir,
 } from './cli-harness.js';
 
 let a: ServerHandle;
 let b: ServerHandle;
-let proxy: Proxy;
+let proxy: TamperProxy;
 let fpA: string;
 
 test.before(async () => {
