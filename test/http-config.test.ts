@@ -96,3 +96,9 @@ test('settings table: every setting has a unique variable and flag, a descriptio
   const table = settingsTable();
   for (const s of SETTINGS) t.true(table.includes(`\`${s.env}\``), s.env);
 });
+
+test("the README's Configuration table is the settings table", async (t) => {
+  const { readFile } = await import('node:fs/promises');
+  const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
+  t.true(readme.includes(settingsTable()), 'regenerate it with settingsTable() (server/config.ts)');
+});
