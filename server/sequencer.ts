@@ -162,7 +162,7 @@ export class Sequencer {
         const leafHashes = rows.map((r) => hashLeaf(r.entry));
         const appended = await appendLeaves(state.treeSize, leafHashes, tx.readTiles);
         tree = { treeSize: appended.treeSize, rootHash: appended.rootHash };
-        await tx.appendBatch({ start: state.treeSize, rows, tiles: appended.tiles, state: tree });
+        await tx.appendBatch({ start: state.treeSize, rows, leafHashes, tiles: appended.tiles, state: tree });
         const t = now();
         latencyMs = rows.map((r) => Math.max(0, t - r.acceptedAt.getTime()));
       }

@@ -70,12 +70,13 @@ export interface IntegrationTx {
   /** readTiles is a TileFetcher inside this transaction. */
   readTiles(tiles: readonly TileCoord[]): Promise<Uint8Array[]>;
   /**
-   * appendBatch writes entries start.. (in order), the changed tiles (which hold their leaf hashes)
-   * and the new state, and deletes their pending rows.
+   * appendBatch writes entries start.. (in order) with their leaf hashes, the changed tiles and the
+   * new state, and deletes their pending rows.
    */
   appendBatch(b: {
     start: bigint;
     rows: readonly PendingRow[];
+    leafHashes: readonly Uint8Array[];
     tiles: readonly { tile: TileCoord; data: Uint8Array }[];
     state: TreeState;
   }): Promise<void>;
@@ -545,12 +546,13 @@ function integrationTx(q: Queryable): IntegrationTx {
     async appendBatch(b) {
       if (b.rows.length > 0) {
         await q.query(
-          `INSERT INTO entries (idx, entry, attestation_digest, identifier, signer_fingerprint, logged_at)
-           SELECT $1::bigint + o - 1, e, d, i, s, t
-             FROM unnest($2::bytea[], $3::bytea[], $4::text[], $5::text[], $6::timestamptz[])
-                  WITH ORDINALITY AS u(e, d, i, s, t, o)`,
+          `INSERT INTO entries (idx, leaf_hash, entry, attestation_digest, identifier, signer_fingerprint, logged_at)
+           SELECT $1::bigint + o - 1, l, e, d, i, s, t
+             FROM unnest($2::bytea[], $3::bytea[], $4::bytea[], $5::text[], $6::text[], $7::timestamptz[])
+                  WITH ORDINALITY AS u(l, e, d, i, s, t, o)`,
           [
             b.start.toString(),
+            b.leafHashes,
             b.rows.map((r) => r.entry),
             b.rows.map((r) => r.digest),
             b.rows.map((r) => r.identifier),

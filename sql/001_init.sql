@@ -33,15 +33,17 @@ INSERT INTO log_state (tree_size, root_hash) VALUES (0, sha256(''::bytea));
 
 CREATE TABLE entries (
   idx bigint PRIMARY KEY CHECK (idx >= 0),
+  leaf_hash bytea NOT NULL CHECK (octet_length(leaf_hash) = 32),
   entry bytea NOT NULL CHECK (octet_length(entry) <= 65535),
   attestation_digest bytea NOT NULL UNIQUE CHECK (octet_length(attestation_digest) = 32),
   identifier text NOT NULL,
   signer_fingerprint text NOT NULL,
   logged_at timestamptz NOT NULL
 );
-COMMENT ON TABLE entries IS 'The log: one row per integrated entry, in tree order. Entry bundles (tile/entries/N) are built from range reads here, and leaf hashes live in the level-0 tiles: neither is stored twice (storage per entry stays near 2.4x the entry bytes for small Ed25519 attestations, less for larger ones).';
+COMMENT ON TABLE entries IS 'The log: one row per integrated entry, in tree order. Entry bundles (tile/entries/N) are built from range reads here, never stored twice (storage per entry, with indexes and tiles, is about 2.45x the entry bytes for small 330-byte Ed25519 attestations, less for larger ones).';
 COMMENT ON COLUMN entries.idx IS 'Leaf index in the Merkle tree, from 0; assigned once by the integrator, never reused.';
-COMMENT ON COLUMN entries.entry IS 'The exact entry bytes (canonical JSON, log/entry.ts); its RFC 6962 leaf hash SHA-256(0x00 || entry) is in tiles level 0.';
+COMMENT ON COLUMN entries.leaf_hash IS 'RFC 6962 leaf hash SHA-256(0x00 || entry) (also in the level-0 tile; kept here so fsck can check each row on its own).';
+COMMENT ON COLUMN entries.entry IS 'The exact entry bytes (canonical JSON, log/entry.ts) that the leaf hash covers.';
 COMMENT ON COLUMN entries.attestation_digest IS 'SHA-256 of the canonical JSON of the attestation: the same attestation is logged once.';
 COMMENT ON COLUMN entries.identifier IS 'The attestation''s data.id (what it is about), for GET /v1/attestations?id=.';
 COMMENT ON COLUMN entries.signer_fingerprint IS 'The attestation''s key: the signer''s primary fingerprint, 40 upper-case hex, for ?key=.';
