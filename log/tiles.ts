@@ -407,8 +407,38 @@ export function tileHashReader(treeSize: bigint, fetchTiles: TileFetcher): HashR
       return { slot, pos, count };
     });
     const rows = await fetchExactly(fetchTiles, tiles);
-    return plans.map((p) => subtreeHash(rows[p.slot]!, p.pos, p.count));
+    // Nodes of one read often share subtrees (the proofs of neighbouring leaves, or a batch of
+    // proofs read at once): each in-tile subtree is hashed at most once per read.
+    const memos = rows.map(() => [] as (Uint8Array | undefined)[][]);
+    return plans.map((p) => {
+      const h = Math.log2(p.count);
+      return nodeInTile(rows[p.slot]!, memos[p.slot]!, h, p.pos >> h);
+    });
   };
+}
+
+/**
+ * The hash of the subtree of height h (0..8) at position j of that height inside a tile whose
+ * hashes are `row`, remembering every subtree it hashes in memo[height][position].
+ */
+function nodeInTile(
+  row: readonly Uint8Array[],
+  memo: (Uint8Array | undefined)[][],
+  h: number,
+  j: number,
+): Uint8Array {
+  if (h === 0) return row[j]!;
+  let level = memo[h];
+  if (!level) {
+    level = new Array(TILE_WIDTH >> h);
+    memo[h] = level;
+  }
+  let hash = level[j];
+  if (!hash) {
+    hash = hashChildren(nodeInTile(row, memo, h - 1, 2 * j), nodeInTile(row, memo, h - 1, 2 * j + 1));
+    level[j] = hash;
+  }
+  return hash;
 }
 
 // ---------------------------------------------------------------------------------------------
