@@ -1,0 +1,31 @@
+/**
+ * The benchmark entry point: `npm run bench` runs every benchmark module listed in BENCHES, in order;
+ * `npm run bench -- log` (or any names) runs only those. Timings live here, never in tests.
+ *
+ * A benchmark module exports `run(): Promise<void>`, which prints its own results. To add one, write
+ * bench/<name>.ts and add a line to BENCHES.
+ */
+const BENCHES: Record<string, () => Promise<{ run(): Promise<void> }>> = {
+  log: () => import('./log.js'), // Merkle core: hashing, appendLeaves, proofs (log/)
+  // server: () => import('./server.js'), // add server benchmarks here
+};
+
+async function main(): Promise<void> {
+  const names = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+  const unknown = names.filter((n) => !(n in BENCHES));
+  if (unknown.length > 0) {
+    console.error(`unknown benchmark(s): ${unknown.join(', ')}; known: ${Object.keys(BENCHES).join(', ')}`);
+    process.exit(2);
+  }
+  const selected = names.length > 0 ? names : Object.keys(BENCHES);
+  console.log(
+    `node ${process.version}, ${process.platform}/${process.arch}; benchmarks: ${selected.join(', ')}`,
+  );
+  for (const name of selected) {
+    console.log(`\n== ${name} ==`);
+    const mod = await BENCHES[name]!();
+    await mod.run();
+  }
+}
+
+await main();
