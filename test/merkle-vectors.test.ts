@@ -92,3 +92,94 @@ if (dir) {
     t.pass();
   });
 }
+
+test('verifiers check their arguments first: bigints in range, 32-byte hashes (constructed cases)', (t) => {
+  const h = new Uint8Array(32);
+  const code = (f: () => void) => {
+    const e = t.throws(f);
+    return isLogError(e) ? e.code : String(e);
+  };
+  const big = 1n << 64n;
+  const asBig = (x: number) => x as unknown as bigint;
+  // Inclusion.
+  t.is(
+    code(() => verifyInclusion(asBig(0), 1n, h, [], h)),
+    'INDEX_OUT_OF_RANGE',
+  );
+  t.is(
+    code(() => verifyInclusion(0n, asBig(1), h, [], h)),
+    'INDEX_OUT_OF_RANGE',
+  );
+  t.is(
+    code(() => verifyInclusion(-1n, 1n, h, [], h)),
+    'INDEX_OUT_OF_RANGE',
+  );
+  t.is(
+    code(() => verifyInclusion(0n, big, h, [], h)),
+    'INDEX_OUT_OF_RANGE',
+  );
+  t.is(
+    code(() => verifyInclusion(1n, 1n, h, [], h)),
+    'INDEX_OUT_OF_RANGE',
+  );
+  t.is(
+    code(() => verifyInclusion(0n, 0n, h, [], h)),
+    'INDEX_OUT_OF_RANGE',
+  );
+  t.is(
+    code(() => verifyInclusion(0n, 1n, new Uint8Array(31), [], h)),
+    'HASH_INVALID',
+  );
+  t.is(
+    code(() => verifyInclusion(0n, 1n, h, [], new Uint8Array(33))),
+    'HASH_INVALID',
+  );
+  t.is(
+    code(() => verifyInclusion(0n, 2n, h, [new Uint8Array(0)], h)),
+    'HASH_INVALID',
+  );
+  t.is(
+    code(() => verifyInclusion(0n, 2n, h, null as unknown as Uint8Array[], h)),
+    'HASH_INVALID',
+  );
+  t.is(
+    code(() => verifyInclusion(0n, 2n, h, [], h)),
+    'INCLUSION_PROOF_INVALID',
+  );
+  t.notThrows(() => verifyInclusion(0n, 1n, h, [], h));
+  // Consistency.
+  t.is(
+    code(() => verifyConsistency(asBig(1), 1n, [], h, h)),
+    'INDEX_OUT_OF_RANGE',
+  );
+  t.is(
+    code(() => verifyConsistency(2n, 1n, [], h, h)),
+    'INDEX_OUT_OF_RANGE',
+  );
+  t.is(
+    code(() => verifyConsistency(0n, 1n, [], h, h)),
+    'INDEX_OUT_OF_RANGE',
+  );
+  t.is(
+    code(() => verifyConsistency(1n, big, [], h, h)),
+    'INDEX_OUT_OF_RANGE',
+  );
+  t.is(
+    code(() => verifyConsistency(1n, 1n, [], new Uint8Array(12), h)),
+    'HASH_INVALID',
+  );
+  t.is(
+    code(() => verifyConsistency(1n, 2n, [new Uint8Array(31)], h, h)),
+    'HASH_INVALID',
+  );
+  t.is(
+    code(() => verifyConsistency(1n, 1n, [h], h, h)),
+    'CONSISTENCY_PROOF_INVALID',
+  );
+  t.is(
+    code(() => verifyConsistency(1n, 2n, [], h, h)),
+    'CONSISTENCY_PROOF_INVALID',
+  );
+  t.notThrows(() => verifyConsistency(1n, 1n, [], h, h));
+  t.notThrows(() => verifyConsistency(0n, 0n, [], h, h));
+});
