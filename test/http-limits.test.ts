@@ -39,6 +39,14 @@ function badPublishes(alice: Signer, bob: Signer, good: Attestation, other: Atte
     { name: 'no attestations', body: { keys: [] }, status: 400, code: 'REQUEST_INVALID' },
     { name: 'attestations not array', body: { attestations: good }, status: 400, code: 'REQUEST_INVALID' },
     { name: 'empty attestations', body: { attestations: [] }, status: 400, code: 'REQUEST_INVALID' },
+    { name: 'null item', body: { attestations: [null] }, status: 400, code: 'ATTESTATION_INVALID', item: 0 },
+    {
+      name: 'nesting deeper than canonical JSON allows',
+      body: `{"attestations": [${'['.repeat(2000)}${']'.repeat(2000)}]}`,
+      status: 400,
+      code: 'ATTESTATION_INVALID',
+      item: 0,
+    },
     {
       name: 'keys not strings',
       body: { attestations: [good], keys: [1] },
