@@ -20,6 +20,9 @@ import { type Attestation, readPublicKey, signAttestation } from '../../log/sign
 /** ROOT is the repository root (two levels above this file). */
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
+/** SERVER_ROOT is the tree whose server/main.ts is run: ROOT, or SIG_SERVER_ROOT (e.g. a snapshot). */
+export const SERVER_ROOT = process.env.SIG_SERVER_ROOT ?? ROOT;
+
 /** ChildServer is one running server process. */
 export interface ChildServer {
   /** url is its base URL, e.g. http://127.0.0.1:40123. */
@@ -56,8 +59,8 @@ export function spawnServer(opts: ChildOptions): Promise<ChildServer> {
     RATE_LIMIT_PUBLISHES: '0',
     ...opts.env,
   };
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'server', 'main.ts')], {
-    cwd: ROOT,
+  const proc = spawn(process.execPath, ['--import', 'tsx', join(SERVER_ROOT, 'server', 'main.ts')], {
+    cwd: SERVER_ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
