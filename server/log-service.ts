@@ -107,6 +107,9 @@ export const DEFAULT_SERVICE_OPTIONS = {
   publishWaitMs: 10_000,
 } as const;
 
+/** MAX_PAGE is the most items findAttestations and entries return at once. */
+export const MAX_PAGE = 10_000;
+
 /** BATCH_SIZE_BUCKETS are the upper bounds of the batch size histogram. */
 export const BATCH_SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024] as const;
 /** LATENCY_BUCKETS_MS are the upper bounds of the integration latency histogram (ms). */
@@ -198,6 +201,7 @@ export class LogService {
           checkpointIntervalMs: opts.checkpointIntervalMs,
           republishIntervalMs: opts.republishIntervalMs,
           pollMs: opts.pollMs ?? Math.min(opts.batchMaxAgeMs, 200),
+          shared: store.kind === 'pg',
           faults: opts.faults,
           logger: opts.logger,
         },
@@ -296,7 +300,7 @@ export class LogService {
     };
   }
 
-  private track<T>(p: Promise<T>): Promise<T> {
+  private track<T>(start: () => Promise<T>): Promise<T> {
     if (this.closed) {
       return Promise.reject(
         new ServiceError(
@@ -307,6 +311,7 @@ export class LogService {
         ),
       );
     }
+    const p = start();
     this.inflight.add(p);
     const done = () => this.inflight.delete(p);
     p.then(done, done);
@@ -330,7 +335,7 @@ export class LogService {
    * publish again later to get the receipt) or SERVICE_CLOSED.
    */
   publish(attestations: unknown[], armoredKeys: string[]): Promise<Receipt[]> {
-    return this.track(this.doPublish(attestations, armoredKeys)).catch((e) => this.reject(e));
+    return this.track(() => this.doPublish(attestations, armoredKeys)).catch((e) => this.reject(e));
   }
 
   private async doPublish(attestations: unknown[], armoredKeys: string[]): Promise<Receipt[]> {
@@ -502,13 +507,11 @@ export class LogService {
    * order. Throws LogError KEY_INVALID (details.key = position) storing nothing.
    */
   putKeys(armoredKeys: string[]): Promise<string[]> {
-    return this.track(
-      (async () => {
-        const keys = await parseKeys(armoredKeys);
-        await this.store.putKeys(await this.mergeKeys([...keys.values()]));
-        return [...keys.keys()];
-      })(),
-    ).catch((e) => this.reject(e));
+    return this.track(async () => {
+      const keys = await parseKeys(armoredKeys);
+      await this.store.putKeys(await this.mergeKeys([...keys.values()]));
+      return [...keys.keys()];
+    }).catch((e) => this.reject(e));
   }
 
   /** getKey returns the armored public key with that primary fingerprint (any case), or undefined. */
@@ -576,7 +579,7 @@ export class LogService {
   /**
    * findAttestations returns the logged attestations matching `id` and/or `key` (at least one is
    * required: else ATTESTATION_INVALID), ordered by index, with index > `after`, at most `limit`
-   * (1..1000), each with its entry and inclusion proof against the latest checkpoint (returned too);
+   * (1..MAX_PAGE), each with its entry and inclusion proof against the latest checkpoint (returned too);
    * entries not yet covered by it are left out. `next` is the `after` for the next page, when there
    * is one. One query for the entries and one for all the proofs' hashes.
    */
@@ -588,10 +591,14 @@ export class LogService {
     if (q.id === undefined && q.key === undefined) {
       throw new LogError('ATTESTATION_INVALID', 'a query needs an id, a key, or both', { field: 'id' });
     }
-    if (!Number.isSafeInteger(q.limit) || q.limit < 1 || q.limit > 1000) {
-      throw new LogError('INDEX_OUT_OF_RANGE', `limit must be an integer from 1 to 1000, found ${q.limit}`, {
-        field: 'limit',
-      });
+    if (!Number.isSafeInteger(q.limit) || q.limit < 1 || q.limit > MAX_PAGE) {
+      throw new LogError(
+        'INDEX_OUT_OF_RANGE',
+        `limit must be an integer from 1 to ${MAX_PAGE}, found ${q.limit}`,
+        {
+          field: 'limit',
+        },
+      );
     }
     const checkpoint = await this.latestSigned();
     const rows = await this.store.findEntries({
@@ -675,16 +682,20 @@ export class LogService {
   }
 
   /**
-   * entries returns up to `limit` (1..1000) entries from index `start`, in log order, within the
+   * entries returns up to `limit` (1..MAX_PAGE) entries from index `start`, in log order, within the
    * latest checkpoint (empty past its end). Throws INDEX_OUT_OF_RANGE for a negative start or bad limit.
    */
   async entries(start: bigint, limit: number): Promise<{ index: bigint; entry: Uint8Array }[]> {
     if (start < 0n)
       throw new LogError('INDEX_OUT_OF_RANGE', `start must be >= 0, found ${start}`, { field: 'start' });
-    if (!Number.isSafeInteger(limit) || limit < 1 || limit > 1000) {
-      throw new LogError('INDEX_OUT_OF_RANGE', `limit must be an integer from 1 to 1000, found ${limit}`, {
-        field: 'limit',
-      });
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE) {
+      throw new LogError(
+        'INDEX_OUT_OF_RANGE',
+        `limit must be an integer from 1 to ${MAX_PAGE}, found ${limit}`,
+        {
+          field: 'limit',
+        },
+      );
     }
     const cp = await this.latestSigned();
     const end =

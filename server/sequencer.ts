@@ -42,6 +42,9 @@ export interface SequencerOptions {
   republishIntervalMs: number;
   /** pollMs: how often to look for work published by other processes (default batchMaxAgeMs, >= 20). */
   pollMs?: number;
+  /** shared: other processes may publish into this database (Postgres), so poll for their work;
+   *  false (PGlite, one process) wakes only on kick() and on checkpoint deadlines. Default true. */
+  shared?: boolean;
   faults?: { beforeCommit?: () => void; afterCommit?: () => void };
   logger?: Logger | undefined;
 }
@@ -193,7 +196,7 @@ export class Sequencer {
       else if (rows.length > 0 && due) waits.push(0); // more may be waiting behind this batch
       const coveredSize = checkpoint ? checkpoint.treeSize : (last?.treeSize ?? -1n);
       if (tree.treeSize > coveredSize) waits.push(o.checkpointIntervalMs - (t - signedAtNow));
-      waits.push(this.pollMs); // pending rows from other processes
+      if (o.shared !== false) waits.push(this.pollMs); // pending rows from other processes
       return {
         integrated: rows.length > 0 && due ? rows.length : 0,
         latencyMs,
