@@ -3,6 +3,9 @@
  * receipts offline with log/ only, duplicates, queries, bad publishes storing nothing, re-signing.
  * Attestations are signed with real Ed25519 OpenPGP keys made in the test.
  */
+import { readFileSync, statSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import test from 'ava';
 import { parseEntry } from '../log/entry.js';
 import { isLogError } from '../log/errors.js';
@@ -10,7 +13,7 @@ import { openpgpSignatureTime, parseNote } from '../log/note.js';
 import { verifyConsistency } from '../log/proof.js';
 import { isServiceError } from '../server/errors.js';
 import { makeSigner, openService, sha256Id, verifyReceipt } from './helpers/service.js';
-import { backendTest } from './helpers/stores.js';
+import { backendTest, tempDir } from './helpers/stores.js';
 
 backendTest(
   test,
@@ -264,6 +267,10 @@ backendTest(test, 'a restart keeps the identity; other keys or origin are refuse
   const svc = await openService(b, { origin: 'example.com/log' });
   const info = svc.info();
   await svc.close();
+  for (const f of ['note.key', 'openpgp.key']) {
+    t.is(statSync(join(b.dataDir, f)).mode & 0o777, 0o600, `${f} is private to the server's user`);
+  }
+  t.regex(readFileSync(join(b.dataDir, 'note.key'), 'utf8'), /^PRIVATE\+KEY\+example\.com\/log\+/);
   const again = await openService(b);
   t.deepEqual(again.info(), info, 'origin and keys reused from the data directory and database');
   await again.close();
@@ -272,11 +279,10 @@ backendTest(test, 'a restart keeps the identity; other keys or origin are refuse
   t.regex(e1!.message, /example\.com\/log/);
   // Same origin, other key files (a fresh data directory): refused when sharing the database.
   if (b.databaseUrl) {
-    const { tempDir } = await import('./helpers/stores.js');
-    const e2 = await t.throwsAsync(
-      openService({ ...b, dataDir: await tempDir('other') }, { origin: 'example.com/log' }),
-    );
+    const other = await tempDir('other');
+    const e2 = await t.throwsAsync(openService({ ...b, dataDir: other }, { origin: 'example.com/log' }));
     t.true(isServiceError(e2, 'IDENTITY_MISMATCH'), e2?.message);
     t.regex(e2!.message, /same key files/);
+    await rm(other, { recursive: true, force: true });
   }
 });

@@ -117,6 +117,8 @@ backendTest(test, '1,300 publishes: every tile matches a recomputed tree; proofs
     t.is(m.publishesAccepted, N);
     t.true(m.batches >= 2);
     t.is(m.batchSize.sum, N, 'every entry counted in exactly one batch');
+    const le256 = m.batchSize.le.indexOf(256);
+    t.is(m.batchSize.counts[le256], m.batches, 'no batch larger than batchMaxSize');
   } finally {
     await svc.close();
   }
