@@ -2,7 +2,9 @@
  * Two server PROCESSES (child processes running server/main.ts via `node --import tsx`, port 0, the
  * same key files and the same Postgres) take publishes at once, some of the same attestations sent to
  * both: one log, no gap, no duplicate, every receipt verifies, and every entry is included in the final
- * checkpoint. Then SIGTERM: both drain and exit 0. Postgres only (PGlite cannot be shared by processes).
+ * checkpoint. Then SIGTERM: both drain and exit 0. And a process killed with SIGKILL in the middle of a
+ * stream of publishes loses nothing it acknowledged once restarted. Postgres only (PGlite cannot be
+ * shared by processes).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -167,6 +169,101 @@ test('two server processes on one Postgres: one log, no gap, no duplicate', asyn
     for (const p of procs) p.child.kill('SIGTERM');
     const codes = await Promise.all(procs.map((p) => p.exited));
     t.deepEqual(codes, [0, 0], procs.map((p) => p.stderr()).join('\n'));
+  } finally {
+    for (const p of procs)
+      if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+    await Promise.all(procs.map((p) => p.exited));
+    await b.cleanup();
+  }
+});
+
+test('SIGKILL a server process mid-stream, restart on the same Postgres: nothing acknowledged lost', async (t) => {
+  const b = await postgresBackend('kill');
+  if (!b) {
+    t.pass('Postgres not available (skipped; PG_REQUIRED=1 makes this a failure)');
+    return;
+  }
+  const flags = [
+    '--port=0',
+    '--host=127.0.0.1',
+    `--data-dir=${b.dataDir}`,
+    `--database-url=${b.databaseUrl}`,
+    '--origin=sig.test/kill',
+    '--checkpoint-interval-ms=50',
+    '--batch-max-age-ms=5',
+    '--rate-limit-publishes=0',
+    '--log-level=warn',
+  ];
+  const procs: Proc[] = [];
+  try {
+    const first = await startProcess(flags);
+    procs.push(first);
+    const keys = await serverKeys(first.url);
+    const ivan = await makeSigner('Ivan');
+    t.is((await postJson(`${first.url}/v1/keys`, { keys: [ivan.armoredPublicKey] })).status, 200);
+    const n = 40;
+    const atts: Attestation[] = [];
+    for (let i = 0; i < n; i++) atts.push(await attest(ivan, `sha256:kill-${i}`));
+
+    // Four workers stream single publishes; after 10 receipts the process is killed without warning.
+    const acked = new Map<number, ReceiptJson>();
+    let next = 0;
+    let killed = false;
+    const worker = async () => {
+      while (next < n) {
+        const i = next++;
+        try {
+          const res = await postJson(`${first.url}/v1/attestations`, { attestations: [atts[i]] });
+          if (res.status === 200) acked.set(i, res.body.receipts[0]);
+        } catch {
+          // the process is gone
+        }
+        if (acked.size >= 10 && !killed) {
+          killed = true;
+          first.child.kill('SIGKILL');
+        }
+      }
+    };
+    await Promise.all([worker(), worker(), worker(), worker()]);
+    await first.exited;
+    t.true(killed);
+    for (const r of acked.values()) await verifyReceipt(r, keys);
+
+    const second = await startProcess(flags);
+    procs.push(second);
+    const keys2 = await serverKeys(second.url);
+    t.is(keys2.vkey, keys.vkey);
+    // Entries accepted before the kill but not yet integrated are integrated by the new process.
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const metrics = await (await fetch(`${second.url}/metrics`)).text();
+      if (/^sig_backlog 0$/m.test(metrics)) break;
+      if (Date.now() > deadline) throw new Error(`backlog did not drain:\n${metrics}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const cp = await verifyCheckpointNote(await (await fetch(`${second.url}/log/checkpoint`)).text(), keys);
+    const feed = await getJson(`${second.url}/v1/entries?start=0&limit=100`);
+    t.is(feed.body.entries.length, Number(cp.treeSize));
+    t.deepEqual(
+      feed.body.entries.map((e: { index: number }) => e.index),
+      feed.body.entries.map((_: unknown, i: number) => i),
+    );
+    for (const r of acked.values()) t.is(feed.body.entries[r.index].entry, r.entry, `entry ${r.index} kept`);
+
+    // Everything again: acknowledged ones keep their index; the log ends with each attestation once.
+    const again = await postJson(`${second.url}/v1/attestations`, { attestations: atts.slice(0, 20) });
+    const again2 = await postJson(`${second.url}/v1/attestations`, { attestations: atts.slice(20) });
+    t.is(again.status, 200, JSON.stringify(again.body));
+    t.is(again2.status, 200, JSON.stringify(again2.body));
+    const all = [...again.body.receipts, ...again2.body.receipts] as ReceiptJson[];
+    for (const [i, r] of acked) t.is(all[i]!.index, r.index);
+    t.deepEqual(
+      all.map((r) => r.index).sort((x, y) => x - y),
+      Array.from({ length: n }, (_, i) => i),
+      'each attestation exactly once, no gap',
+    );
+    second.child.kill('SIGTERM');
+    t.is(await second.exited, 0);
   } finally {
     for (const p of procs)
       if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
