@@ -65,7 +65,7 @@ export interface EntryRow {
 export interface IntegrationTx {
   /** state returns the integrated tree, locking its row until the transaction ends. */
   state(): Promise<TreeState>;
-  /** takePending returns up to `limit` of the oldest pending rows. */
+  /** takePending drops pending rows already logged, then returns up to `limit` of the oldest. */
   takePending(limit: number): Promise<PendingRow[]>;
   /** readTiles is a TileFetcher inside this transaction. */
   readTiles(tiles: readonly TileCoord[]): Promise<Uint8Array[]>;
@@ -528,6 +528,12 @@ function integrationTx(q: Queryable): IntegrationTx {
       return { treeSize: big(r.tree_size), rootHash: bytes(r.root_hash) };
     },
     async takePending(limit: number) {
+      // A publish that checked "not logged" just before another process integrated the same
+      // attestation can still insert it into pending afterwards; such rows are already answered
+      // (their entry exists), so drop them instead of logging the attestation twice.
+      await q.query(
+        'DELETE FROM pending p USING entries e WHERE e.attestation_digest = p.attestation_digest',
+      );
       const rows = await q.query(
         `SELECT seq, attestation_digest, entry, identifier, signer_fingerprint, accepted_at
            FROM pending ORDER BY seq LIMIT $1`,

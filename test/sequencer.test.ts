@@ -5,8 +5,10 @@
  * processes on one Postgres make one log.
  */
 import test from 'ava';
+import { attestationDigest } from '../log/entry.js';
 import { verifyConsistency, verifyInclusion } from '../log/proof.js';
 import { tileWidthAt } from '../log/tiles.js';
+import { openDb } from '../server/db.js';
 import { isServiceError } from '../server/errors.js';
 import type { LogService, Receipt } from '../server/log-service.js';
 import {
@@ -230,6 +232,37 @@ test('two services on one Postgres (same key files) make one log', async (t) => 
   } finally {
     await first.close();
     await second.close();
+    await b.cleanup();
+  }
+});
+
+test('a pending row whose attestation got logged meanwhile is dropped, not logged twice', async (t) => {
+  // The race: publish checks "not logged", another process integrates the same attestation, then
+  // the publish inserts its pending row. Simulated by inserting that row by hand.
+  const b = await postgresBackend('race');
+  if (!b) return t.pass('Postgres not available (skipped; PG_REQUIRED=1 makes this a failure)');
+  const svc = await openService(b);
+  const db = await openDb(b);
+  try {
+    const alice = await makeSigner('alice');
+    const a = await alice.attest(sha256Id('race'));
+    const [r] = await svc.publish([a], [alice.publicArmored]);
+    await db.query(
+      `INSERT INTO pending (attestation_digest, entry, identifier, signer_fingerprint, accepted_at)
+       VALUES ($1, $2, $3, $4, now())`,
+      [attestationDigest(a), r!.entry, a.data.id, a.key],
+    );
+    const deadline = Date.now() + 20_000;
+    while ((await svc.backlog()) > 0 && Date.now() < deadline)
+      await new Promise((res) => setTimeout(res, 20));
+    t.is(await svc.backlog(), 0);
+    const [again] = await svc.publish([a], []);
+    t.is(again!.index, r!.index);
+    t.is((await svc.storageCounts()).entries, 1);
+    await reverifyLog(svc);
+  } finally {
+    await db.close();
+    await svc.close();
     await b.cleanup();
   }
 });
