@@ -7,10 +7,11 @@
  * because `pg` returns int8 as strings and bytea as Buffer, PGlite int8 as number or bigint and bytea
  * as Uint8Array. Parameters: pass bigints as strings, bytes as Uint8Array, arrays for `$n::type[]`.
  */
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
+import { ServiceError } from './errors.js';
 
 /** Row is one result row, column name to driver value. */
 export type Row = Record<string, unknown>;
@@ -37,13 +38,67 @@ export interface Db extends Queryable {
 
 /**
  * openDb returns a Db on Postgres when `databaseUrl` is set, else on PGlite in `<dataDir>/pglite`
- * (created if missing). It throws when the database cannot be reached or opened.
+ * (created if missing; `<dataDir>/pglite.lock` keeps a second process out). It throws when the
+ * database cannot be reached or opened, and CONFIG_INVALID when another live process has the PGlite
+ * database open.
  */
 export async function openDb(opts: { databaseUrl?: string | undefined; dataDir: string }): Promise<Db> {
   if (opts.databaseUrl) return openPg(opts.databaseUrl);
   const dir = join(opts.dataDir, 'pglite');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  return openPglite(await PGlite.create(dir));
+  const unlock = lockDataDir(join(opts.dataDir, 'pglite.lock'));
+  try {
+    const db = openPglite(await PGlite.create(dir));
+    return {
+      ...db,
+      async close() {
+        try {
+          await db.close();
+        } finally {
+          unlock();
+        }
+      },
+    };
+  } catch (e) {
+    unlock();
+    throw e;
+  }
+}
+
+/**
+ * lockDataDir makes sure one process at a time opens the PGlite database in a data directory (PGlite
+ * is embedded: a second process would write the same files and corrupt them). The lock file holds
+ * the owner's pid; a lock left by a process that no longer runs is taken over. Returns the unlock
+ * function; throws CONFIG_INVALID when a live process holds the lock.
+ */
+function lockDataDir(path: string): () => void {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(path, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
+      return () => rmSync(path, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const pid = Number.parseInt(readFileSync(path, 'utf8'), 10);
+    if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) break;
+    if (pid === process.pid) break;
+    rmSync(path, { force: true }); // stale: its process is gone
+  }
+  throw new ServiceError(
+    'CONFIG_INVALID',
+    `the embedded database in ${dirname(path)} is in use by another process (see ${path}): run one server per ` +
+      'data directory, or set DATABASE_URL to share a Postgres database between processes',
+    { lockFile: path },
+  );
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 async function openPg(url: string): Promise<Db> {

@@ -2,12 +2,14 @@
  * The store on PGlite and real Postgres: migrations (versioned, commented, safe to run from two
  * processes at once), the schema version check and its message, the shared rate-limit counters.
  */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import test from 'ava';
 import { openDb } from '../server/db.js';
 import { isServiceError } from '../server/errors.js';
 import { loadMigrations, migrate } from '../server/store.js';
 import { openService } from './helpers/service.js';
-import { backendTest, postgresBackend } from './helpers/stores.js';
+import { backendTest, pgliteBackend, postgresBackend } from './helpers/stores.js';
 
 backendTest(test, 'every table and column of the schema has a comment', async (t, b) => {
   const db = await openDb(b);
@@ -132,3 +134,21 @@ backendTest(
     }
   },
 );
+
+test('PGlite: a second open of the same data directory is refused while the first is open', async (t) => {
+  const b = await pgliteBackend('lock');
+  try {
+    const db = await openDb(b);
+    const e = await t.throwsAsync(openDb(b));
+    t.true(isServiceError(e, 'CONFIG_INVALID'), e?.message);
+    t.regex(e!.message, /in use by another process .* DATABASE_URL/);
+    await db.close();
+    // Closed: the lock is gone; a lock left by a process that no longer runs is taken over.
+    writeFileSync(join(b.dataDir, 'pglite.lock'), '2147483646\n');
+    const again = await openDb(b);
+    t.is((await again.query<{ x: number }>('SELECT 1 AS x'))[0]!.x, 1);
+    await again.close();
+  } finally {
+    await b.cleanup();
+  }
+});
