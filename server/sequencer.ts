@@ -74,6 +74,7 @@ export class Sequencer {
   private wakeAt = Number.POSITIVE_INFINITY;
   private running: Promise<void> | undefined;
   private stopped = false;
+  private again = false;
   private kicked = 0;
 
   constructor(store: Store, keys: ServerKeys, opts: SequencerOptions, onRound: (r: RoundResult) => void) {
@@ -121,11 +122,15 @@ export class Sequencer {
   }
 
   private async tick(): Promise<void> {
-    if (this.running || this.stopped) {
-      // A round is in progress: it reschedules itself when done.
+    if (this.stopped) return;
+    if (this.running) {
+      // A round is in progress and may have read pending rows before this wake-up's rows were
+      // inserted: it runs again (after the batch age bound) when done.
+      this.again = true;
       return;
     }
     let next = this.pollMs;
+    this.again = false;
     const run = (async () => {
       try {
         this.kicked = 0;
@@ -139,7 +144,7 @@ export class Sequencer {
     this.running = run;
     await run;
     this.running = undefined;
-    this.schedule(next);
+    this.schedule(this.again ? Math.min(next, this.opts.batchMaxAgeMs) : next);
   }
 
   /**
