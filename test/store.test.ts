@@ -118,9 +118,11 @@ backendTest(
       t.is((await s1.increment('1.2.3.4')).totalHits, 1);
       // A short window ends: the count starts again (polled with a deadline, not slept on).
       const short = svc.rateLimitStore('short:');
-      await short.init?.({ windowMs: 100 } as never);
+      await short.init?.({ windowMs: 300 } as never);
       const first = await short.increment('k');
-      t.is((await short.increment('k')).totalHits, 2);
+      const second = await short.increment('k');
+      // Same window (same reset time) means 2 hits; on a loaded machine the window may have ended.
+      t.is(second.totalHits, second.resetTime!.getTime() === first.resetTime!.getTime() ? 2 : 1);
       const deadline = Date.now() + 10_000;
       let hits = 2;
       while (Date.now() < deadline && hits !== 1) {
