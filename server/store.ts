@@ -528,25 +528,33 @@ function integrationTx(q: Queryable): IntegrationTx {
       return { treeSize: big(r.tree_size), rootHash: bytes(r.root_hash) };
     },
     async takePending(limit: number) {
-      // A publish that checked "not logged" just before another process integrated the same
-      // attestation can still insert it into pending afterwards; such rows are already answered
-      // (their entry exists), so drop them instead of logging the attestation twice.
-      await q.query(
-        'DELETE FROM pending p USING entries e WHERE e.attestation_digest = p.attestation_digest',
-      );
       const rows = await q.query(
         `SELECT seq, attestation_digest, entry, identifier, signer_fingerprint, accepted_at
            FROM pending ORDER BY seq LIMIT $1`,
         [limit],
       );
-      return rows.map((r) => ({
-        seq: big(r.seq),
-        digest: bytes(r.attestation_digest),
-        entry: bytes(r.entry),
-        identifier: String(r.identifier),
-        signer: String(r.signer_fingerprint),
-        acceptedAt: new Date(r.accepted_at as Date),
-      }));
+      if (rows.length === 0) return [];
+      // A publish that checked "not logged" just before another process integrated the same
+      // attestation can still insert it into pending afterwards; such rows are already answered
+      // (their entry exists), so drop them instead of logging the attestation twice. Only this
+      // batch's rows are checked (one index probe each).
+      const dropped = await q.query(
+        `DELETE FROM pending p USING entries e
+          WHERE p.seq = ANY($1::bigint[]) AND e.attestation_digest = p.attestation_digest
+         RETURNING p.seq`,
+        [rows.map((r) => big(r.seq).toString())],
+      );
+      const gone = new Set(dropped.map((r) => big(r.seq)));
+      return rows
+        .map((r) => ({
+          seq: big(r.seq),
+          digest: bytes(r.attestation_digest),
+          entry: bytes(r.entry),
+          identifier: String(r.identifier),
+          signer: String(r.signer_fingerprint),
+          acceptedAt: new Date(r.accepted_at as Date),
+        }))
+        .filter((r) => !gone.has(r.seq));
     },
     readTiles: tileFetcher(q),
     async appendBatch(b) {
