@@ -262,6 +262,13 @@ export class LogService {
         );
       }
       const svc = new LogService(store, keys, opts);
+      opts.logger?.info('log opened', {
+        origin,
+        database: store.kind,
+        integrate: opts.integrate !== false,
+        treeSize: (await store.state()).treeSize,
+        backlog: await store.backlog(),
+      });
       if (svc.sequencer) {
         // One round now, so a new log has its first checkpoint (size 0) before open returns.
         await svc.sequencer.round();

@@ -13,7 +13,8 @@
  *  1. lock, read log_state and the latest checkpoint. Dying here: nothing written; the lock goes
  *     with the connection.
  *  2. take up to batchMaxSize oldest pending rows (only when the batch is full or its oldest row has
- *     waited batchMaxAgeMs). Nothing written yet.
+ *     waited batchMaxAgeMs), deleting any whose attestation is already logged (a publish racing
+ *     another process's integration). Dying here rolls the deletes back; they are redone next time.
  *  3. append: hash the entries, compute the changed tiles and the new root from the stored right-edge
  *     tiles (log/tiles.ts appendLeaves), write entries with indices treeSize.., the tiles, the new
  *     log_state, and delete the pending rows. Dying before COMMIT rolls all of it back: the pending
