@@ -14,6 +14,7 @@ import LogProofConsistency from './commands/log-proof-consistency.js';
 import LogProofInclusion from './commands/log-proof-inclusion.js';
 import Publish from './commands/publish.js';
 import ServerAdd from './commands/server-add.js';
+import ServerFsck from './commands/server-fsck.js';
 import ServerList from './commands/server-list.js';
 import ServerRemove from './commands/server-remove.js';
 import ServerStart from './commands/server-start.js';
@@ -40,6 +41,7 @@ export const COMMANDS = {
   'server:list': ServerList,
   'server:remove': ServerRemove,
   'server:start': ServerStart,
+  'server:fsck': ServerFsck,
   audit: Audit,
   'log:checkpoint': LogCheckpoint,
   'log:entry': LogEntry,

@@ -26,6 +26,8 @@
  * PGlite the server must be stopped (PGlite is one process). Memory: the entries are streamed in
  * batches; what is kept is one digest per entry (dedup check) and the right edge of the tree.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import * as openpgp from 'openpgp';
 import { parseCheckpoint } from '../log/checkpoint.js';
 import { attestationDigest, parseEntry } from '../log/entry.js';
@@ -136,9 +138,16 @@ class Problems {
 /**
  * fsck opens the database named by `opts` (read only: it runs SELECTs only), re-verifies the whole log
  * as the file comment says, closes the database and returns the report. It throws only when the
- * database cannot be opened or read; everything wrong with the stored log is a problem in the report.
+ * database cannot be opened or read (or, without databaseUrl, when dataDir holds no PGlite database);
+ * everything wrong with the stored log is a problem in the report.
  */
 export async function fsck(opts: FsckOptions): Promise<FsckReport> {
+  if (!opts.databaseUrl && !existsSync(join(opts.dataDir, 'pglite'))) {
+    // Opening would create an empty database: say what is wrong instead.
+    throw new Error(
+      `no embedded database in ${join(opts.dataDir, 'pglite')}: give the server's --data-dir (DATA_DIR), or --database-url (DATABASE_URL) for Postgres`,
+    );
+  }
   const db = await openDb({ databaseUrl: opts.databaseUrl, dataDir: opts.dataDir });
   try {
     return await fsckDb(db, opts);

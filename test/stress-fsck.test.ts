@@ -8,12 +8,14 @@
  * and rolled back.
  */
 import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import test from 'ava';
 import pg from 'pg';
 import { canonicalJson } from '../log/entry.js';
 import { type Db, openDb, type Row } from '../server/db.js';
 import { type FsckReport, formatFsckReport, fsck, fsckDb } from '../server/fsck.js';
 import { LogService } from '../server/log-service.js';
+import { checkBuilt, sig } from './cli-harness.js';
 import { makeSigner, presign } from './helpers/child-server.js';
 import { freshPostgres } from './helpers/postgres.js';
 import { tempDir } from './helpers/stores.js';
@@ -57,6 +59,23 @@ test('fsck: a good log verifies and a corrupted entry byte fails [pglite]', asyn
     t.is(good.signaturesVerified, N);
     t.true(good.checkpoints >= 2, `${good.checkpoints} checkpoints`);
     t.is(good.consistencyProofs > 0, true);
+    // The CLI (built: npm test builds first) on the same data: exit 0, the summary, and --json.
+    checkBuilt();
+    const sigDir = await tempDir('fsck-cli');
+    const cli = await sig(sigDir, ['server', 'fsck', '--data-dir', dataDir]);
+    t.is(cli.code, 0, cli.stderr);
+    t.regex(cli.stdout, /ok: the stored log verifies/);
+    t.regex(cli.stdout, new RegExp(`entries +${N} read, ${N} signatures verified`));
+    const json = await sig(sigDir, ['server', 'fsck', '--data-dir', dataDir, '--json', '--no-signatures']);
+    t.is(json.code, 0, json.stderr);
+    const parsed = JSON.parse(json.stdout);
+    t.is(parsed.ok, true);
+    t.is(parsed.entries, N);
+    t.is(parsed.signaturesVerified, 0);
+    const missing = await sig(sigDir, ['server', 'fsck', '--data-dir', join(dataDir, 'nothing-here')]);
+    t.not(missing.code, 0);
+    t.regex(missing.stderr, /no embedded database/);
+
     const db = await openDb({ dataDir });
     await db.query('UPDATE entries SET entry = set_byte(entry, 20, get_byte(entry, 20) # 1) WHERE idx = 17');
     await db.close();
@@ -69,6 +88,14 @@ test('fsck: a good log verifies and a corrupted entry byte fails [pglite]', asyn
     );
     t.true(problemCodes(bad).includes('TILE_MISMATCH'), formatFsckReport(bad));
     t.regex(formatFsckReport(bad), /entry 17/);
+    const failed = await sig(sigDir, ['server', 'fsck', '--data-dir', dataDir]);
+    t.is(failed.code, 4, 'exit 4 (INVALID)');
+    t.regex(failed.stderr, /FSCK_FAILED: ENTRIES: entry 17/);
+    t.regex(failed.stdout, /FAILED: ENTRIES/);
+    const failedJson = await sig(sigDir, ['server', 'fsck', '--data-dir', dataDir, '--json']);
+    t.is(failedJson.code, 4);
+    t.is(JSON.parse(failedJson.stdout).firstClass, 'ENTRIES');
+    await rm(sigDir, { recursive: true, force: true });
   } finally {
     await rm(dataDir, { recursive: true, force: true });
   }
