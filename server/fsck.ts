@@ -8,8 +8,9 @@
  *   2. IDENTITY: log_identity holds the log's origin and keys (Ed25519 vkey, OpenPGP public key).
  *   3. ENTRIES: entries.idx runs 0..tree_size-1 with no gap and nothing past log_state.tree_size; every
  *      entry parses (log/entry.ts parseEntry: canonical JSON); its stored digest, identifier, signer
- *      and logged_at agree with the entry bytes; no attestation digest appears twice. (Leaf hashes
- *      SHA-256(0x00 || entry), RFC 6962, are stored only in level-0 tiles: checked under TILES.)
+ *      and logged_at agree with the entry bytes; no attestation digest appears twice. The RFC 6962 leaf
+ *      hash SHA-256(0x00 || entry) equals entries.leaf_hash when the schema has that column (it is
+ *      checked again, through the level-0 tiles, under TILES).
  *   4. SIGNATURES: every attestation verifies (log/signet.ts verifyAttestation) with the signer's stored
  *      key, as of its loggedAt (the server's acceptance rule).
  *   5. TILES: every hash tile recomputed from the entries (log/tiles.ts appendLeaves) equals the stored
@@ -325,12 +326,18 @@ export async function fsckDb(
     }
   };
 
+  // entries.leaf_hash exists in some schema versions (a copy of the level-0 tile hash): check it when there.
+  const [lh] = await db.query(
+    `SELECT count(*) AS n FROM information_schema.columns WHERE table_name = 'entries' AND column_name = 'leaf_hash'`,
+  );
+  const hasLeafHash = num(lh?.n) > 0;
+
   let size = 0n; // leaves appended to the recomputed tree
   let root = emptyRoot();
   let expectIdx = 0n;
   for (;;) {
     const rows = await db.query(
-      `SELECT idx, entry, attestation_digest, identifier, signer_fingerprint, logged_at
+      `SELECT idx, entry, attestation_digest${hasLeafHash ? ', leaf_hash' : ''}, identifier, signer_fingerprint, logged_at
          FROM entries WHERE idx >= $1 ORDER BY idx LIMIT $2`,
       [expectIdx.toString(), batchSize],
     );
@@ -384,7 +391,16 @@ export async function fsckDb(
       const entry = bytes(r.entry);
       // The leaf hash is stored only in the level-0 tiles: a changed entry shows there (TILES) and,
       // below, as an entry that no longer parses or no longer matches its own columns (ENTRIES).
-      leaves.push(hashLeaf(entry));
+      const leaf = hashLeaf(entry);
+      leaves.push(leaf);
+      if (hasLeafHash && !sameBytes(leaf, bytes(r.leaf_hash))) {
+        p.add(
+          'ENTRIES',
+          'ENTRY_LEAF_HASH_MISMATCH',
+          `entry ${idx}: stored leaf_hash ${hex(bytes(r.leaf_hash))} is not SHA-256(0x00 || entry) = ${hex(leaf)}: the entry bytes or the leaf hash were altered`,
+          { index: idx.toString() },
+        );
+      }
       let parsed: ReturnType<typeof parseEntry> | undefined;
       try {
         parsed = parseEntry(entry);

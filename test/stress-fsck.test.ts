@@ -83,7 +83,9 @@ test('fsck: a good log verifies and a corrupted entry byte fails [pglite]', asyn
     t.false(bad.ok);
     t.is(bad.firstClass, 'ENTRIES');
     t.true(
-      problemCodes(bad).some((c) => c === 'ENTRY_INVALID' || c === 'ENTRY_COLUMNS_MISMATCH'),
+      problemCodes(bad).some((c) =>
+        ['ENTRY_INVALID', 'ENTRY_COLUMNS_MISMATCH', 'ENTRY_LEAF_HASH_MISMATCH'].includes(c),
+      ),
       formatFsckReport(bad),
     );
     t.true(problemCodes(bad).includes('TILE_MISMATCH'), formatFsckReport(bad));
@@ -116,7 +118,7 @@ const CORRUPTIONS: Corruption[] = [
     name: 'one entry byte flipped',
     sql: ['UPDATE entries SET entry = set_byte(entry, 30, get_byte(entry, 30) # 4) WHERE idx = 5'],
     firstClass: 'ENTRIES',
-    codes: ['ENTRY_COLUMNS_MISMATCH', 'ENTRY_INVALID'],
+    codes: ['ENTRY_LEAF_HASH_MISMATCH', 'ENTRY_COLUMNS_MISMATCH', 'ENTRY_INVALID'],
     mentions: /entry 5\b/,
   },
   {

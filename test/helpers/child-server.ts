@@ -42,10 +42,12 @@ export interface ChildOptions {
   env: Record<string, string>;
   /** readyTimeoutMs: how long to wait for the listening line (default 60 s). */
   readyTimeoutMs?: number;
+  /** built: run the compiled dist/server/main.js (npm run build first), not the sources through tsx. */
+  built?: boolean;
 }
 
 /**
- * spawnServer starts `node --import tsx server/main.ts --port 0` with `opts.env` (PORT, HOST and
+ * spawnServer starts `node --import tsx server/main.ts` (or the built dist/server/main.js) with `opts.env` (PORT, HOST and
  * LOG_LEVEL default to 0, 127.0.0.1, warn) and resolves once it listens. Throws, after killing it, when
  * it exits or stays silent past the deadline; the message carries its output.
  */
@@ -59,7 +61,10 @@ export function spawnServer(opts: ChildOptions): Promise<ChildServer> {
     RATE_LIMIT_PUBLISHES: '0',
     ...opts.env,
   };
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(SERVER_ROOT, 'server', 'main.ts')], {
+  const args = opts.built
+    ? [join(SERVER_ROOT, 'dist', 'server', 'main.js')]
+    : ['--import', 'tsx', join(SERVER_ROOT, 'server', 'main.ts')];
+  const proc = spawn(process.execPath, args, {
     cwd: SERVER_ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
