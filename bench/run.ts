@@ -7,7 +7,8 @@
  */
 const BENCHES: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   log: () => import('./log.js'), // Merkle core: hashing, appendLeaves, proofs (log/)
-  // server: () => import('./server.js'), // add server benchmarks here
+  publish: () => import('./publish.js'), // publish throughput vs verification, receipt latency, RSS
+  query: () => import('./query.js'), // queries, proofs, tiles at 10^4..10^6 (bulk-loaded), storage
 };
 
 async function main(): Promise<void> {

@@ -1,0 +1,159 @@
+/**
+ * Query benchmark: GET /v1/attestations?id=... latency (p50, p99, one client) and throughput (several
+ * clients) on logs of 10^4, 10^5 and 10^6 entries (BENCH_SCALE=small: 10^3 and 10^4), built by the bulk
+ * loader (bench/bulk-load.ts) in a fresh Postgres database each and served by a real server process
+ * (the built dist/server/main.js). On the largest log also: inclusion and consistency proof serving,
+ * hash tile and entry bundle serving, storage bytes per entry next to the entry's own size, and the
+ * server's peak RSS under the query load.
+ *
+ * Targets (the brief): p99 < 20 ms at 10^6, growth no worse than logarithmic, storage < 2.5x the entry.
+ */
+import { rm } from 'node:fs/promises';
+import { Agent, request } from 'node:http';
+import pg from 'pg';
+import { ENTRIES_LEVEL, TILE_WIDTH, tilePath } from '../log/tiles.js';
+import { makeSigner, spawnServer } from '../test/helpers/child-server.js';
+import { freshPostgres } from '../test/helpers/postgres.js';
+import { tempDir } from '../test/helpers/stores.js';
+import { bulkId, bulkLoad } from './bulk-load.js';
+import { fmt, load, loadNow, machine, percentile, sampleRss, scale } from './harness.js';
+
+const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+
+/** get fetches base+path over a keep-alive agent and returns status and body (throws on a socket error). */
+export function get(base: URL, path: string): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: base.hostname, port: base.port, path, agent }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** ok200 throws unless the answer is 200. */
+function ok200(r: { status: number; body: Buffer }, what: string): void {
+  if (r.status !== 200) throw new Error(`${what}: ${r.status} ${r.body.toString('utf8').slice(0, 200)}`);
+}
+
+/** storagePerEntry returns the bytes of every log table and index per entry, and the mean entry size. */
+async function storagePerEntry(
+  url: string,
+): Promise<{ perEntry: number; meanEntry: number; tables: string }> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const rows = (
+      await c.query(
+        `SELECT relname AS t, pg_total_relation_size(c.oid) AS b FROM pg_class c
+           JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = 'public' AND c.relkind = 'r' ORDER BY 2 DESC`,
+      )
+    ).rows as { t: string; b: string }[];
+    const [e] = (await c.query('SELECT count(*) AS n, avg(octet_length(entry)) AS mean FROM entries')).rows;
+    const n = Number(e.n);
+    const total = rows.reduce((s, r) => s + Number(r.b), 0);
+    const tables = rows
+      .filter((r) => Number(r.b) > 64 * 1024)
+      .map((r) => `${r.t} ${fmt(Number(r.b) / n, 0)}`)
+      .join(', ');
+    return { perEntry: total / n, meanEntry: Number(e.mean), tables };
+  } finally {
+    await c.end();
+  }
+}
+
+/** run is the benchmark (bench/run.ts calls it). */
+export async function run(): Promise<void> {
+  const s = scale();
+  console.log(`scale ${s.name} (BENCH_SCALE=small|full); ${await machine()}`);
+  const signers = await Promise.all([makeSigner('Bench A'), makeSigner('Bench B'), makeSigner('Bench C')]);
+  const summary: string[] = [];
+  const p50s: number[] = [];
+  for (const [k, size] of s.querySizes.entries()) {
+    const last = k === s.querySizes.length - 1;
+    const db = await freshPostgres(`bench_q_${size}`);
+    if (!db) throw new Error('the query benchmark needs Postgres (127.0.0.1:5432)');
+    const dataDir = await tempDir('bench-q');
+    try {
+      const loaded = await bulkLoad({ url: db.url, dataDir, origin: 'bench.test/query', size, signers });
+      console.log(
+        `\nlog of ${size} entries: bulk-loaded in ${fmt(loaded.seconds)} s (${fmt(size / loaded.seconds, 0)} entries/s), mean entry ${fmt(loaded.meanEntryBytes, 0)} bytes`,
+      );
+      const server = await spawnServer({
+        built: true,
+        env: { DATABASE_URL: db.url, DATA_DIR: dataDir, ORIGIN: 'bench.test/query', LOG_LEVEL: 'error' },
+      });
+      try {
+        const base = new URL(server.url);
+        const pick = (i: number) => (i * 2654435761) % size; // spread over the log, not cached neighbours
+        const query = async (i: number) => {
+          const r = await get(base, `/v1/attestations?id=${encodeURIComponent(bulkId(pick(i)))}`);
+          ok200(r, 'query');
+          if (!r.body.includes('"index":')) throw new Error('query found nothing');
+        };
+        await load({ concurrency: 4, one: (i) => query(i + 7_777_777), stopAfter: 200 }); // warm up
+        const one = await load({ concurrency: 1, one: query, stopAfter: s.queries });
+        const rss = sampleRss(server.proc.pid!);
+        const many = await load({ concurrency: 8, one: (i) => query(i + 1_000_003), seconds: s.seconds });
+        const peak = rss.stop();
+        const p50 = percentile(one.latenciesMs, 50);
+        p50s.push(p50);
+        const line =
+          `query at ${size}: one client p50 ${fmt(p50, 2)} ms, p99 ${fmt(percentile(one.latenciesMs, 99), 2)} ms; ` +
+          `8 clients ${fmt(many.perSecond, 0)} req/s, p50 ${fmt(percentile(many.latenciesMs, 50), 2)} ms, p99 ${fmt(percentile(many.latenciesMs, 99), 2)} ms; ` +
+          `server RSS peak ${fmt(peak, 0)} MiB (load ${loadNow()})`;
+        console.log(line);
+        summary.push(line);
+        if (last) {
+          const n = BigInt(size);
+          const full = Math.floor(size / TILE_WIDTH);
+          const kinds: [string, (i: number) => string][] = [
+            ['inclusion proof', (i) => `/v1/proof/inclusion?index=${pick(i)}&size=${n}`],
+            ['consistency proof', (i) => `/v1/proof/consistency?from=${1 + (pick(i) % (size - 1))}&to=${n}`],
+            [
+              'hash tile (level 0, full)',
+              (i) => `/log/${tilePath({ level: 0, index: BigInt(i % full), width: TILE_WIDTH })}`,
+            ],
+            [
+              'entry bundle (full)',
+              (i) => `/log/${tilePath({ level: ENTRIES_LEVEL, index: BigInt(i % full), width: TILE_WIDTH })}`,
+            ],
+            ['checkpoint', () => '/log/checkpoint'],
+          ];
+          for (const [name, path] of kinds) {
+            const r = await load({
+              concurrency: 8,
+              one: async (i) => ok200(await get(base, path(pick(i + 13))), name),
+              seconds: s.seconds,
+            });
+            const l = `${name} at ${size}: ${fmt(r.perSecond, 0)} req/s (8 clients), p50 ${fmt(percentile(r.latenciesMs, 50), 2)} ms, p99 ${fmt(percentile(r.latenciesMs, 99), 2)} ms`;
+            console.log(l);
+            summary.push(l);
+          }
+        }
+      } finally {
+        await server.kill('SIGTERM');
+      }
+      const st = await storagePerEntry(db.url);
+      const l = `storage at ${size}: ${fmt(st.perEntry, 0)} bytes/entry for a mean entry of ${fmt(st.meanEntry, 0)} bytes = ${fmt(st.perEntry / st.meanEntry, 2)}x (target < 2.5x; by table: ${st.tables})`;
+      console.log(l);
+      summary.push(l);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+      await db.drop();
+    }
+  }
+  if (p50s.length > 1) {
+    const first = s.querySizes[0]!;
+    const lastSize = s.querySizes[s.querySizes.length - 1]!;
+    const l = `query p50 growth ${first} -> ${lastSize} entries: x${fmt(p50s[p50s.length - 1]! / p50s[0]!, 2)} (log2 ratio of sizes: x${fmt(Math.log2(lastSize) / Math.log2(first), 2)})`;
+    console.log(l);
+    summary.push(l);
+  }
+  agent.destroy();
+  console.log(`\nquery summary:\n  ${summary.join('\n  ')}`);
+}
