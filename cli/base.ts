@@ -18,6 +18,23 @@ export function jsonReplacer(_k: string, v: unknown): unknown {
   return v;
 }
 
+/**
+ * openPrompt reads answers line by line from stdin, prompting on stderr. Lines typed ahead (or piped)
+ * are buffered, not lost between questions. An answer at end of input is ''.
+ */
+export function openPrompt(): { ask(question: string): Promise<string>; close(): void } {
+  const rl = createInterface({ input: process.stdin, terminal: false });
+  const lines = rl[Symbol.asyncIterator]();
+  return {
+    async ask(question: string) {
+      process.stderr.write(question);
+      const next = await lines.next();
+      return next.done ? '' : String(next.value);
+    },
+    close: () => rl.close(),
+  };
+}
+
 /** exitCodesHelp is the exit-code table appended to every command's --help. */
 export function exitCodesHelp(codes: readonly ExitCode[]): string {
   return `Exit codes:\n${codes.map((c) => `  ${c}  ${EXIT_DESCRIPTIONS[c]}`).join('\n')}`;
@@ -50,12 +67,12 @@ export abstract class SigCommand extends Command {
     if (!this.interactive()) {
       throw new CliError('NOT_INTERACTIVE', `cannot ask "${question}" without a terminal: ${howToAnswer}`);
     }
-    const rl = createInterface({ input: process.stdin, output: process.stderr });
+    const p = openPrompt();
     try {
-      const a = (await rl.question(`${question} [y/N] `)).trim().toLowerCase();
+      const a = (await p.ask(`${question} [y/N] `)).trim().toLowerCase();
       return a === 'y' || a === 'yes';
     } finally {
-      rl.close();
+      p.close();
     }
   }
 

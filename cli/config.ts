@@ -136,7 +136,7 @@ export function parseDuration(text: string): number {
 
 /** formatDuration returns a short human form of seconds (e.g. '24h', '90s'). */
 export function formatDuration(seconds: number): string {
-  if (seconds % 86400 === 0) return `${seconds / 86400}d`;
+  if (seconds % 86400 === 0 && seconds > 2 * 86400) return `${seconds / 86400}d`;
   if (seconds % 3600 === 0) return `${seconds / 3600}h`;
   if (seconds % 60 === 0) return `${seconds / 60}m`;
   return `${seconds}s`;

@@ -325,6 +325,8 @@ export function receiptPath(home: SigHome, server: string, index: bigint): strin
 /** PublishResult is one server's answer to a publish. */
 export interface PublishResult extends ServerReport {
   receipts?: { index: bigint; id: string; key: string; file: string }[];
+  /** alreadyLogged counts receipts for entries that were in the tree kept before this publish. */
+  alreadyLogged?: number;
 }
 
 /**
@@ -341,6 +343,8 @@ export async function publishTo(
   attestations: Attestation[],
   keys: string[],
 ): Promise<PublishResult> {
+  const keptBefore = home.keptCheckpoint(server.name)?.split('\n')[1];
+  const sizeBefore = keptBefore !== undefined && /^\d+$/.test(keptBefore) ? BigInt(keptBefore) : 0n;
   const raw = await withContext(`server ${server.name}`, () => client.publish(attestations, keys));
   const checked: {
     index: bigint;
@@ -400,5 +404,6 @@ export async function publishTo(
     checkpointTime: last?.timestamp.toISOString(),
     ageSeconds: f?.ageSeconds,
     receipts,
+    alreadyLogged: receipts.filter((r) => r.index < sizeBefore).length,
   };
 }

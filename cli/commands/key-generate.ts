@@ -10,12 +10,15 @@ export default class KeyGenerate extends SigCommand {
     `The first secret key becomes the default signing key of \`sig attest\`.\n\n${exitCodesHelp([EXIT.OK, EXIT.USAGE])}`;
   static override examples = [
     '<%= config.bin %> key generate --name "Ada Lovelace" --email ada@example.com',
-    '<%= config.bin %> key generate --name ci-bot --json',
+    '<%= config.bin %> key generate --name ci-bot --trust --json',
   ];
   static override flags = {
     name: Flags.string({ description: 'name in the user ID', required: true }),
     email: Flags.string({ description: 'email address in the user ID' }),
     default: Flags.boolean({ description: 'make it the default signing key even if one is set' }),
+    trust: Flags.boolean({
+      description: 'also trust it (`sig trust add`), so `sig verify` counts your own attestations',
+    }),
   };
 
   async run(): Promise<{
@@ -27,13 +30,21 @@ export default class KeyGenerate extends SigCommand {
     const { flags } = await this.parse(KeyGenerate);
     const fp = await generateKey(this.home, flags.name, flags.email);
     if (flags.default) this.home.setDefaultKey(fp);
+    if (flags.trust) {
+      const t = this.home.trust();
+      if (!t.fingerprints.includes(fp)) t.fingerprints.push(fp);
+      this.home.setTrust(t);
+    }
     const out = {
       fingerprint: fp,
       publicKeyFile: this.home.publicKeyPath(fp),
       secretKeyFile: this.home.secretKeyPath(fp),
       default: this.home.defaultKey() === fp,
+      trusted: this.home.trust().fingerprints.includes(fp),
     };
-    this.log(`generated key ${fp}${out.default ? ' (default signing key)' : ''}`);
+    this.log(
+      `generated key ${fp}${out.default ? ' (default signing key)' : ''}${out.trusted ? ', trusted' : ''}`,
+    );
     this.log(`  public: ${out.publicKeyFile}\n  secret: ${out.secretKeyFile} (mode 0600)`);
     return out;
   }

@@ -79,11 +79,17 @@ export default class Publish extends SigCommand {
         let merged: PublishResult | undefined;
         for (let i = 0; i < atts.length; i += BATCH) {
           const r = await publishTo(this.home, s, client, atts.slice(i, i + BATCH), keys);
-          merged = merged ? { ...r, receipts: [...(merged.receipts ?? []), ...(r.receipts ?? [])] } : r;
+          merged = merged
+            ? {
+                ...r,
+                receipts: [...(merged.receipts ?? []), ...(r.receipts ?? [])],
+                alreadyLogged: (merged.alreadyLogged ?? 0) + (r.alreadyLogged ?? 0),
+              }
+            : r;
         }
         results.push(merged!);
         this.log(
-          `${s.name}: published ${merged!.receipts!.length} (indexes ${merged!.receipts!.map((r) => r.index).join(', ')}); receipts verified and kept, tree size ${merged!.treeSize}`,
+          `${s.name}: published ${merged!.receipts!.length}${merged!.alreadyLogged ? ` (${merged!.alreadyLogged} already logged)` : ''} at index ${merged!.receipts!.map((r) => r.index).join(', ')}; receipts verified and kept, tree size ${merged!.treeSize}`,
         );
       } catch (e) {
         const r = failureReport(s, e);

@@ -1,7 +1,6 @@
-import { createInterface } from 'node:readline/promises';
 import { Args, Flags } from '@oclif/core';
 import { parseAttestation } from '../../log/signet.js';
-import { exitCodesHelp, SigCommand } from '../base.js';
+import { exitCodesHelp, openPrompt, SigCommand } from '../base.js';
 import type { ServerEntry, TrustPolicy } from '../config.js';
 import { CliError } from '../errors.js';
 import { EXIT, type ExitCode, worse } from '../exit-codes.js';
@@ -143,23 +142,23 @@ ${exitCodesHelp([EXIT.OK, EXIT.USAGE, EXIT.NOT_TRUSTED, EXIT.STALE, EXIT.INVALID
       return [];
     }
     process.stderr.write('sig: no server configured.\n');
-    const rl = createInterface({ input: process.stdin, output: process.stderr });
-    let url: string;
+    // One readline for both questions, so answers typed ahead are not lost between them.
+    const rl = openPrompt();
+    let offer: Awaited<ReturnType<typeof fetchServerOffer>>;
     try {
-      url = (await rl.question('Server URL to add (empty to skip): ')).trim();
+      const url = (await rl.ask('Server URL to add (empty to skip): ')).trim();
+      if (url === '') {
+        warn('no server configured: add one with `sig server add <url>`');
+        return [];
+      }
+      offer = await fetchServerOffer(url, {}, warn);
+      process.stderr.write(
+        `origin       ${offer.entry.origin}\nOpenPGP key  ${offer.entry.fingerprint}\nvkey         ${offer.entry.vkey}\n`,
+      );
+      const answer = (await rl.ask(`Pin ${offer.entry.url} with these keys? [y/N] `)).trim().toLowerCase();
+      if (answer !== 'y' && answer !== 'yes') throw new CliError('USAGE', 'not added');
     } finally {
       rl.close();
-    }
-    if (url === '') {
-      warn('no server configured: add one with `sig server add <url>`');
-      return [];
-    }
-    const offer = await fetchServerOffer(url, {}, warn);
-    process.stderr.write(
-      `origin       ${offer.entry.origin}\nOpenPGP key  ${offer.entry.fingerprint}\nvkey         ${offer.entry.vkey}\n`,
-    );
-    if (!(await this.confirm(`Pin ${offer.entry.url} with these keys?`, 'use `sig server add`'))) {
-      throw new CliError('USAGE', 'not added');
     }
     pinServer(this.home, offer);
     return [offer.entry];
