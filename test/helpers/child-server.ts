@@ -8,6 +8,7 @@
  * here sleeps to synchronise: it waits on that line or on the process's exit, with a bounded deadline.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as openpgp from 'openpgp';
@@ -42,8 +43,27 @@ export interface ChildOptions {
   env: Record<string, string>;
   /** readyTimeoutMs: how long to wait for the listening line (default 60 s). */
   readyTimeoutMs?: number;
-  /** built: run the compiled dist/server/main.js (npm run build first), not the sources through tsx. */
+  /** built: run the compiled dist/server/main.js (npm run build first) instead of the sources through
+   *  tsx; default: when dist is newer than every source file of log/ and server/ (as after npm test's
+   *  build), else tsx. */
   built?: boolean;
+}
+
+/** distIsFresh reports whether dist/server/main.js exists and every .ts of log/ and server/ has a newer .js in dist/ (sql/ is read at run time). */
+export function distIsFresh(root = SERVER_ROOT): boolean {
+  const main = join(root, 'dist', 'server', 'main.js');
+  if (!existsSync(main)) return false;
+  for (const dir of ['log', 'server', 'server/http']) {
+    const d = join(root, dir);
+    if (!existsSync(d)) continue;
+    for (const f of readdirSync(d)) {
+      if (!/\.(ts|sql)$/.test(f)) continue;
+      const js = join(root, 'dist', dir, f.replace(/\.ts$/, '.js'));
+      const srcTime = statSync(join(d, f)).mtimeMs;
+      if (f.endsWith('.ts') && (!existsSync(js) || statSync(js).mtimeMs < srcTime)) return false;
+    }
+  }
+  return true;
 }
 
 /**
@@ -61,9 +81,10 @@ export function spawnServer(opts: ChildOptions): Promise<ChildServer> {
     RATE_LIMIT_PUBLISHES: '0',
     ...opts.env,
   };
-  const args = opts.built
-    ? [join(SERVER_ROOT, 'dist', 'server', 'main.js')]
-    : ['--import', 'tsx', join(SERVER_ROOT, 'server', 'main.ts')];
+  const args =
+    (opts.built ?? distIsFresh())
+      ? [join(SERVER_ROOT, 'dist', 'server', 'main.js')]
+      : ['--import', 'tsx', join(SERVER_ROOT, 'server', 'main.ts')];
   const proc = spawn(process.execPath, args, {
     cwd: SERVER_ROOT,
     env,
