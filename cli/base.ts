@@ -91,7 +91,8 @@ export abstract class SigCommand extends Command {
     const code = exitCodeFor(err);
     process.exitCode = code;
     const known = err instanceof CliError || isLogError(err);
-    const errCode = known ? err.code : 'USAGE';
+    // Operator errors from server/ (ConfigError CONFIG_INVALID, ServiceError codes) keep their code.
+    const errCode = known ? err.code : typeof err.code === 'string' && !err.oclif ? err.code : 'USAGE';
     const details = known ? (err as CliError).details : {};
     if (this.jsonEnabled()) {
       this.logJson({ error: { code: errCode, message: err.message, details }, exitCode: code });

@@ -4,7 +4,7 @@
  * BUILT CLI runs as a child process (dist/ must be fresh: `npm test` builds first; when iterating run
  * `npx tsc -p .`). Tests are serial: they share servers, and freshness depends on the tree not growing.
  */
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { EXIT } from '../cli/exit-codes.js';
@@ -299,6 +299,30 @@ test.serial(
     );
   },
 );
+
+test.serial('a replayed older checkpoint is refused: a tree never shrinks', async (t) => {
+  const pub = await publisher(proxy.url, 'replay');
+  const old = await (await fetch(`${proxy.url}/log/checkpoint`)).text();
+  const file = resourceFile('replay');
+  t.is((await sig(pub.home, ['attest', file, '--ok'])).code, 0);
+  t.is((await sig(pub.home, ['publish', file])).code, 0);
+  const keptName = readdirSync(join(pub.home, 'checkpoints'))[0]!;
+  const keptBefore = readFileSync(join(pub.home, 'checkpoints', keptName, 'latest'), 'utf8');
+  proxy.mutate = (path) => (path === '/log/checkpoint' ? { body: Buffer.from(old) } : undefined);
+  try {
+    const r = await sigJson(pub.home, ['audit']);
+    t.is(r.code, EXIT.INVALID);
+    t.is(r.json.reports[0].error.code, 'CHECKPOINT_ROLLBACK');
+    t.regex(r.json.reports[0].error.message, /smaller than the size \d+ already kept/);
+  } finally {
+    proxy.mutate = undefined;
+  }
+  t.is(
+    readFileSync(join(pub.home, 'checkpoints', keptName, 'latest'), 'utf8'),
+    keptBefore,
+    'the kept checkpoint is unchanged',
+  );
+});
 
 test.serial('429 and 503 with Retry-After are retried (bounded)', async (t) => {
   const pub = await publisher(proxy.url, 'retry');
