@@ -29,7 +29,8 @@ let fpA: string;
 
 test.before(async () => {
   checkBuilt();
-  a = await startTestServer(tempDir('srv-a'));
+  // Pages of 2, so a verify of three attestations follows the cursor.
+  a = await startTestServer(tempDir('srv-a'), { 'query-page-limit': 2 });
   b = await startTestServer(tempDir('srv-b')); // same origin, its own keys
   proxy = await startProxy(a.url);
   fpA = a.service.info().openpgpFingerprint;
@@ -150,6 +151,14 @@ test.serial(
     t.regex(v3.stdout, /MARKED BAD/);
     t.regex(v3.stdout, /marked bad\s+[0-9A-F]{40} ok=false/);
     t.regex(v3.stdout, /superseded\s+[0-9A-F]{40} ok=true/);
+    // Three attestations over two pages of 2 (query-page-limit), all found and proved.
+    const v3j = await sigJson(verifier, ['verify', file, '--remote']);
+    t.is(v3j.json.servers[0].attestations, 3);
+    t.deepEqual(v3j.json.attestations.map((x: { status: string }) => x.status).sort(), [
+      'marked bad',
+      'superseded',
+      'untrusted',
+    ]);
 
     // Publishing the same attestation again returns the existing receipts (same indexes).
     const again = await sigJson(pub.home, ['publish', file]);
