@@ -12,6 +12,7 @@ import { rm } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import pg from 'pg';
 import { ENTRIES_LEVEL, TILE_WIDTH, tilePath } from '../log/tiles.js';
+import { fsck } from '../server/fsck.js';
 import { makeSigner, spawnServer } from '../test/helpers/child-server.js';
 import { freshPostgres } from '../test/helpers/postgres.js';
 import { tempDir } from '../test/helpers/stores.js';
@@ -142,6 +143,13 @@ export async function run(): Promise<void> {
       const l = `storage at ${size}: ${fmt(st.perEntry, 0)} bytes/entry for a mean entry of ${fmt(st.meanEntry, 0)} bytes = ${fmt(st.perEntry / st.meanEntry, 2)}x (target < 2.5x; by table: ${st.tables})`;
       console.log(l);
       summary.push(l);
+      if (last) {
+        // Offline re-verification of the whole log (server/fsck.ts; bulk-loaded signatures do not verify).
+        const f = await fsck({ databaseUrl: db.url, dataDir, signatures: false });
+        const fl = `sig server fsck --no-signatures at ${size}: ${f.ok ? 'ok' : `FAILED ${f.firstClass}`} in ${fmt(f.elapsedMs / 1000)} s (${fmt(f.entries / (f.elapsedMs / 1000), 0)} entries/s, ${f.tiles} tiles recomputed)`;
+        console.log(fl);
+        summary.push(fl);
+      }
     } finally {
       await rm(dataDir, { recursive: true, force: true });
       await db.drop();
