@@ -76,7 +76,7 @@ export abstract class SigCommand extends Command {
     }
   }
 
-  /** fail sets the exit code for a finished command whose answer is negative (e.g. not trusted). */
+  /** setExit sets the exit code for a finished command whose answer is negative (e.g. not trusted). */
   protected setExit(code: ExitCode): void {
     if (code !== EXIT.OK && (process.exitCode === undefined || process.exitCode === 0))
       process.exitCode = code;

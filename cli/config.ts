@@ -169,7 +169,7 @@ export class SigHome {
 
   // --- keys
 
-  /** keyFingerprints returns the fingerprints with a public key file, and whether each has a secret. */
+  /** keyFiles returns the fingerprints with a public key file, and whether each has a secret. */
   keyFiles(): { fingerprint: string; secret: boolean }[] {
     const names = listDir(this.path('keys'));
     const fps = new Set<string>();

@@ -139,7 +139,7 @@ export async function secretKey(home: SigHome, fp: string): Promise<PrivateKey> 
   }
 }
 
-/** readKeyFile returns a key file's content as text when armored, else bytes. */
+/** asKeyData returns a key file's content as text when armored, else as bytes (binary keys). */
 export function asKeyData(buf: Buffer): string | Uint8Array {
   const text = buf.toString('utf8');
   return text.includes('-----BEGIN PGP') ? text : new Uint8Array(buf);

@@ -49,7 +49,7 @@ export function serverNameFor(url: string): string {
   return new URL(url).host.replace(/[^A-Za-z0-9._-]/g, '_');
 }
 
-/** Candidate server shown to the user before pinning. */
+/** ServerOffer is a server as shown to the user before pinning, its checkpoint already verified. */
 export interface ServerOffer {
   entry: ServerEntry;
   checkpoint: VerifiedCheckpoint;
