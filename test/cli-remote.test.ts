@@ -185,6 +185,31 @@ test.serial('a server whose keys are not the pinned ones is rejected (verify and
 });
 
 test.serial(
+  'one server down does not fail verify when another answers fresh; all down is exit 6',
+  async (t) => {
+    const home = tempDir('down');
+    t.is((await sig(home, ['key', 'generate', '--name', 'Me', '--trust'])).code, 0);
+    const id = `sha256:${'6'.repeat(64)}`;
+    t.is((await sig(home, ['attest', '--id', id, '--ok'])).code, 0);
+    t.is((await sig(home, ['server', 'add', a.url, '--fingerprint', fpA, '--name', 'up'])).code, 0);
+    const cfg = readJsonFile(join(home, 'servers.json'));
+    cfg.servers.push({ ...cfg.servers[0], name: 'down', url: 'http://127.0.0.1:9' });
+    writeFileSync(join(home, 'servers.json'), JSON.stringify(cfg));
+    t.is((await sig(home, ['publish', id, '--server', 'up'])).code, 0);
+    const v = await sigJson(home, ['verify', id, '--remote']);
+    t.is(v.code, EXIT.OK, v.stderr);
+    t.deepEqual(
+      v.json.servers.map((s: { server: string; status: string }) => `${s.server}:${s.status}`),
+      ['up:fresh', 'down:unavailable'],
+    );
+    t.regex(v.stderr, /server down: unavailable: SERVER_UNAVAILABLE/);
+    const only = await sigJson(home, ['verify', id, '--remote', '--server', 'down']);
+    t.is(only.code, EXIT.UNAVAILABLE);
+    t.is(only.json.verdict, 'stale');
+  },
+);
+
+test.serial(
   'a proxy that alters one byte of a proof, an entry or a checkpoint is caught, naming what failed',
   async (t) => {
     const pub = await publisher(proxy.url, 'proxied');

@@ -91,7 +91,9 @@ ${exitCodesHelp([EXIT.OK, EXIT.USAGE, EXIT.NOT_TRUSTED, EXIT.STALE, EXIT.INVALID
         } catch (e) {
           const r = failureReport(s, e);
           reports.push(r);
-          exit = worse(exit, r.error!.exitCode);
+          // Invalid data and forks are attacks or bugs: they fail the run even if another server answers.
+          // A server that is down or refuses only matters when no server gives a fresh answer (below).
+          if (r.status === 'invalid' || r.status === 'fork') exit = worse(exit, r.error!.exitCode);
           warn(`server ${s.name}: ${r.status}: ${r.error!.code}: ${r.error!.message}`);
         }
       }
@@ -106,8 +108,11 @@ ${exitCodesHelp([EXIT.OK, EXIT.USAGE, EXIT.NOT_TRUSTED, EXIT.STALE, EXIT.INVALID
               : 'no server gave a fresh answer: going on with stale answers (--allow-stale); a replayed old answer could hide a newer not-ok',
           );
         } else {
-          const allUnavailable = reports.length > 0 && reports.every((r) => r.status === 'unavailable');
-          exit = worse(exit, allUnavailable ? EXIT.UNAVAILABLE : EXIT.STALE);
+          const all = (status: string) => reports.length > 0 && reports.every((r) => r.status === status);
+          exit = worse(
+            exit,
+            all('unavailable') ? EXIT.UNAVAILABLE : all('refused') ? EXIT.REFUSED : EXIT.STALE,
+          );
         }
       }
       for (const x of usable)
