@@ -76,14 +76,24 @@ export async function importKeys(
   return out;
 }
 
-/** generateKey makes an Ed25519 (EdDSA, GnuPG 2.2 compatible) key pair, stores it and returns its fingerprint. */
-export async function generateKey(home: SigHome, name: string, email?: string): Promise<string> {
-  const { privateKey } = await openpgp.generateKey({
-    type: 'ecc',
-    curve: 'ed25519Legacy',
-    userIDs: [email ? { name, email } : { name }],
-    format: 'object',
-  });
+/** KEY_TYPES are the key types `sig key generate --type` makes. */
+export const KEY_TYPES = ['ed25519', 'rsa'] as const;
+
+/**
+ * generateKey makes a key pair (default Ed25519/EdDSA, which GnuPG 2.2 and every Signet client read;
+ * 'rsa' makes RSA-3072), stores it and returns its fingerprint.
+ */
+export async function generateKey(
+  home: SigHome,
+  name: string,
+  email?: string,
+  type: (typeof KEY_TYPES)[number] = 'ed25519',
+): Promise<string> {
+  const userIDs = [email ? { name, email } : { name }];
+  const { privateKey } =
+    type === 'rsa'
+      ? await openpgp.generateKey({ type: 'rsa', rsaBits: 3072, userIDs, format: 'object' })
+      : await openpgp.generateKey({ type: 'ecc', curve: 'ed25519Legacy', userIDs, format: 'object' });
   const fp = fingerprintHex(privateKey);
   writeFileAtomic(home.publicKeyPath(fp), privateKey.toPublic().armor());
   writeFileAtomic(home.secretKeyPath(fp), privateKey.armor(), 0o600);

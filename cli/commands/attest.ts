@@ -65,6 +65,7 @@ export default class Attest extends SigCommand {
     this.log(`${data.ok ? 'ok' : 'NOT ok'}: ${id}`);
     this.log(`signed by ${fp} at ${signedAt.toISOString()}`);
     this.log(`kept in ${file}; publish it with \`sig publish ${args.file ?? id}\``);
+    this.log(JSON.stringify(attestation));
     return { attestation, file, signedAt: signedAt.toISOString() };
   }
 }

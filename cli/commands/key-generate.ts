@@ -1,11 +1,11 @@
 import { Flags } from '@oclif/core';
 import { exitCodesHelp, SigCommand } from '../base.js';
 import { EXIT } from '../exit-codes.js';
-import { generateKey } from '../keys.js';
+import { generateKey, KEY_TYPES } from '../keys.js';
 
 /** KeyGenerate is `sig key generate`: a new Ed25519 OpenPGP key pair under $SIG_DIR/keys. */
 export default class KeyGenerate extends SigCommand {
-  static override summary = 'Make a new OpenPGP signing key (Ed25519) under $SIG_DIR/keys.';
+  static override summary = 'Make a new OpenPGP signing key (Ed25519 by default) under $SIG_DIR/keys.';
   static override description =
     `The first secret key becomes the default signing key of \`sig attest\`.\n\n${exitCodesHelp([EXIT.OK, EXIT.USAGE])}`;
   static override examples = [
@@ -15,6 +15,7 @@ export default class KeyGenerate extends SigCommand {
   static override flags = {
     name: Flags.string({ description: 'name in the user ID', required: true }),
     email: Flags.string({ description: 'email address in the user ID' }),
+    type: Flags.string({ description: 'key type', options: [...KEY_TYPES], default: 'ed25519' }),
     default: Flags.boolean({ description: 'make it the default signing key even if one is set' }),
     trust: Flags.boolean({
       description: 'also trust it (`sig trust add`), so `sig verify` counts your own attestations',
@@ -28,7 +29,12 @@ export default class KeyGenerate extends SigCommand {
     default: boolean;
   }> {
     const { flags } = await this.parse(KeyGenerate);
-    const fp = await generateKey(this.home, flags.name, flags.email);
+    const fp = await generateKey(
+      this.home,
+      flags.name,
+      flags.email,
+      flags.type as (typeof KEY_TYPES)[number],
+    );
     if (flags.default) this.home.setDefaultKey(fp);
     if (flags.trust) {
       const t = this.home.trust();
