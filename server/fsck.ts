@@ -21,9 +21,11 @@
  *      never goes down in signing order, its root equals the root recomputed at its size, and it is
  *      consistent with the latest checkpoint by an RFC 9162 §2.1.4 proof built from the stored tiles
  *      (log/proof.ts proveConsistency + verifyConsistency).
- *   8. PENDING: no pending row is for an attestation already logged (the integrator would stall on it).
+ *   8. PENDING: every pending row (a future entry) parses and agrees with its columns; rows for
+ *      attestations already logged are counted, not problems (the integrator drops them).
  *
- * It only reads (plain SELECTs; no migration, no lock), so it can run against a live Postgres; for
+ * It only reads (plain SELECTs in one READ ONLY, REPEATABLE READ transaction: one consistent snapshot;
+ * no migration, no lock), so it can run against a live Postgres while the log grows; for
  * PGlite the server must be stopped (PGlite is one process). Memory: the entries are streamed in
  * batches; what is kept is one digest per entry (dedup check) and the right edge of the tree.
  */
@@ -37,7 +39,7 @@ import { ed25519Verifier, openNote, openpgpVerifier } from '../log/note.js';
 import { proveConsistency, verifyConsistency } from '../log/proof.js';
 import { verifyAttestation } from '../log/signet.js';
 import { appendLeaves, type TileCoord, tileHashReader, tilePath, tilesForSize } from '../log/tiles.js';
-import { big, bytes, type Db, num, openDb } from './db.js';
+import { big, bytes, num, openDb, type Queryable } from './db.js';
 import { loadMigrations } from './store.js';
 
 /** FSCK_CLASSES are the classes of problems, in reporting order (see the file comment). */
@@ -82,6 +84,8 @@ export interface FsckReport {
   /** consistencyProofs: proofs built and verified between checkpoint sizes and the latest one. */
   consistencyProofs: number;
   pending: number;
+  /** pendingAlreadyLogged: pending rows for attestations already logged (dropped at integration). */
+  pendingAlreadyLogged: number;
   /** rootHash: the root recomputed from the entries (base64). */
   rootHash: string;
   /** problems: at most MAX_PROBLEMS_PER_CLASS per class, in class order. */
@@ -102,6 +106,12 @@ export interface FsckOptions {
   batchSize?: number;
   /** onProgress is called after each batch with entries done and the tree size. */
   onProgress?: (done: number, total: bigint) => void;
+}
+
+/** FsckSource is what fsck reads through: a database (or one transaction of it) and its kind. */
+export interface FsckSource {
+  kind: 'pg' | 'pglite';
+  query: Queryable['query'];
 }
 
 /** MAX_PROBLEMS_PER_CLASS bounds the problems kept per class (the rest are counted). */
@@ -151,15 +161,20 @@ export async function fsck(opts: FsckOptions): Promise<FsckReport> {
   }
   const db = await openDb({ databaseUrl: opts.databaseUrl, dataDir: opts.dataDir });
   try {
-    return await fsckDb(db, opts);
+    // One REPEATABLE READ snapshot for every read: on a live Postgres the integrator keeps appending,
+    // and entries, tiles, state and checkpoints must all be seen as of one moment.
+    return await db.transaction(async (q) => {
+      await q.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+      return fsckDb({ kind: db.kind, query: q.query.bind(q) }, opts);
+    });
   } finally {
     await db.close();
   }
 }
 
-/** fsckDb is fsck over an open database (the caller closes it). */
+/** fsckDb is fsck over an open database or transaction (the caller closes it); throws like fsck. */
 export async function fsckDb(
-  db: Db,
+  db: FsckSource,
   opts: Omit<FsckOptions, 'databaseUrl' | 'dataDir'> = {},
 ): Promise<FsckReport> {
   const started = Date.now();
@@ -176,6 +191,7 @@ export async function fsckDb(
     latestCheckpointSize: undefined,
     consistencyProofs: 0,
     pending: 0,
+    pendingAlreadyLogged: 0,
     rootHash: b64(emptyRoot()),
     problems: [],
     firstClass: undefined,
@@ -552,22 +568,45 @@ export async function fsckDb(
   // 7. CHECKPOINTS
   await checkCheckpoints(db, p, report, { origin, verifiers, stateSize, rootsAt });
 
-  // 8. PENDING
+  // 8. PENDING: rows that will become entries must already be what the integrator may log. A row
+  // for an attestation already logged is not a problem (a publish racing an integration in another
+  // process can leave one; the integrator drops it): it is counted.
   const [pend] = await db.query('SELECT count(*) AS n FROM pending');
   report.pending = num(pend?.n);
-  const dup = await db.query(
-    'SELECT p.seq, e.idx FROM pending p JOIN entries e ON e.attestation_digest = p.attestation_digest LIMIT 20',
+  const [dupCount] = await db.query(
+    'SELECT count(*) AS n FROM pending p JOIN entries e ON e.attestation_digest = p.attestation_digest',
   );
-  for (const r of dup) {
-    p.add(
-      'PENDING',
-      'PENDING_ALREADY_LOGGED',
-      `pending row ${r.seq} is for an attestation already logged at index ${r.idx}: the integrator would fail on it`,
-      {
-        seq: String(r.seq),
-        index: String(r.idx),
-      },
+  report.pendingAlreadyLogged = num(dupCount?.n);
+  let lastSeq = -1n;
+  for (;;) {
+    const rows = await db.query(
+      `SELECT seq, entry, attestation_digest, identifier, signer_fingerprint FROM pending
+        WHERE seq > $1 ORDER BY seq LIMIT 1000`,
+      [lastSeq.toString()],
     );
+    if (rows.length === 0) break;
+    for (const r of rows) {
+      lastSeq = big(r.seq);
+      try {
+        const att = parseEntry(bytes(r.entry)).attestation;
+        if (
+          !sameBytes(attestationDigest(att), bytes(r.attestation_digest)) ||
+          String(r.identifier) !== att.data.id ||
+          String(r.signer_fingerprint) !== att.key
+        ) {
+          throw new Error('its digest, identifier or signer column disagrees with its entry bytes');
+        }
+      } catch (e) {
+        p.add(
+          'PENDING',
+          'PENDING_INVALID',
+          `pending row ${lastSeq} would be logged as a bad entry: ${(e as Error).message}`,
+          {
+            seq: lastSeq.toString(),
+          },
+        );
+      }
+    }
   }
   return finish();
 }
@@ -594,7 +633,7 @@ async function appendTo(
 }
 
 async function checkCheckpoints(
-  db: Db,
+  db: FsckSource,
   p: Problems,
   report: FsckReport,
   c: {
@@ -757,7 +796,7 @@ export function formatFsckReport(r: FsckReport): string {
     `entries      ${r.entries} read, ${r.signaturesVerified} signatures verified`,
     `tiles        ${r.tiles} recomputed and compared`,
     `checkpoints  ${r.checkpoints} verified (latest size ${r.latestCheckpointSize ?? 'none'}), ${r.consistencyProofs} consistency proofs`,
-    `pending      ${r.pending}`,
+    `pending      ${r.pending}${r.pendingAlreadyLogged > 0 ? ` (${r.pendingAlreadyLogged} already logged: dropped at integration)` : ''}`,
     `time         ${(r.elapsedMs / 1000).toFixed(1)} s`,
   ];
   if (r.ok) {

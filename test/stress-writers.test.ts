@@ -9,7 +9,8 @@
  *   - every receipt verifies offline when it arrives, and against the final checkpoint: consistency
  *     from the receipt's checkpoint to the final one, and inclusion at the final size;
  *   - the feed is 0..n-1 with each attestation exactly once; the surviving processes serve the same
- *     checkpoint; server/fsck.ts re-verifies the database.
+ *     checkpoint; server/fsck.ts re-verifies the database, once while the processes are still
+ *     integrating (its one-snapshot read must see a consistent log) and once at the end.
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -171,18 +172,35 @@ test('writers: three processes on one Postgres, one SIGKILLed: one log, no fork,
         60_000,
         10,
       );
+      // Then at a random moment of the next round of requests, so that some are in flight to it.
+      await new Promise((r) => setTimeout(r, 50 + Math.floor(Math.random() * 200)));
       victim = Math.floor(Math.random() * 3);
       alive.delete(victim);
       await servers[victim]!.kill('SIGKILL');
     };
 
+    // fsck on the live database, while the processes keep integrating (one snapshot: must verify).
+    let liveFsck: Awaited<ReturnType<typeof fsck>> | undefined;
+    const live = async () => {
+      await waitFor(
+        'half of the receipts',
+        async () => receipts.size >= ATTESTATIONS / 2 || errors.length > 0,
+        60_000,
+        10,
+      );
+      liveFsck = await fsck({ databaseUrl: db.url, dataDir: dirs[0]! });
+    };
     const mon = monitor();
-    await Promise.all([killer(), ...Array.from({ length: CLIENTS }, (_, c) => client(c))]);
+    await Promise.all([killer(), live(), ...Array.from({ length: CLIENTS }, (_, c) => client(c))]);
     if (queue.length > 0) await Promise.all(Array.from({ length: CLIENTS }, (_, c) => client(c)));
     monitoring = false;
     await mon;
     t.deepEqual(errors, []);
     t.is(receipts.size, ATTESTATIONS, 'every attestation has a receipt');
+    t.true(liveFsck?.ok, liveFsck && formatFsckReport(liveFsck));
+    t.log(
+      `fsck during the run: tree size ${liveFsck?.treeSize}, ${liveFsck?.pending} pending, ok ${liveFsck?.ok}`,
+    );
     t.log(
       `${ATTESTATIONS} attestations, ${requests} requests over 3 processes, process ${victim} SIGKILLed, ` +
         `${moved} requests moved to another process, ${seen.size} distinct checkpoints seen`,
