@@ -92,9 +92,13 @@ export interface ServiceOptions {
   migrate?: boolean | undefined;
   /** pollMs: how often to look for work or checkpoints made by other processes (default 50). */
   pollMs?: number | undefined;
-  /** faults: test hooks in each batch transaction; a throw in beforeCommit rolls the batch back,
-   *  one in afterCommit comes after COMMIT (both as if the process died there). */
-  faults?: { beforeCommit?: () => void; afterCommit?: () => void } | undefined;
+  /** faults: test hooks. beforeCommit and afterCommit run in each batch transaction; a throw in
+   *  beforeCommit rolls the batch back, one in afterCommit comes after COMMIT (both as if the process
+   *  died there). betweenReceiptReads runs in a waiting publisher between its read of the latest
+   *  checkpoint and its read of its entries, where a checkpoint may land. */
+  faults?:
+    | { beforeCommit?: () => void; afterCommit?: () => void; betweenReceiptReads?: () => Promise<void> }
+    | undefined;
 }
 
 /** DEFAULT_SERVICE_OPTIONS are the defaults of SPEC.md and docs/contracts.md. */
@@ -171,6 +175,13 @@ export class LogService {
   private readonly waiters = new Set<() => void>();
   private poller: NodeJS.Timeout | undefined;
   private lastSeenCheckpoint = '';
+  /**
+   * checkpointGeneration counts the new checkpoints this process has seen (signed here or found by the
+   * poller). A publisher reads it before it looks in the database and waits only while it is unchanged:
+   * a checkpoint signed between its look and its wait would otherwise wake nobody (a lost wake-up), and
+   * with no further growth the publisher would sleep until publishWaitMs.
+   */
+  private checkpointGeneration = 0;
   private cpCache: { note: string; signed: SignedCheckpoint } | undefined;
   private readonly m: Omit<ServiceMetrics, 'checkpointAgeSeconds'>;
 
@@ -412,7 +423,9 @@ export class LogService {
     const deadline = Date.now() + this.opts.publishWaitMs;
     const unique = [...new Map(digests.map((d) => [hex(d), d])).values()];
     for (;;) {
+      const generation = this.checkpointGeneration;
       const cp = await this.latestSigned();
+      await this.opts.faults?.betweenReceiptReads?.();
       const found = await this.store.entriesByDigest(unique);
       const byDigest = new Map(found.map((f) => [hex(f.digest), f]));
       if (found.length === unique.length && found.every((f) => f.index < cp.checkpoint.treeSize)) {
@@ -438,12 +451,16 @@ export class LogService {
           1,
         );
       }
-      await this.waitForCheckpoint(left);
+      await this.waitForCheckpoint(generation, left);
     }
   }
 
-  /** waitForCheckpoint resolves when a newer checkpoint may exist (event or poll), or after ms. */
-  private waitForCheckpoint(ms: number): Promise<void> {
+  /**
+   * waitForCheckpoint resolves when a checkpoint newer than `generation` has been seen (at once if one
+   * already has), or after ms.
+   */
+  private waitForCheckpoint(generation: number, ms: number): Promise<void> {
+    if (this.checkpointGeneration !== generation) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
@@ -466,16 +483,15 @@ export class LogService {
   private async pollCheckpoint(): Promise<void> {
     try {
       const c = await this.store.latestCheckpoint();
-      if (c && c.note !== this.lastSeenCheckpoint) {
-        this.lastSeenCheckpoint = c.note;
-        this.wake();
-      }
+      if (c && c.note !== this.lastSeenCheckpoint) this.sawCheckpoint(c.note);
     } catch {
       // The database is closing or unreachable: waiters time out on their own.
     }
   }
 
-  private wake(): void {
+  private sawCheckpoint(note: string): void {
+    this.lastSeenCheckpoint = note;
+    this.checkpointGeneration++;
     for (const w of [...this.waiters]) w();
   }
 
@@ -487,8 +503,7 @@ export class LogService {
     }
     if (r.checkpoint) {
       this.m.checkpointsSigned++;
-      this.lastSeenCheckpoint = r.checkpoint.note;
-      this.wake();
+      this.sawCheckpoint(r.checkpoint.note);
     }
   }
 

@@ -286,3 +286,93 @@ backendTest(test, 'a restart keeps the identity; other keys or origin are refuse
     await rm(other, { recursive: true, force: true });
   }
 });
+
+backendTest(
+  test,
+  "lost wake-up: a checkpoint signed between a publisher's two reads still wakes it",
+  async (t, b) => {
+    // The race, made certain: the publisher reads the latest checkpoint (not yet covering its entry),
+    // then, before it reads its entry, the integrator signs the checkpoint that covers it and wakes
+    // the waiters, of which this publisher is not yet one. Nothing else grows the tree (republish is
+    // 10 min away), so without the generation check it would sleep until publishWaitMs (10 min): the
+    // test's timeout, far below that, catches the hang.
+    t.timeout(60_000, 'the publisher slept through the checkpoint covering its attestation');
+    let svc: Awaited<ReturnType<typeof openService>> | undefined;
+    let signedBefore = -1;
+    let held = 0;
+    svc = await openService(b, {
+      publishWaitMs: 600_000,
+      republishIntervalMs: 600_000,
+      checkpointIntervalMs: 1,
+      batchMaxAgeMs: 1,
+      pollMs: 600_000,
+      faults: {
+        betweenReceiptReads: async () => {
+          if (signedBefore < 0 || held > 0 || !svc) return;
+          held++;
+          while (svc.metrics().checkpointsSigned <= signedBefore) await new Promise((r) => setTimeout(r, 5));
+        },
+      },
+    });
+    try {
+      const alice = await makeSigner('alice');
+      await svc.putKeys([alice.publicArmored]);
+      const att = await alice.attest(sha256Id('race'));
+      signedBefore = svc.metrics().checkpointsSigned;
+      const [r] = await svc.publish([att], []);
+      t.is(held, 1, 'the hook held the publisher between its reads once');
+      const cp = await verifyReceipt(svc.info(), r!);
+      t.true(r!.index < cp.treeSize);
+      t.falsy(svc.metrics().rejections.INTEGRATION_TIMEOUT);
+    } finally {
+      await svc.close();
+    }
+  },
+);
+
+backendTest(
+  test,
+  'many concurrent one-attestation publishes in waves all get receipts long before publishWaitMs',
+  async (t, b) => {
+    // Regression (BENCHMARKS.md "Many small publishes"): a publisher that checked the database just
+    // before a checkpoint was signed, and registered as a waiter just after, slept until publishWaitMs
+    // when nothing else grew the tree (the next checkpoint is republishIntervalMs away). Here
+    // publishWaitMs and the republish interval are 60 s and 10 min, while the test's own timeout is
+    // far below: each wave of publishes ends with no further growth, so a lost wake-up hangs it.
+    // Small batches and a 1 ms checkpoint interval make several checkpoints per wave, each landing
+    // while other publishers are between their database check and their wait.
+    t.timeout(40_000, 'a publisher slept through the checkpoint covering its attestation');
+    const svc = await openService(b, {
+      publishWaitMs: 60_000,
+      republishIntervalMs: 600_000,
+      checkpointIntervalMs: 1,
+      batchMaxAgeMs: 1,
+      batchMaxSize: 8,
+      // One process: checkpoints come from its own integrator, never from the poller (which looks
+      // for other processes' checkpoints). A slow poller keeps it from hiding a lost wake-up.
+      pollMs: 600_000,
+    });
+    try {
+      const alice = await makeSigner('alice');
+      await svc.putKeys([alice.publicArmored]);
+      const waves = 6;
+      const perWave = 24;
+      const atts = [];
+      for (let i = 0; i < waves * perWave; i++) atts.push(await alice.attest(sha256Id(`wake-${i}`)));
+      const info = svc.info();
+      for (let w = 0; w < waves; w++) {
+        const wave = atts.slice(w * perWave, (w + 1) * perWave);
+        const receipts = await Promise.all(wave.map((a) => svc.publish([a], [])));
+        for (const [i, [r]] of receipts.entries()) {
+          const cp = await verifyReceipt(info, r!);
+          t.deepEqual(parseEntry(r!.entry).attestation, wave[i]);
+          t.true(r!.index < cp.treeSize);
+        }
+      }
+      t.is((await svc.storageCounts()).entries, waves * perWave);
+      t.falsy(svc.metrics().rejections.INTEGRATION_TIMEOUT);
+    } finally {
+      await svc.close();
+    }
+  },
+);
