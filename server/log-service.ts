@@ -369,6 +369,17 @@ export class LogService {
     for (const [i, value] of attestations.entries()) {
       await withItem(i, async () => {
         const att = parseAttestation(value);
+        if (att.data.id.includes('\u0000')) {
+          // A signer may sign such an id, but Postgres text (entries.identifier, the ?id= index)
+          // cannot hold U+0000: refuse it clearly rather than fail inside the transaction.
+          throw new LogError(
+            'ATTESTATION_INVALID',
+            'data.id must not contain U+0000 (NUL): this log cannot index it',
+            {
+              field: 'data.id',
+            },
+          );
+        }
         issuers.push(await signatureIssuer(att));
         parsed.push(att);
       });

@@ -71,7 +71,7 @@ export function parseFingerprint(name: string, raw: string): string {
   return raw.toUpperCase();
 }
 
-/** parseId returns a non-empty attestation id of at most MAX_ID_LENGTH characters, or throws PARAM_INVALID naming `name`. */
+/** parseId returns a non-empty attestation id of at most MAX_ID_LENGTH characters without NUL, or throws PARAM_INVALID naming `name`. */
 export function parseId(name: string, raw: string): string {
   if (raw.length === 0 || raw.length > MAX_ID_LENGTH) {
     throw new HttpError(
@@ -81,6 +81,13 @@ export function parseId(name: string, raw: string): string {
         field: name,
       },
     );
+  }
+  if (raw.includes('\u0000')) {
+    // No logged id contains NUL (publish refuses them: Postgres text cannot hold U+0000), so the
+    // query could only ever match nothing; say so rather than pass it to the database.
+    throw new HttpError('PARAM_INVALID', `${name} must not contain U+0000 (NUL): no logged id does`, {
+      field: name,
+    });
   }
   return raw;
 }
