@@ -381,48 +381,13 @@ export class SqlStore implements Store {
     keys: readonly KeyRow[],
     maxBacklog: number,
   ): Promise<number> {
+    if (keys.length === 0) {
+      // One statement is one transaction: no BEGIN/COMMIT round trips on the hot path.
+      return rows.length === 0 ? 0 : insertPending(this.db, rows, maxBacklog);
+    }
     return this.db.transaction(async (tx) => {
       await upsertKeys(tx, keys);
-      if (rows.length === 0) return 0;
-      const digests = rows.map((r) => r.digest);
-      const known = await tx.query(
-        `SELECT attestation_digest AS d FROM entries WHERE attestation_digest = ANY($1::bytea[])
-         UNION ALL SELECT attestation_digest FROM pending WHERE attestation_digest = ANY($1::bytea[])`,
-        [digests],
-      );
-      const seen = new Set(known.map((r) => Buffer.from(bytes(r.d)).toString('hex')));
-      const fresh = rows.filter((r) => {
-        const h = Buffer.from(r.digest).toString('hex');
-        if (seen.has(h)) return false;
-        seen.add(h);
-        return true;
-      });
-      if (fresh.length === 0) return 0;
-      const [c] = await tx.query('SELECT count(*) AS n FROM pending');
-      const backlog = num(c?.n);
-      if (backlog + fresh.length > maxBacklog) {
-        throw new ServiceError(
-          'BACKLOG_FULL',
-          `the integration backlog is full: ${backlog} attestations wait and this request adds ${fresh.length}, ` +
-            `over the limit of ${maxBacklog}; retry later`,
-          { backlog, adding: fresh.length, maxBacklog },
-          1,
-        );
-      }
-      // ON CONFLICT: a concurrent publish of the same attestation may have committed since the check.
-      await tx.query(
-        `INSERT INTO pending (attestation_digest, entry, identifier, signer_fingerprint, accepted_at)
-         SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::text[], $4::text[], $5::timestamptz[])
-         ON CONFLICT (attestation_digest) DO NOTHING`,
-        [
-          fresh.map((r) => r.digest),
-          fresh.map((r) => r.entry),
-          fresh.map((r) => r.identifier),
-          fresh.map((r) => r.signer),
-          fresh.map((r) => r.loggedAt),
-        ],
-      );
-      return fresh.length;
+      return rows.length === 0 ? 0 : insertPending(tx, rows, maxBacklog);
     });
   }
 
@@ -508,6 +473,59 @@ export class SqlStore implements Store {
   close(): Promise<void> {
     return this.db.close();
   }
+}
+
+/**
+ * insertPending inserts, in ONE statement, every row whose digest is neither logged nor pending (the
+ * first of repeated digests), unless that would take the backlog past maxBacklog: then it inserts
+ * nothing and throws BACKLOG_FULL (inside a transaction, which the caller rolls back). Returns the
+ * number of rows inserted. ON CONFLICT covers a concurrent publish of the same attestation that
+ * commits between this statement's snapshot and its insert. Rows keep their order (seq order is
+ * acceptance order, which the integrator follows).
+ */
+async function insertPending(q: Queryable, rows: readonly NewPending[], maxBacklog: number): Promise<number> {
+  const [r] = await q.query(
+    `WITH input AS (
+       SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::text[], $4::text[], $5::timestamptz[])
+         WITH ORDINALITY AS u(digest, entry, identifier, signer, accepted_at, ord)
+     ), fresh AS (
+       SELECT DISTINCT ON (digest) * FROM input u
+        WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.attestation_digest = u.digest)
+          AND NOT EXISTS (SELECT 1 FROM pending p WHERE p.attestation_digest = u.digest)
+        ORDER BY digest, ord
+     ), backlog AS (
+       SELECT count(*) AS n FROM pending
+     ), ins AS (
+       INSERT INTO pending (attestation_digest, entry, identifier, signer_fingerprint, accepted_at)
+       SELECT digest, entry, identifier, signer, accepted_at FROM fresh
+        WHERE (SELECT n FROM backlog) + (SELECT count(*) FROM fresh) <= $6
+        ORDER BY ord
+       ON CONFLICT (attestation_digest) DO NOTHING
+       RETURNING 1
+     )
+     SELECT (SELECT n FROM backlog) AS backlog, (SELECT count(*) FROM fresh) AS fresh,
+            (SELECT count(*) FROM ins) AS added`,
+    [
+      rows.map((r) => r.digest),
+      rows.map((r) => r.entry),
+      rows.map((r) => r.identifier),
+      rows.map((r) => r.signer),
+      rows.map((r) => r.loggedAt),
+      maxBacklog,
+    ],
+  );
+  const backlog = num(r?.backlog);
+  const fresh = num(r?.fresh);
+  if (fresh > 0 && backlog + fresh > maxBacklog) {
+    throw new ServiceError(
+      'BACKLOG_FULL',
+      `the integration backlog is full: ${backlog} attestations wait and this request adds ${fresh}, ` +
+        `over the limit of ${maxBacklog}; retry later`,
+      { backlog, adding: fresh, maxBacklog },
+      1,
+    );
+  }
+  return num(r?.added);
 }
 
 async function upsertKeys(q: Queryable, keys: readonly KeyRow[]): Promise<void> {

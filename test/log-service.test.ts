@@ -341,7 +341,12 @@ backendTest(
     // far below: each wave of publishes ends with no further growth, so a lost wake-up hangs it.
     // Small batches and a 1 ms checkpoint interval make several checkpoints per wave, each landing
     // while other publishers are between their database check and their wait.
-    t.timeout(40_000, 'a publisher slept through the checkpoint covering its attestation');
+    // Signing happens before the clock starts: under a loaded CI machine it alone can take many seconds.
+    const alice = await makeSigner('alice');
+    const waves = 6;
+    const perWave = 24;
+    const atts = [];
+    for (let i = 0; i < waves * perWave; i++) atts.push(await alice.attest(sha256Id(`wake-${i}`)));
     const svc = await openService(b, {
       publishWaitMs: 60_000,
       republishIntervalMs: 600_000,
@@ -353,12 +358,8 @@ backendTest(
       pollMs: 600_000,
     });
     try {
-      const alice = await makeSigner('alice');
       await svc.putKeys([alice.publicArmored]);
-      const waves = 6;
-      const perWave = 24;
-      const atts = [];
-      for (let i = 0; i < waves * perWave; i++) atts.push(await alice.attest(sha256Id(`wake-${i}`)));
+      t.timeout(40_000, 'a publisher slept through the checkpoint covering its attestation');
       const info = svc.info();
       for (let w = 0; w < waves; w++) {
         const wave = atts.slice(w * perWave, (w + 1) * perWave);

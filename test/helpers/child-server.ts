@@ -85,6 +85,8 @@ export function spawnServer(opts: ChildOptions): Promise<ChildServer> {
     (opts.built ?? distIsFresh())
       ? [join(SERVER_ROOT, 'dist', 'server', 'main.js')]
       : ['--import', 'tsx', join(SERVER_ROOT, 'server', 'main.ts')];
+  // CHILD_CPU_PROF=<dir> writes a V8 CPU profile of the child there when it exits (for bench/ work).
+  if (process.env.CHILD_CPU_PROF) args.unshift('--cpu-prof', `--cpu-prof-dir=${process.env.CHILD_CPU_PROF}`);
   const proc = spawn(process.execPath, args, {
     cwd: SERVER_ROOT,
     env,
