@@ -43,8 +43,9 @@ import { openDb } from './db.js';
 import { ServiceError } from './errors.js';
 import { checkpointTime, defaultOrigin, loadKeys, type ServerKeys } from './keys.js';
 import type { Logger } from './logger.js';
+import { LruMap } from './lru.js';
 import { type RoundResult, Sequencer } from './sequencer.js';
-import { type KeyRow, type NewPending, openStore, type Store, type StoredCheckpoint } from './store.js';
+import { type KeyRow, type NewPending, openStore, type Store } from './store.js';
 
 export type { Logger } from './logger.js';
 
@@ -161,6 +162,11 @@ function observe(h: Histogram, v: number): void {
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
+/** NODE_CACHE_ENTRIES bounds the proof node cache: 65,536 hashes, about 10 MB with the map's overhead. */
+const NODE_CACHE_ENTRIES = 65_536;
+/** KEY_CACHE_ENTRIES bounds the parsed signer key cache. */
+const KEY_CACHE_ENTRIES = 1024;
+
 /**
  * LogService: see docs/contracts.md. Open with LogService.open, close with close().
  */
@@ -174,7 +180,8 @@ export class LogService {
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly waiters = new Set<() => void>();
   private poller: NodeJS.Timeout | undefined;
-  private lastSeenCheckpoint = '';
+  /** The newest checkpoint this process has seen (signed here or found by the poller). */
+  private lastSeen: { note: string; treeSize: bigint } | undefined;
   /**
    * checkpointGeneration counts the new checkpoints this process has seen (signed here or found by the
    * poller). A publisher reads it before it looks in the database and waits only while it is unchanged:
@@ -183,6 +190,19 @@ export class LogService {
    */
   private checkpointGeneration = 0;
   private cpCache: { note: string; signed: SignedCheckpoint } | undefined;
+  /**
+   * nodeCache holds hashes of complete subtrees that proofs needed. Such a node never changes once the
+   * tree covers it (RFC 9162 §2.1: the log is append-only), so a hit skips the tile read and the
+   * hashing inside the tile; recent entries share most of their proof, so hits are the rule.
+   */
+  private readonly nodeCache = new LruMap<string, Uint8Array>(NODE_CACHE_ENTRIES);
+  /**
+   * keyCache holds parsed signer keys by their exact stored armor. openpgp.js remembers, inside a key
+   * object, which of its self-signatures it has verified; a key parsed afresh for every publish would
+   * verify them again each time. A changed key (a merged revocation, say) has different armor, so it
+   * is parsed anew and never judged by a stale copy.
+   */
+  private readonly keyCache = new LruMap<string, openpgp.PublicKey>(KEY_CACHE_ENTRIES);
   private readonly m: Omit<ServiceMetrics, 'checkpointAgeSeconds'>;
 
   private constructor(store: Store, keys: ServerKeys, opts: ServiceOptions) {
@@ -393,7 +413,7 @@ export class LogService {
     });
     const known = new Map<string, openpgp.PublicKey>();
     for (const row of await this.store.getKeys([...wantFps]))
-      known.set(row.fingerprint, await openpgp.readKey({ armoredKey: row.armored }));
+      known.set(row.fingerprint, await this.storedKey(row.armored));
     const candidates = [...requestKeys.values(), ...known.values()];
     const rows: NewPending[] = [];
     for (const [i, att] of parsed.entries()) {
@@ -422,20 +442,40 @@ export class LogService {
     // Everything verified: store keys and pending rows in one transaction (all or nothing).
     const keyRows = await this.mergeKeys([...requestKeys.values()]);
     const uniqueDigests = [...new Map(rows.map((r) => [hex(r.digest), r.digest])).values()];
+    // Read before the insert: a checkpoint seen after it bumps the generation (see waitForReceipts).
+    const generation = this.checkpointGeneration;
     const added = await this.store.addPending(rows, keyRows, this.opts.maxBacklog);
     this.m.publishesAccepted += added;
     this.m.duplicates += uniqueDigests.length - added;
     if (added > 0) this.sequencer?.kick(added);
-    return this.waitForReceipts(rows.map((r) => r.digest));
+    // All new: none can be under a checkpoint this process saw before the insert, so looking now
+    // would only cost two queries; wait for the next checkpoint first.
+    return this.waitForReceipts(
+      rows.map((r) => r.digest),
+      added === uniqueDigests.length ? generation : undefined,
+    );
   }
 
-  /** waitForReceipts waits until every digest is logged under a signed checkpoint, then proves. */
-  private async waitForReceipts(digests: Uint8Array[]): Promise<Receipt[]> {
+  /**
+   * waitForReceipts waits until every digest is logged under a signed checkpoint, then proves. With
+   * `after` (a generation read before the digests were inserted as new) it waits for a newer
+   * checkpoint before its first look.
+   */
+  private async waitForReceipts(digests: Uint8Array[], after?: number): Promise<Receipt[]> {
     const deadline = Date.now() + this.opts.publishWaitMs;
     const unique = [...new Map(digests.map((d) => [hex(d), d])).values()];
+    let woken = false;
+    if (after !== undefined) {
+      await this.waitForCheckpoint(after, this.opts.publishWaitMs);
+      woken = true;
+    }
     for (;;) {
       const generation = this.checkpointGeneration;
-      const cp = await this.latestSigned();
+      // After a wake-up the newest checkpoint seen is in memory; one that is newer still (another
+      // process's, not yet polled) bumps the generation when the poller finds it, so the loop cannot
+      // sleep through it.
+      const seen = this.lastSeen;
+      const cp = woken && seen ? await this.toSigned(seen.note) : await this.latestSigned();
       await this.opts.faults?.betweenReceiptReads?.();
       const found = await this.store.entriesByDigest(unique);
       const byDigest = new Map(found.map((f) => [hex(f.digest), f]));
@@ -463,6 +503,7 @@ export class LogService {
         );
       }
       await this.waitForCheckpoint(generation, left);
+      woken = true;
     }
   }
 
@@ -494,14 +535,18 @@ export class LogService {
   private async pollCheckpoint(): Promise<void> {
     try {
       const c = await this.store.latestCheckpoint();
-      if (c && c.note !== this.lastSeenCheckpoint) this.sawCheckpoint(c.note);
+      // Only forward: a poll that read the database before this process signed a newer checkpoint
+      // must not make that newer one look unseen.
+      if (c && c.note !== this.lastSeen?.note && c.treeSize >= (this.lastSeen?.treeSize ?? -1n)) {
+        this.sawCheckpoint(c);
+      }
     } catch {
       // The database is closing or unreachable: waiters time out on their own.
     }
   }
 
-  private sawCheckpoint(note: string): void {
-    this.lastSeenCheckpoint = note;
+  private sawCheckpoint(c: { note: string; treeSize: bigint }): void {
+    this.lastSeen = { note: c.note, treeSize: c.treeSize };
     this.checkpointGeneration++;
     for (const w of [...this.waiters]) w();
   }
@@ -514,8 +559,17 @@ export class LogService {
     }
     if (r.checkpoint) {
       this.m.checkpointsSigned++;
-      this.sawCheckpoint(r.checkpoint.note);
+      this.sawCheckpoint(r.checkpoint);
     }
+  }
+
+  /** storedKey parses a stored armored signer key, once per distinct armor (see keyCache). */
+  private async storedKey(armored: string): Promise<openpgp.PublicKey> {
+    const hit = this.keyCache.get(armored);
+    if (hit) return hit;
+    const key = (await openpgp.readKey({ armoredKey: armored })) as openpgp.PublicKey;
+    this.keyCache.set(armored, key);
+    return key;
   }
 
   /** mergeKeys returns key rows for `keys`, each merged with the stored copy of the same key. */
@@ -570,17 +624,17 @@ export class LogService {
         1,
       );
     }
-    return this.toSigned(c);
+    return this.toSigned(c.note);
   }
 
-  private async toSigned(c: StoredCheckpoint): Promise<SignedCheckpoint> {
-    if (this.cpCache?.note === c.note) return this.cpCache.signed;
+  private async toSigned(note: string): Promise<SignedCheckpoint> {
+    if (this.cpCache?.note === note) return this.cpCache.signed;
     const signed: SignedCheckpoint = {
-      note: c.note,
-      checkpoint: parseCheckpoint(parseNote(c.note).text),
-      timestamp: await checkpointTime(this.keys, c.note),
+      note,
+      checkpoint: parseCheckpoint(parseNote(note).text),
+      timestamp: await checkpointTime(this.keys, note),
     };
-    this.cpCache = { note: c.note, signed };
+    this.cpCache = { note, signed };
     this.m.treeSize = Number(signed.checkpoint.treeSize);
     this.m.checkpointTimestamp = signed.timestamp;
     return signed;
@@ -665,9 +719,24 @@ export class LogService {
       return ids.map(() => dummy);
     };
     for (const i of indexes) await proveInclusionWith(i, treeSize, record);
-    const unique = [...new Map(planned.map((n) => [`${n.level}/${n.index}`, n])).values()];
-    const hashes = await tileHashReader(treeSize, (tiles) => this.store.readTiles(tiles))(unique);
-    const byId = new Map(unique.map((n, i) => [`${n.level}/${n.index}`, hashes[i]!]));
+    const byId = new Map<string, Uint8Array>();
+    const missing = new Map<string, NodeId>();
+    for (const n of planned) {
+      const k = `${n.level}/${n.index}`;
+      const hit = this.nodeCache.get(k);
+      if (hit) byId.set(k, hit);
+      else missing.set(k, n);
+    }
+    if (missing.size > 0) {
+      const ids = [...missing.values()];
+      const hashes = await tileHashReader(treeSize, (tiles) => this.store.readTiles(tiles))(ids);
+      ids.forEach((n, i) => {
+        const k = `${n.level}/${n.index}`;
+        byId.set(k, hashes[i]!);
+        // Proof nodes are complete subtrees of this tree; check anyway before keeping one forever.
+        if ((n.index + 1n) << BigInt(n.level) <= treeSize) this.nodeCache.set(k, hashes[i]!);
+      });
+    }
     const cached: HashReader = async (ids) => ids.map((n) => byId.get(`${n.level}/${n.index}`)!);
     return Promise.all(indexes.map((i) => proveInclusionWith(i, treeSize, cached)));
   }
