@@ -329,6 +329,15 @@ export interface PublishResult extends ServerReport {
   alreadyLogged?: number;
 }
 
+/** DEFAULT_PER_REQUEST is the server default of MAX_ATTESTATIONS_PER_REQUEST, for servers that do not say. */
+const DEFAULT_PER_REQUEST = 100;
+
+/** attestationsPerRequest reads the server's per-request limit from /v1/server (the default when absent). */
+async function attestationsPerRequest(client: SigClient): Promise<number> {
+  const v = (await client.serverInfo()).limits.maxAttestationsPerRequest;
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 1 ? v : DEFAULT_PER_REQUEST;
+}
+
 /**
  * publishTo sends attestations (and the signers' public keys) to one server and checks every receipt
  * offline before keeping it: the entry bytes hash to the leaf the inclusion proof proves against the
@@ -345,7 +354,17 @@ export async function publishTo(
 ): Promise<PublishResult> {
   const keptBefore = home.keptCheckpoint(server.name)?.split('\n')[1];
   const sizeBefore = keptBefore !== undefined && /^\d+$/.test(keptBefore) ? BigInt(keptBefore) : 0n;
-  const raw = await withContext(`server ${server.name}`, () => client.publish(attestations, keys));
+  const raw = await withContext(`server ${server.name}`, async () => {
+    // A server takes at most limits.maxAttestationsPerRequest per POST (413 past it): send in chunks
+    // of that size. A failure after some chunks leaves those logged but no receipt kept; publishing
+    // again returns their existing receipts.
+    const per = attestations.length > 1 ? await attestationsPerRequest(client) : 1;
+    const out: Awaited<ReturnType<SigClient['publish']>> = [];
+    for (let i = 0; i < attestations.length; i += per) {
+      out.push(...(await client.publish(attestations.slice(i, i + per), keys)));
+    }
+    return out;
+  });
   const checked: {
     index: bigint;
     cp: VerifiedCheckpoint;

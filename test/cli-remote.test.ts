@@ -448,3 +448,29 @@ test.serial(
     t.regex(s.stderr, /going on with stale answers/);
   },
 );
+
+test.serial('publish sends more attestations than a server takes per request in chunks', async (t) => {
+  const small = await startTestServer(tempDir('srv-small'), { 'max-attestations-per-request': 2 });
+  try {
+    const home = tempDir('chunks');
+    await sig(home, ['key', 'generate', '--name', 'chunks']);
+    const add = await sig(home, [
+      'server',
+      'add',
+      small.url,
+      '--fingerprint',
+      small.service.info().openpgpFingerprint,
+    ]);
+    t.is(add.code, 0, add.stderr);
+    for (let i = 0; i < 5; i++)
+      t.is((await sig(home, ['attest', resourceFile(`chunk-${i}`), '--ok'])).code, 0);
+    const r = await sigJson(home, ['publish', '--all']);
+    t.is(r.code, 0, r.stderr);
+    const receipts = r.json.servers[0].receipts as { index: number }[];
+    t.is(receipts.length, 5);
+    t.deepEqual(new Set(receipts.map((x) => Number(x.index))).size, 5, 'five distinct log entries');
+    t.is((await small.service.storageCounts()).entries, 5);
+  } finally {
+    await small.close();
+  }
+});
