@@ -30,7 +30,7 @@ export function scale(): Scale {
   return {
     name: 'full',
     querySizes: [10_000, 100_000, 1_000_000],
-    publishAttestations: 6000,
+    publishAttestations: 16_000,
     queries: 3000,
     seconds: 5,
   };
