@@ -3,7 +3,8 @@
  * published over HTTP by concurrent clients to a real server process (the built dist/server/main.js,
  * default settings except the rate limit) on a fresh Postgres database. Printed next to the reference
  * measured in the same run: the raw OpenPGP verification rate of one core (log/signet.ts
- * verifyAttestation in a loop). The ratio publish rate / verification rate is the figure (target >= 0.5).
+ * verifyAttestation in a loop, best of three runs). The ratio publish rate / verification rate, with
+ * 48 clients sending 100 attestations per request, is the figure (target >= 0.5).
  *
  * Also: receipt latency p50/p99 at light load (one client, one attestation per request) and under load,
  * the server's peak RSS under load, a sample of receipts verified offline, and storage bytes per entry
@@ -76,15 +77,24 @@ export async function run(): Promise<void> {
       signers.map(async (x) => [x.fingerprint, await readPublicKey(x.armoredPublicKey)] as const),
     ),
   );
-  const ref = await load({
-    concurrency: 1,
-    one: async (i) => {
-      const a = atts[i % atts.length]!;
-      await verifyAttestation(a, keys.get(a.key)!);
-    },
-    seconds: s.seconds,
-  });
-  console.log(`reference: verifyAttestation on one core ${fmt(ref.perSecond, 0)} /s (load ${loadNow()})`);
+  // Best of three runs: a neighbour's burst of CPU can only make a run slower, so the fastest is the
+  // closest to the core's real rate (and makes the ratio below the conservative one).
+  const runs: number[] = [];
+  for (let r = 0; r < 3; r++) {
+    const one = await load({
+      concurrency: 1,
+      one: async (i) => {
+        const a = atts[i % atts.length]!;
+        await verifyAttestation(a, keys.get(a.key)!);
+      },
+      seconds: s.seconds,
+    });
+    runs.push(one.perSecond);
+  }
+  const ref = { perSecond: Math.max(...runs) };
+  console.log(
+    `reference: verifyAttestation on one core ${fmt(ref.perSecond, 0)} /s (best of ${runs.map((r) => fmt(r, 0)).join(', ')}; load ${loadNow()})`,
+  );
 
   const db = await freshPostgres('bench_publish');
   if (!db) throw new Error('the publish benchmark needs Postgres (127.0.0.1:5432)');

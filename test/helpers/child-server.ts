@@ -11,12 +11,12 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as openpgp from 'openpgp';
-import { type Checkpoint, parseCheckpoint } from '../../log/checkpoint.js';
+import type * as openpgp from 'openpgp';
+import type { Checkpoint } from '../../log/checkpoint.js';
 import { hashLeaf } from '../../log/hash.js';
-import { ed25519Verifier, openNote, openpgpVerifier } from '../../log/note.js';
 import { verifyConsistency, verifyInclusion } from '../../log/proof.js';
 import { type Attestation, readPublicKey, signAttestation } from '../../log/signet.js';
+import { newSigningKey, openLogCheckpoint } from './keys.js';
 
 /** ROOT is the repository root (two levels above this file). */
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -145,17 +145,8 @@ export interface Signer {
 
 /** makeSigner returns a fresh v4 Ed25519 OpenPGP key named `name`. */
 export async function makeSigner(name: string): Promise<Signer> {
-  const { privateKey, publicKey } = await openpgp.generateKey({
-    type: 'ecc',
-    curve: 'ed25519Legacy',
-    userIDs: [{ name }],
-    format: 'object',
-  });
-  return {
-    privateKey,
-    armoredPublicKey: publicKey.armor(),
-    fingerprint: privateKey.getFingerprint().toUpperCase(),
-  };
+  const { privateKey, publicKey, fingerprint } = await newSigningKey(name);
+  return { privateKey, armoredPublicKey: publicKey.armor(), fingerprint };
 }
 
 /**
@@ -194,16 +185,8 @@ export async function fetchLogKeys(url: string): Promise<LogKeys> {
  * openCheckpoint verifies both signature lines of a signed checkpoint (Ed25519 and OpenPGP, by the
  * pinned keys) and returns its body. Throws when either line is missing or invalid, or the origin differs.
  */
-export async function openCheckpoint(note: string, keys: LogKeys): Promise<Checkpoint> {
-  const ed = ed25519Verifier(keys.vkey);
-  const pgp = openpgpVerifier(keys.origin, keys.openpgpPublicKey);
-  const opened = await openNote(note, [ed, pgp]);
-  const ids = new Set(opened.verified.map((s) => s.keyId));
-  if (!ids.has(ed.keyId)) throw new Error('checkpoint has no valid Ed25519 line by the log');
-  if (!ids.has(pgp.keyId)) throw new Error('checkpoint has no valid OpenPGP line by the log');
-  const cp = parseCheckpoint(opened.text);
-  if (cp.origin !== keys.origin) throw new Error(`checkpoint origin ${cp.origin}, pinned ${keys.origin}`);
-  return cp;
+export function openCheckpoint(note: string, keys: LogKeys): Promise<Checkpoint> {
+  return openLogCheckpoint(note, keys);
 }
 
 /** ReceiptJson is one receipt on the wire (docs/contracts.md). */

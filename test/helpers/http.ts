@@ -4,15 +4,14 @@
  * startServer on 127.0.0.1 port 0, and offline verification of receipts and checkpoints with log/ and
  * the keys the server publishes on /v1/server.
  */
-import * as openpgp from 'openpgp';
-import { parseCheckpoint } from '../../log/checkpoint.js';
+import type * as openpgp from 'openpgp';
 import { hashLeaf } from '../../log/hash.js';
-import { ed25519Verifier, openNote, openpgpVerifier } from '../../log/note.js';
 import { verifyInclusion } from '../../log/proof.js';
 import { type Attestation, readPublicKey, signAttestation } from '../../log/signet.js';
 import { type Config, loadConfig } from '../../server/config.js';
 import { createLogger } from '../../server/logger.js';
 import { type ServerHandle, startServer } from '../../server/main.js';
+import { newSigningKey, openLogCheckpoint } from './keys.js';
 import type { StoreBackend } from './stores.js';
 
 /** Signer is a real OpenPGP key pair of the kind Signet users have (v4, Ed25519). */
@@ -24,16 +23,14 @@ export interface Signer {
 
 /** makeSigner returns a fresh v4 Ed25519 OpenPGP key. */
 export async function makeSigner(name: string): Promise<Signer> {
-  const { privateKey, publicKey } = await openpgp.generateKey({
-    type: 'ecc',
-    curve: 'ed25519Legacy',
-    userIDs: [{ name, email: `${name.toLowerCase().replace(/\W/g, '')}@example.org` }],
-    format: 'object',
-  });
+  const { privateKey, publicKey, fingerprint } = await newSigningKey(
+    name,
+    `${name.toLowerCase().replace(/\W/g, '')}@example.org`,
+  );
   return {
     privateKey,
     armoredPublicKey: publicKey.armor(),
-    fingerprint: privateKey.getFingerprint().toUpperCase(),
+    fingerprint,
   };
 }
 
@@ -126,16 +123,8 @@ export async function serverKeys(url: string): Promise<ServerKeys> {
  * verifyCheckpointNote opens a signed checkpoint with BOTH server keys (Ed25519 and OpenPGP lines must
  * both verify) and returns the parsed checkpoint. Throws on any failure.
  */
-export async function verifyCheckpointNote(note: string, keys: ServerKeys) {
-  const ed = ed25519Verifier(keys.vkey);
-  const pgp = openpgpVerifier(keys.origin, keys.openpgpPublicKey);
-  const opened = await openNote(note, [ed, pgp]);
-  const names = new Set(opened.verified.map((s) => s.keyId));
-  if (!names.has(ed.keyId)) throw new Error('checkpoint lacks a valid Ed25519 signature');
-  if (!names.has(pgp.keyId)) throw new Error('checkpoint lacks a valid OpenPGP signature');
-  const cp = parseCheckpoint(opened.text);
-  if (cp.origin !== keys.origin) throw new Error(`checkpoint origin ${cp.origin}, expected ${keys.origin}`);
-  return cp;
+export function verifyCheckpointNote(note: string, keys: ServerKeys) {
+  return openLogCheckpoint(note, keys);
 }
 
 /** ReceiptJson is a receipt on the wire. */

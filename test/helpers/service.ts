@@ -4,16 +4,15 @@
  * with log/ only, the way a client would.
  */
 import { createHash } from 'node:crypto';
-import * as openpgp from 'openpgp';
-import { parseCheckpoint } from '../../log/checkpoint.js';
+import type * as openpgp from 'openpgp';
 import { attestationDigest, parseEntry } from '../../log/entry.js';
 import { hashLeaf } from '../../log/hash.js';
-import { ed25519Verifier, openNote, openpgpVerifier } from '../../log/note.js';
 import { verifyInclusion } from '../../log/proof.js';
 import { type Attestation, readPublicKey, signAttestation } from '../../log/signet.js';
 import { decodeEntryBundle, entryBundlesForSize, tilePath, tilesForSize } from '../../log/tiles.js';
 import { LogService, type Receipt, type ServiceOptions } from '../../server/log-service.js';
 import { refLeafHash, refMth, refTiles } from '../reference.js';
+import { newSigningKey, openLogCheckpoint } from './keys.js';
 import type { StoreBackend } from './stores.js';
 
 /** TEST_OPTIONS are small bounds so tests run fast (no timing is asserted). */
@@ -42,16 +41,11 @@ export interface TestSigner {
 
 /** makeSigner returns a signer with a new v4 EdDSA key (no passphrase). */
 export async function makeSigner(name = 'Test Signer'): Promise<TestSigner> {
-  const { privateKey, publicKey } = await openpgp.generateKey({
-    type: 'ecc',
-    curve: 'ed25519Legacy',
-    userIDs: [{ name }],
-    format: 'object',
-  });
+  const { privateKey, publicKey, fingerprint } = await newSigningKey(name);
   return {
     privateKey,
     publicArmored: publicKey.armor(),
-    fingerprint: privateKey.getFingerprint().toUpperCase(),
+    fingerprint,
     attest: (id, ok = true, extra = {}) => signAttestation({ id, ok, ...extra }, privateKey),
   };
 }
@@ -70,14 +64,11 @@ export async function verifyReceipt(
   info: { origin: string; vkey: string; openpgpPublicKey: string },
   r: Pick<Receipt, 'index' | 'entry' | 'inclusionProof'> & { checkpoint: { note: string } },
 ) {
-  const opened = await openNote(r.checkpoint.note, [
-    ed25519Verifier(info.vkey),
-    openpgpVerifier(info.origin, await readPublicKey(info.openpgpPublicKey)),
-  ]);
-  if (opened.verified.length !== 2)
-    throw new Error(`expected 2 verified signatures, found ${opened.verified.length}`);
-  const cp = parseCheckpoint(opened.text);
-  if (cp.origin !== info.origin) throw new Error(`checkpoint origin ${cp.origin}, expected ${info.origin}`);
+  const cp = await openLogCheckpoint(r.checkpoint.note, {
+    origin: info.origin,
+    vkey: info.vkey,
+    openpgpPublicKey: await readPublicKey(info.openpgpPublicKey),
+  });
   verifyInclusion(r.index, cp.treeSize, hashLeaf(r.entry), r.inclusionProof, cp.rootHash);
   return cp;
 }
