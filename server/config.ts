@@ -39,6 +39,7 @@ export interface Config {
   logLevel: LogLevel;
   queryPageLimit: number;
   shutdownTimeoutMs: number;
+  verifyWorkers: number | undefined;
 }
 
 /** Setting describes one row of the configuration table. */
@@ -361,6 +362,15 @@ export const SETTINGS: readonly Setting[] = [
     description:
       'On SIGTERM/SIGINT, how long in-flight requests get to finish before their connections are cut.',
     parse: integer(0, 600_000, ' (milliseconds)'),
+  },
+  {
+    key: 'verifyWorkers',
+    env: 'VERIFY_WORKERS',
+    flag: 'verify-workers',
+    default: 'auto',
+    description:
+      'Worker threads that verify attestation signatures: auto is one less than the cores (at least 1); 0 verifies on the main thread.',
+    parse: (raw, s) => (raw.trim() === 'auto' ? undefined : integer(0, 64)(raw, s)),
   },
 ];
 

@@ -7,6 +7,7 @@
  * results never reach past it, so every answer can be checked against a checkpoint a client can get.
  */
 import { mkdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import type {
   ClientRateLimitInfo,
   Options as RateLimitOptions,
@@ -46,6 +47,7 @@ import type { Logger } from './logger.js';
 import { LruMap } from './lru.js';
 import { type RoundResult, Sequencer } from './sequencer.js';
 import { type KeyRow, type NewPending, openStore, type Store } from './store.js';
+import { VerifyPool } from './verify-pool.js';
 
 export type { Logger } from './logger.js';
 
@@ -91,6 +93,9 @@ export interface ServiceOptions {
   logger?: Logger | undefined;
   /** migrate: apply pending migrations at start (default true); false refuses an older schema. */
   migrate?: boolean | undefined;
+  /** verifyWorkers: worker threads that verify attestation signatures (default: one less than the
+   *  cores, at least 1); 0 verifies on the main thread. */
+  verifyWorkers?: number | undefined;
   /** pollMs: how often to look for work or checkpoints made by other processes (default 50). */
   pollMs?: number | undefined;
   /** faults: test hooks. beforeCommit and afterCommit run in each batch transaction; a throw in
@@ -164,6 +169,9 @@ const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 /** NODE_CACHE_ENTRIES bounds the proof node cache: 65,536 hashes, about 10 MB with the map's overhead. */
 const NODE_CACHE_ENTRIES = 65_536;
+/** ARMOR remembers the armored text a parsed signer key came from (what the verify workers take). */
+const ARMOR = new WeakMap<openpgp.PublicKey, string>();
+
 /** KEY_CACHE_ENTRIES bounds the parsed signer key cache. */
 const KEY_CACHE_ENTRIES = 1024;
 
@@ -203,6 +211,8 @@ export class LogService {
    * is parsed anew and never judged by a stale copy.
    */
   private readonly keyCache = new LruMap<string, openpgp.PublicKey>(KEY_CACHE_ENTRIES);
+  /** verifier runs signature checks in worker threads; undefined: on this thread (verifyWorkers 0). */
+  private readonly verifier: VerifyPool | undefined;
   private readonly m: Omit<ServiceMetrics, 'checkpointAgeSeconds'>;
 
   private constructor(store: Store, keys: ServerKeys, opts: ServiceOptions) {
@@ -210,6 +220,8 @@ export class LogService {
     this.keys = keys;
     this.opts = opts;
     this.logger = opts.logger;
+    const workers = opts.verifyWorkers ?? Math.max(1, availableParallelism() - 1);
+    this.verifier = workers > 0 ? new VerifyPool(workers) : undefined;
     this.m = {
       publishesAccepted: 0,
       duplicates: 0,
@@ -325,6 +337,7 @@ export class LogService {
     this.poller = undefined;
     for (const w of this.waiters) w();
     await Promise.allSettled([...this.inflight]);
+    await this.verifier?.close();
     await this.store.close();
   }
 
@@ -415,29 +428,38 @@ export class LogService {
     for (const row of await this.store.getKeys([...wantFps]))
       known.set(row.fingerprint, await this.storedKey(row.armored));
     const candidates = [...requestKeys.values(), ...known.values()];
+    // Every item is checked at once (the verify workers take them in parallel); the error reported is
+    // the lowest failing item's, as if they were checked in order.
+    const settled = await Promise.allSettled(
+      parsed.map((att, i) =>
+        withItem(i, async (): Promise<NewPending> => {
+          const issuer = issuers[i]!;
+          const key =
+            candidates.find((k) => keyHasIssuer(k, issuer)) ?? requestKeys.get(att.key) ?? known.get(att.key);
+          if (!key) {
+            throw new LogError(
+              'KEY_UNKNOWN',
+              `the signer's key ${issuer.fingerprint ?? issuer.keyId} is not known to this server: send it in "keys" ` +
+                '(or POST /v1/keys first)',
+              { field: 'key', key: att.key, issuer: issuer.fingerprint ?? issuer.keyId },
+            );
+          }
+          if (this.verifier) await this.verifier.verify(att, ARMOR.get(key) ?? key.armor(), loggedAt);
+          else await verifyAttestation(att, key, { now: loggedAt });
+          return {
+            loggedAt,
+            digest: attestationDigest(att),
+            entry: encodeEntry({ attestation: att, loggedAt: loggedAt.toISOString() }),
+            identifier: att.data.id,
+            signer: att.key,
+          };
+        }),
+      ),
+    );
     const rows: NewPending[] = [];
-    for (const [i, att] of parsed.entries()) {
-      await withItem(i, async () => {
-        const issuer = issuers[i]!;
-        const key =
-          candidates.find((k) => keyHasIssuer(k, issuer)) ?? requestKeys.get(att.key) ?? known.get(att.key);
-        if (!key) {
-          throw new LogError(
-            'KEY_UNKNOWN',
-            `the signer's key ${issuer.fingerprint ?? issuer.keyId} is not known to this server: send it in "keys" ` +
-              '(or POST /v1/keys first)',
-            { field: 'key', key: att.key, issuer: issuer.fingerprint ?? issuer.keyId },
-          );
-        }
-        await verifyAttestation(att, key, { now: loggedAt });
-        rows.push({
-          loggedAt,
-          digest: attestationDigest(att),
-          entry: encodeEntry({ attestation: att, loggedAt: loggedAt.toISOString() }),
-          identifier: att.data.id,
-          signer: att.key,
-        });
-      });
+    for (const r of settled) {
+      if (r.status === 'rejected') throw r.reason;
+      rows.push(r.value);
     }
     // Everything verified: store keys and pending rows in one transaction (all or nothing).
     const keyRows = await this.mergeKeys([...requestKeys.values()]);
@@ -569,6 +591,7 @@ export class LogService {
     if (hit) return hit;
     const key = (await openpgp.readKey({ armoredKey: armored })) as openpgp.PublicKey;
     this.keyCache.set(armored, key);
+    ARMOR.set(key, armored);
     return key;
   }
 
@@ -907,6 +930,13 @@ function checkOptions(o: ServiceOptions): void {
       });
     }
   }
+  if (o.verifyWorkers !== undefined && (!Number.isSafeInteger(o.verifyWorkers) || o.verifyWorkers < 0)) {
+    throw new ServiceError(
+      'CONFIG_INVALID',
+      `verifyWorkers must be a whole number (0: verify on the main thread), found ${String(o.verifyWorkers)}`,
+      { field: 'verifyWorkers' },
+    );
+  }
   if (!o.dataDir) throw new ServiceError('CONFIG_INVALID', 'dataDir must be set', { field: 'dataDir' });
 }
 
@@ -942,6 +972,7 @@ async function parseKeys(armoredKeys: unknown): Promise<Map<string, openpgp.Publ
     }
     try {
       const k = await readPublicKey(a);
+      ARMOR.set(k, a);
       out.set(fingerprintHex(k), k);
     } catch (e) {
       if (!isLogError(e)) throw e;
@@ -952,9 +983,9 @@ async function parseKeys(armoredKeys: unknown): Promise<Map<string, openpgp.Publ
 }
 
 /** withItem runs fn and re-throws its LogError with details.item = i (and the position in the message). */
-async function withItem(i: number, fn: () => Promise<void>): Promise<void> {
+async function withItem<T>(i: number, fn: () => Promise<T>): Promise<T> {
   try {
-    await fn();
+    return await fn();
   } catch (e) {
     if (!isLogError(e)) throw e;
     throw new LogError(e.code, `attestation ${i}: ${e.message}`, { ...e.details, item: i });

@@ -94,6 +94,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     maxBacklog: config.maxBacklog,
     publishWaitMs: config.publishWaitMs,
     integrate: config.integrate,
+    verifyWorkers: config.verifyWorkers,
     logger,
   });
   const { app, state } = createApp(service, config, logger);

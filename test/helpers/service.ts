@@ -24,6 +24,9 @@ export const TEST_OPTIONS = {
   maxBacklog: 100_000,
   publishWaitMs: 60_000,
   pollMs: 20,
+  // Signatures are verified on the test's own thread unless a test asks for the worker (each worker
+  // loads openpgp.js and tsx, about 0.4 s, and tests open many services).
+  verifyWorkers: 0,
 } as const;
 
 /** openService opens a LogService on backend `b` with TEST_OPTIONS and `extra` on top. */
