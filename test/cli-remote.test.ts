@@ -42,11 +42,11 @@ test.after.always(async () => {
   await b?.close();
 });
 
-/** publisher makes a SIG_DIR with a key, pinned to url, and returns it with the key's fingerprint. */
-async function publisher(url: string, label: string): Promise<{ home: string; fp: string }> {
+/** publisher makes a SIG_DIR with a key, pinned to url (server a's key unless `pin`), and returns it with the key's fingerprint. */
+async function publisher(url: string, label: string, pin = fpA): Promise<{ home: string; fp: string }> {
   const home = tempDir(label);
   await sig(home, ['key', 'generate', '--name', label]);
-  const add = await sig(home, ['server', 'add', url, '--fingerprint', fpA]);
+  const add = await sig(home, ['server', 'add', url, '--fingerprint', pin]);
   if (add.code !== 0) throw new Error(add.stderr);
   return { home, fp: await defaultFingerprint(home) };
 }
@@ -452,16 +452,7 @@ test.serial(
 test.serial('publish sends more attestations than a server takes per request in chunks', async (t) => {
   const small = await startTestServer(tempDir('srv-small'), { 'max-attestations-per-request': 2 });
   try {
-    const home = tempDir('chunks');
-    await sig(home, ['key', 'generate', '--name', 'chunks']);
-    const add = await sig(home, [
-      'server',
-      'add',
-      small.url,
-      '--fingerprint',
-      small.service.info().openpgpFingerprint,
-    ]);
-    t.is(add.code, 0, add.stderr);
+    const { home } = await publisher(small.url, 'chunks', small.service.info().openpgpFingerprint);
     for (let i = 0; i < 5; i++)
       t.is((await sig(home, ['attest', resourceFile(`chunk-${i}`), '--ok'])).code, 0);
     const r = await sigJson(home, ['publish', '--all']);

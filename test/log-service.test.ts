@@ -296,7 +296,9 @@ backendTest(
     // then, before it reads its entry, the integrator signs the checkpoint that covers it and wakes
     // the waiters, of which this publisher is not yet one. Nothing else grows the tree (republish is
     // 10 min away), so without the generation check it would sleep until publishWaitMs (10 min): the
-    // test's timeout, far below that, catches the hang.
+    // test's timeout, far below that, catches the hang. The publish carries one attestation already
+    // logged, so the publisher looks at once (a publish of only new ones first waits for a checkpoint
+    // and then reads the covering one, which would not exercise the race).
     let svc: Awaited<ReturnType<typeof openService>> | undefined;
     let signedBefore = -1;
     let held = 0;
@@ -317,11 +319,13 @@ backendTest(
     try {
       const alice = await makeSigner('alice');
       await svc.putKeys([alice.publicArmored]);
+      const logged = await alice.attest(sha256Id('race-logged'));
+      await svc.publish([logged], []);
       const att = await alice.attest(sha256Id('race'));
       // The clock starts after the setup, which under a loaded machine can take many seconds by itself.
       t.timeout(60_000, 'the publisher slept through the checkpoint covering its attestation');
       signedBefore = svc.metrics().checkpointsSigned;
-      const [r] = await svc.publish([att], []);
+      const [, r] = await svc.publish([logged, att], []);
       t.is(held, 1, 'the hook held the publisher between its reads once');
       const cp = await verifyReceipt(svc.info(), r!);
       t.true(r!.index < cp.treeSize);
