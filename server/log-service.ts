@@ -417,8 +417,8 @@ export class LogService {
         parsed.push(att);
       });
     }
-    // Keys from the database: the claimed signers and the issuers (one query).
-    const wantFps = new Set<string>();
+    // Keys from the database: the claimed signers, the issuers and the keys sent along (one query).
+    const wantFps = new Set<string>(requestKeys.keys());
     parsed.forEach((a, i) => {
       wantFps.add(a.key);
       const f = issuers[i]!.fingerprint;
@@ -427,6 +427,15 @@ export class LogService {
     const known = new Map<string, openpgp.PublicKey>();
     for (const row of await this.store.getKeys([...wantFps]))
       known.set(row.fingerprint, await this.storedKey(row.armored));
+    // A key sent with the publish counts merged with the stored copy: an old copy of a key must not
+    // undo a revocation (or expiry) the server already has.
+    for (const [fp, k] of requestKeys) {
+      const stored = known.get(fp);
+      if (!stored) continue;
+      const merged = (await stored.update(k)) as openpgp.PublicKey;
+      ARMOR.set(merged, merged.armor());
+      requestKeys.set(fp, merged);
+    }
     const candidates = [...requestKeys.values(), ...known.values()];
     // Every item is checked at once (the verify workers take them in parallel); the error reported is
     // the lowest failing item's, as if they were checked in order.

@@ -7,6 +7,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
+import * as openpgp from 'openpgp';
 import { parseEntry } from '../log/entry.js';
 import { isLogError } from '../log/errors.js';
 import { openpgpSignatureTime, parseNote } from '../log/note.js';
@@ -378,6 +379,34 @@ backendTest(
       }
       t.is((await svc.storageCounts()).entries, waves * perWave);
       t.falsy(svc.metrics().rejections.INTEGRATION_TIMEOUT);
+    } finally {
+      await svc.close();
+    }
+  },
+);
+
+backendTest(
+  test,
+  'a stale copy of a key sent with a publish cannot undo a stored revocation',
+  async (t, b) => {
+    const svc = await openService(b);
+    try {
+      const carol = await makeSigner('carol');
+      const before = await carol.attest(sha256Id('before-revocation'));
+      t.is((await svc.publish([before], [carol.publicArmored])).length, 1);
+      const { publicKey: revoked } = await openpgp.revokeKey({ key: carol.privateKey, format: 'armored' });
+      await svc.putKeys([revoked]);
+      const after = await carol.attest(sha256Id('after-revocation'));
+      const counts = await svc.storageCounts();
+      // The publisher sends its old, unrevoked copy along: the server checks with the merged key.
+      const e = await t.throwsAsync(svc.publish([after], [carol.publicArmored]));
+      t.true(isLogError(e, 'SIGNATURE_INVALID'), e?.message);
+      t.regex(e!.message, /revoked/i);
+      t.deepEqual(await svc.storageCounts(), counts, 'nothing stored');
+      // And the stored key stays revoked.
+      t.regex((await svc.getKey(carol.fingerprint)) ?? '', /PGP PUBLIC KEY/);
+      const stored = await openpgp.readKey({ armoredKey: (await svc.getKey(carol.fingerprint))! });
+      t.true(await stored.isRevoked());
     } finally {
       await svc.close();
     }
