@@ -389,7 +389,7 @@ backendTest(
   test,
   'a stale copy of a key sent with a publish cannot undo a stored revocation',
   async (t, b) => {
-    const svc = await openService(b);
+    const svc = await openService(b, { verifyWorkers: 1 }); // the key reaches the worker as armor
     try {
       const carol = await makeSigner('carol');
       const before = await carol.attest(sha256Id('before-revocation'));
