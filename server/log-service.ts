@@ -42,6 +42,7 @@ import {
 } from '../log/tiles.js';
 import { openDb } from './db.js';
 import { ServiceError } from './errors.js';
+import { KeyCache } from './key-cache.js';
 import { checkpointTime, defaultOrigin, loadKeys, type ServerKeys } from './keys.js';
 import type { Logger } from './logger.js';
 import { LruMap } from './lru.js';
@@ -172,9 +173,6 @@ const NODE_CACHE_ENTRIES = 65_536;
 /** ARMOR remembers the armored text a parsed signer key came from (what the verify workers take). */
 const ARMOR = new WeakMap<openpgp.PublicKey, string>();
 
-/** KEY_CACHE_ENTRIES bounds the parsed signer key cache. */
-const KEY_CACHE_ENTRIES = 1024;
-
 /**
  * LogService: see docs/contracts.md. Open with LogService.open, close with close().
  */
@@ -204,13 +202,8 @@ export class LogService {
    * hashing inside the tile; recent entries share most of their proof, so hits are the rule.
    */
   private readonly nodeCache = new LruMap<string, Uint8Array>(NODE_CACHE_ENTRIES);
-  /**
-   * keyCache holds parsed signer keys by their exact stored armor. openpgp.js remembers, inside a key
-   * object, which of its self-signatures it has verified; a key parsed afresh for every publish would
-   * verify them again each time. A changed key (a merged revocation, say) has different armor, so it
-   * is parsed anew and never judged by a stale copy.
-   */
-  private readonly keyCache = new LruMap<string, openpgp.PublicKey>(KEY_CACHE_ENTRIES);
+  /** keyCache parses stored signer keys once per distinct armor (server/key-cache.ts says why). */
+  private readonly keyCache = new KeyCache();
   /** verifier runs signature checks in worker threads; undefined: on this thread (verifyWorkers 0). */
   private readonly verifier: VerifyPool | undefined;
   private readonly m: Omit<ServiceMetrics, 'checkpointAgeSeconds'>;
@@ -428,13 +421,15 @@ export class LogService {
     for (const row of await this.store.getKeys([...wantFps]))
       known.set(row.fingerprint, await this.storedKey(row.armored));
     // A key sent with the publish counts merged with the stored copy: an old copy of a key must not
-    // undo a revocation (or expiry) the server already has.
+    // undo a revocation (or expiry) the server already has. The merged keys are also what is stored.
+    const keyRows: KeyRow[] = [];
     for (const [fp, k] of requestKeys) {
       const stored = known.get(fp);
-      if (!stored) continue;
-      const merged = (await stored.update(k)) as openpgp.PublicKey;
-      ARMOR.set(merged, merged.armor());
+      const merged = stored ? ((await stored.update(k)) as openpgp.PublicKey) : k;
+      const armored = merged.armor();
+      ARMOR.set(merged, armored);
       requestKeys.set(fp, merged);
+      keyRows.push({ fingerprint: fp, armored });
     }
     const candidates = [...requestKeys.values(), ...known.values()];
     // Every item is checked at once (the verify workers take them in parallel); the error reported is
@@ -471,7 +466,6 @@ export class LogService {
       rows.push(r.value);
     }
     // Everything verified: store keys and pending rows in one transaction (all or nothing).
-    const keyRows = await this.mergeKeys([...requestKeys.values()]);
     const uniqueDigests = [...new Map(rows.map((r) => [hex(r.digest), r.digest])).values()];
     // Read before the insert: a checkpoint seen after it bumps the generation (see waitForReceipts).
     const generation = this.checkpointGeneration;
@@ -594,12 +588,9 @@ export class LogService {
     }
   }
 
-  /** storedKey parses a stored armored signer key, once per distinct armor (see keyCache). */
+  /** storedKey parses a stored armored signer key (cached) and remembers the armor it came from. */
   private async storedKey(armored: string): Promise<openpgp.PublicKey> {
-    const hit = this.keyCache.get(armored);
-    if (hit) return hit;
-    const key = (await openpgp.readKey({ armoredKey: armored })) as openpgp.PublicKey;
-    this.keyCache.set(armored, key);
+    const key = await this.keyCache.parse(armored);
     ARMOR.set(key, armored);
     return key;
   }

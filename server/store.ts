@@ -381,13 +381,11 @@ export class SqlStore implements Store {
     keys: readonly KeyRow[],
     maxBacklog: number,
   ): Promise<number> {
-    if (keys.length === 0) {
-      // One statement is one transaction: no BEGIN/COMMIT round trips on the hot path.
-      return rows.length === 0 ? 0 : insertPending(this.db, rows, maxBacklog);
-    }
+    // Without keys, one statement is one transaction: no BEGIN/COMMIT round trips on the hot path.
+    if (keys.length === 0) return insertPending(this.db, rows, maxBacklog);
     return this.db.transaction(async (tx) => {
       await upsertKeys(tx, keys);
-      return rows.length === 0 ? 0 : insertPending(tx, rows, maxBacklog);
+      return insertPending(tx, rows, maxBacklog);
     });
   }
 
@@ -484,6 +482,7 @@ export class SqlStore implements Store {
  * acceptance order, which the integrator follows).
  */
 async function insertPending(q: Queryable, rows: readonly NewPending[], maxBacklog: number): Promise<number> {
+  if (rows.length === 0) return 0;
   const [r] = await q.query(
     `WITH input AS (
        SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::text[], $4::text[], $5::timestamptz[])

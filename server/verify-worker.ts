@@ -5,10 +5,9 @@
  * keep their code, message and details, so the publisher gets the same 4xx as without the worker.
  */
 import { parentPort } from 'node:worker_threads';
-import type * as openpgp from 'openpgp';
 import { isLogError } from '../log/errors.js';
-import { type Attestation, readPublicKey, verifyAttestation } from '../log/signet.js';
-import { LruMap } from './lru.js';
+import { type Attestation, verifyAttestation } from '../log/signet.js';
+import { KeyCache } from './key-cache.js';
 
 /** VerifyRequest is one attestation to verify with one armored key. */
 export interface VerifyRequest {
@@ -23,17 +22,11 @@ export type VerifyAnswer =
   | { id: number; signedAtMs: number }
   | { id: number; error: { code?: string; message: string; details?: Record<string, unknown> } };
 
-// Parsed keys by exact armor, as LogService keeps them: openpgp.js remembers verified self-signatures
-// inside the key object.
-const keys = new LruMap<string, openpgp.PublicKey>(1024);
+const keys = new KeyCache();
 
 async function answer(req: VerifyRequest): Promise<VerifyAnswer> {
   try {
-    let key = keys.get(req.armoredKey);
-    if (!key) {
-      key = await readPublicKey(req.armoredKey);
-      keys.set(req.armoredKey, key);
-    }
+    const key = await keys.parse(req.armoredKey);
     const r = await verifyAttestation(req.att, key, { now: new Date(req.nowMs) });
     return { id: req.id, signedAtMs: r.signedAt.getTime() };
   } catch (e) {

@@ -181,13 +181,8 @@ export async function fetchLogKeys(url: string): Promise<LogKeys> {
   };
 }
 
-/**
- * openCheckpoint verifies both signature lines of a signed checkpoint (Ed25519 and OpenPGP, by the
- * pinned keys) and returns its body. Throws when either line is missing or invalid, or the origin differs.
- */
-export function openCheckpoint(note: string, keys: LogKeys): Promise<Checkpoint> {
-  return openLogCheckpoint(note, keys);
-}
+/** openCheckpoint verifies both signature lines of a checkpoint by the pinned keys (keys.ts). */
+export const openCheckpoint = openLogCheckpoint;
 
 /** ReceiptJson is one receipt on the wire (docs/contracts.md). */
 export interface ReceiptJson {

@@ -119,13 +119,8 @@ export async function serverKeys(url: string): Promise<ServerKeys> {
   };
 }
 
-/**
- * verifyCheckpointNote opens a signed checkpoint with BOTH server keys (Ed25519 and OpenPGP lines must
- * both verify) and returns the parsed checkpoint. Throws on any failure.
- */
-export function verifyCheckpointNote(note: string, keys: ServerKeys) {
-  return openLogCheckpoint(note, keys);
-}
+/** verifyCheckpointNote verifies both signature lines of a checkpoint by the server's keys (keys.ts). */
+export const verifyCheckpointNote = openLogCheckpoint;
 
 /** ReceiptJson is a receipt on the wire. */
 export interface ReceiptJson {
