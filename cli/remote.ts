@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { PublicKey } from 'openpgp';
-import { canonicalJson } from '../log/entry.js';
+import { canonicalJson } from '../log/canonical-json.js';
 import { isLogError } from '../log/errors.js';
 import { ed25519Verifier } from '../log/note.js';
 import { type Attestation, fingerprintHex, readPublicKey } from '../log/signet.js';

@@ -1,5 +1,5 @@
 /**
- * The log's entry bytes (SPEC.md "The log": Entry) and RFC 8785 canonical JSON.
+ * The log's entry bytes (SPEC.md "The log": Entry).
  *
  * An entry is the UTF-8 RFC 8785 (JCS) canonical JSON of `{"attestation": {data, key, sig}, "loggedAt":
  * "<RFC 3339 UTC with milliseconds>"}`. The server makes it deterministically; responses carry the bytes
@@ -8,92 +8,23 @@
  * Pure: no I/O.
  */
 import { sha256 } from '@noble/hashes/sha2.js';
+import { canonicalJson } from './canonical-json.js';
 import { LogError } from './errors.js';
 import { type Attestation, parseAttestation } from './signet.js';
 
+/**
+ * canonicalJson is re-exported from log/canonical-json.ts for importers not yet switched (cli/verify.ts);
+ * import it from there. Remove this line once nothing imports canonicalJson from entry.js.
+ */
+export { canonicalJson } from './canonical-json.js';
+
 /** MAX_ENTRY_BYTES is the largest entry: c2sp.org/tlog-tiles entry bundles frame entries with a uint16. */
 export const MAX_ENTRY_BYTES = 65535;
-
-/** Containers nested deeper than this are refused by canonicalJson (a guard for the stack, not a format rule). */
-const MAX_CANONICAL_DEPTH = 64;
-
-/** A string containing an unpaired UTF-16 surrogate (in a `u` regex, paired surrogates are one code point). */
-const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 
 /** RFC 3339 UTC timestamp with exactly three fraction digits, as Date.prototype.toISOString writes it. */
 const LOGGED_AT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 const utf8Encoder = new TextEncoder();
-
-/**
- * canonicalJson returns the RFC 8785 (JSON Canonicalization Scheme) text of a JSON value: object members
- * sorted by the UTF-16 code units of their names at every level (§3.2.3), numbers in the ECMAScript
- * Number::toString form (§3.2.2.3; -0 is written 0), strings escaped as JSON.stringify does (§3.2.2.2),
- * no whitespace. It throws ENTRY_INVALID (details.path) for anything that is not JSON data: non-finite
- * numbers, strings with lone surrogates (not representable in UTF-8), undefined, bigint, functions,
- * symbols, objects other than plain objects and arrays, sparse arrays, or nesting deeper than 64.
- */
-export function canonicalJson(value: unknown): string {
-  const out: string[] = [];
-  writeCanonical(value, out, 0, '$');
-  return out.join('');
-}
-
-function writeCanonical(v: unknown, out: string[], depth: number, path: string): void {
-  if (v === null) {
-    out.push('null');
-    return;
-  }
-  switch (typeof v) {
-    case 'boolean':
-      out.push(v ? 'true' : 'false');
-      return;
-    case 'number':
-      if (!Number.isFinite(v)) notJson(path, `a finite number, found ${String(v)}`);
-      // ES Number::toString is exactly RFC 8785 §3.2.2.3; String(-0) is already "0".
-      out.push(String(v));
-      return;
-    case 'string':
-      if (LONE_SURROGATE.test(v)) notJson(path, 'a string without lone UTF-16 surrogates');
-      out.push(JSON.stringify(v));
-      return;
-    case 'object':
-      break;
-    default:
-      notJson(path, `a JSON value, found ${typeof v}`);
-  }
-  if (depth >= MAX_CANONICAL_DEPTH) notJson(path, `nesting at most ${MAX_CANONICAL_DEPTH} deep`);
-  if (Array.isArray(v)) {
-    out.push('[');
-    for (let i = 0; i < v.length; i++) {
-      if (i > 0) out.push(',');
-      if (!(i in v)) notJson(`${path}[${i}]`, 'a JSON value, found a hole in a sparse array');
-      writeCanonical(v[i], out, depth + 1, `${path}[${i}]`);
-    }
-    out.push(']');
-    return;
-  }
-  const proto = Object.getPrototypeOf(v);
-  if (proto !== Object.prototype && proto !== null) notJson(path, 'a plain object or array');
-  const obj = v as Record<string, unknown>;
-  // The default sort compares UTF-16 code units, which is what RFC 8785 §3.2.3 asks for.
-  const keys = Object.keys(obj).sort();
-  out.push('{');
-  for (let i = 0; i < keys.length; i++) {
-    const k = keys[i]!;
-    if (i > 0) out.push(',');
-    if (LONE_SURROGATE.test(k)) notJson(path, 'member names without lone UTF-16 surrogates');
-    const member = obj[k];
-    if (member === undefined) notJson(`${path}.${k}`, 'a JSON value, found undefined');
-    out.push(JSON.stringify(k), ':');
-    writeCanonical(member, out, depth + 1, `${path}.${k}`);
-  }
-  out.push('}');
-}
-
-function notJson(path: string, expected: string): never {
-  throw new LogError('ENTRY_INVALID', `canonical JSON: expected ${expected} at ${path}`, { path });
-}
 
 /**
  * Entry is one logged attestation: the attestation as published (after parseAttestation) and the time

@@ -29,7 +29,7 @@
 
 import type { Key, PrivateKey, PublicKey, Signature } from 'openpgp';
 import * as openpgp from 'openpgp';
-import { canonicalJson } from './entry.js';
+import { canonicalJson } from './canonical-json.js';
 import { LogError } from './errors.js';
 
 /** AttestationData is the signed part: `id` (what it is about), `ok` (good or bad), other fields kept. */

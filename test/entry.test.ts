@@ -9,14 +9,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import test from 'ava';
 import fc from 'fast-check';
-import {
-  attestationDigest,
-  canonicalJson,
-  type Entry,
-  encodeEntry,
-  MAX_ENTRY_BYTES,
-  parseEntry,
-} from '../log/entry.js';
+import { canonicalJson } from '../log/canonical-json.js';
+import { attestationDigest, type Entry, encodeEntry, MAX_ENTRY_BYTES, parseEntry } from '../log/entry.js';
 import { type ErrorCode, LogError } from '../log/errors.js';
 import type { Attestation } from '../log/signet.js';
 

@@ -5,7 +5,8 @@
  * and on Postgres.
  */
 import test from 'ava';
-import { canonicalJson, parseEntry } from '../log/entry.js';
+import { canonicalJson } from '../log/canonical-json.js';
+import { parseEntry } from '../log/entry.js';
 import { hashLeaf } from '../log/hash.js';
 import { verifyConsistency, verifyInclusion } from '../log/proof.js';
 import type { Attestation } from '../log/signet.js';

@@ -11,7 +11,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
 import pg from 'pg';
-import { canonicalJson } from '../log/entry.js';
+import { canonicalJson } from '../log/canonical-json.js';
 import { type Db, openDb, type Row } from '../server/db.js';
 import { type FsckReport, formatFsckReport, fsck, fsckDb } from '../server/fsck.js';
 import { LogService } from '../server/log-service.js';

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Args, Flags } from '@oclif/core';
-import { canonicalJson } from '../../log/entry.js';
+import { canonicalJson } from '../../log/canonical-json.js';
 import {
   type Attestation,
   type AttestationData,

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Args, Flags } from '@oclif/core';
-import { canonicalJson } from '../../log/entry.js';
+import { canonicalJson } from '../../log/canonical-json.js';
 import { type Attestation, parseAttestation } from '../../log/signet.js';
 import { exitCodesHelp, SigCommand } from '../base.js';
 import { CliError } from '../errors.js';

@@ -7,7 +7,7 @@
  * and answers one receipt per attestation, in order.
  */
 import { type Router as ExpressRouter, Router } from 'express';
-import { canonicalJson } from '../../log/entry.js';
+import { canonicalJson } from '../../log/canonical-json.js';
 import { LogError } from '../../log/errors.js';
 import type { Config } from '../config.js';
 import type { HttpContext } from './context.js';
