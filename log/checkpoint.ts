@@ -11,8 +11,8 @@
  * The text is signed as a c2sp.org/signed-note (log/note.ts); this file only formats and parses the
  * text. Pure: no I/O.
  */
+import { base64DecodeStrict, base64Encode } from './bytes.js';
 import { LogError } from './errors.js';
-import { base64DecodeStrict, base64Encode } from './note.js';
 
 /** A checkpoint: the log's origin, tree size, RFC 6962 root hash and optional extension lines. */
 export interface Checkpoint {

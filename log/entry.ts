@@ -8,6 +8,7 @@
  * Pure: no I/O.
  */
 import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesEqual } from './bytes.js';
 import { canonicalJson } from './canonical-json.js';
 import { LogError } from './errors.js';
 import { type Attestation, parseAttestation } from './signet.js';
@@ -134,10 +135,4 @@ function checkLoggedAt(v: unknown): asserts v is string {
 
 function invalidEntry(field: string, expected: string): never {
   throw new LogError('ENTRY_INVALID', `entry: expected ${expected} (at ${field})`, { field });
-}
-
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

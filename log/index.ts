@@ -3,6 +3,7 @@
  * c2sp.org/tlog-checkpoint, c2sp.org/signed-note (Ed25519 and OpenPGP lines), Signet attestations and
  * the log's entry bytes. The server proves with this code and the CLI verifies with the same code.
  */
+export * from './bytes.js';
 export * from './canonical-json.js';
 export * from './checkpoint.js';
 export * from './entry.js';

@@ -22,6 +22,7 @@
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import * as openpgp from 'openpgp';
+import { base64DecodeStrict, base64Encode, concatBytes } from './bytes.js';
 import { LogError } from './errors.js';
 
 /** MAX_NOTE_BYTES is the largest signed note (text and signature lines, UTF-8 bytes) accepted: 1 MiB. */
@@ -90,30 +91,6 @@ const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const CONTROL = /[\u0000-\u0009\u000b-\u001f]/;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const WHITE_SPACE = /\p{White_Space}/u; // the set Go's unicode.IsSpace reports
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-
-/** base64Encode returns the standard (RFC 4648 §4, padded) base64 encoding of bytes. */
-export function base64Encode(bytes: Uint8Array): string {
-  let bin = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(bin);
-}
-
-/**
- * base64DecodeStrict returns the bytes of canonical standard base64 (RFC 4648 §4: padded, no
- * whitespace, zero trailing bits), or undefined when s is anything else. Never throws.
- */
-export function base64DecodeStrict(s: string): Uint8Array | undefined {
-  if (!BASE64.test(s)) return undefined;
-  const bin = atob(s);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  // Non-zero trailing bits ("AB==" vs "AA==") decode to the same bytes: reject all but the canonical one.
-  if (base64Encode(out) !== s) return undefined;
-  return out;
-}
 
 /**
  * isValidKeyName reports whether name is a valid c2sp.org/signed-note key name: non-empty, well-formed
@@ -135,12 +112,7 @@ export function isValidKeyName(name: string): boolean {
  * big-endian uint32, where typeAndKey is the signature type identifier followed by the public key.
  */
 export function noteKeyId(name: string, typeAndKey: Uint8Array): number {
-  const nameBytes = utf8Encoder.encode(name);
-  const buf = new Uint8Array(nameBytes.length + 1 + typeAndKey.length);
-  buf.set(nameBytes, 0);
-  buf[nameBytes.length] = 0x0a;
-  buf.set(typeAndKey, nameBytes.length + 1);
-  const h = sha256(buf);
+  const h = sha256(concatBytes(utf8Encoder.encode(name), Uint8Array.of(0x0a), typeAndKey));
   return ((h[0]! << 24) | (h[1]! << 16) | (h[2]! << 8) | h[3]!) >>> 0;
 }
 
@@ -548,10 +520,7 @@ export function openpgpKeyId(name: string, fingerprint: Uint8Array): number {
       `expected a 20-byte OpenPGP v4 fingerprint, got ${fingerprint?.length} bytes`,
     );
   }
-  const typeAndKey = new Uint8Array(OPENPGP_SIGNATURE_TYPE.length + 20);
-  typeAndKey.set(OPENPGP_SIGNATURE_TYPE, 0);
-  typeAndKey.set(fingerprint, OPENPGP_SIGNATURE_TYPE.length);
-  return noteKeyId(name, typeAndKey);
+  return noteKeyId(name, concatBytes(OPENPGP_SIGNATURE_TYPE, fingerprint));
 }
 
 function openpgpLineKey(name: string, key: openpgp.Key): number {

@@ -10,6 +10,7 @@
  * as long as the sizes imply. Edge cases follow transparency-dev/merkle `proof/verify.go`.
  * Pure: no I/O.
  */
+import { bytesEqual, hexEncode } from './bytes.js';
 import { LogError } from './errors.js';
 import { emptyRoot, HASH_SIZE, hashChildren } from './hash.js';
 import type { HashReader, NodeId } from './tiles.js';
@@ -83,18 +84,6 @@ function checkProof(proof: unknown): asserts proof is readonly Uint8Array[] {
   proof.forEach((h, i) => {
     checkHash(h, 'proof', i);
   });
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-function hex(b: Uint8Array): string {
-  let s = '';
-  for (const x of b) s += x.toString(16).padStart(2, '0');
-  return s;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -270,10 +259,10 @@ export function verifyInclusion(
     sn >>= 1n;
   }
   if (sn !== 0n) throw new Error('verifyInclusion: proof shorter than the path (length check failed)');
-  if (!equalBytes(r, rootHash)) {
+  if (!bytesEqual(r, rootHash)) {
     throw new LogError(
       'INCLUSION_PROOF_INVALID',
-      `the inclusion proof of index ${index} leads to root ${hex(r)}, expected ${hex(rootHash)} (tree size ${treeSize})`,
+      `the inclusion proof of index ${index} leads to root ${hexEncode(r)}, expected ${hexEncode(rootHash)} (tree size ${treeSize})`,
       { field: 'proof' },
     );
   }
@@ -346,10 +335,10 @@ export function verifyConsistency(
         { field: 'proof', expected: 0, found: proof.length },
       );
     }
-    if (!equalBytes(root1, root2)) {
+    if (!bytesEqual(root1, root2)) {
       throw new LogError(
         'CONSISTENCY_PROOF_INVALID',
-        `two trees of size ${size1} have different roots ${hex(root1)} and ${hex(root2)}: the log forked`,
+        `two trees of size ${size1} have different roots ${hexEncode(root1)} and ${hexEncode(root2)}: the log forked`,
         { field: 'root2' },
       );
     }
@@ -398,17 +387,17 @@ export function verifyConsistency(
     sn >>= 1n;
   }
   if (sn !== 0n) throw new Error('verifyConsistency: proof shorter than the path (length check failed)');
-  if (!equalBytes(fr, root1)) {
+  if (!bytesEqual(fr, root1)) {
     throw new LogError(
       'CONSISTENCY_PROOF_INVALID',
-      `the consistency proof from size ${size1} to ${size2} leads to first root ${hex(fr)}, expected ${hex(root1)}`,
+      `the consistency proof from size ${size1} to ${size2} leads to first root ${hexEncode(fr)}, expected ${hexEncode(root1)}`,
       { field: 'root1' },
     );
   }
-  if (!equalBytes(sr, root2)) {
+  if (!bytesEqual(sr, root2)) {
     throw new LogError(
       'CONSISTENCY_PROOF_INVALID',
-      `the consistency proof from size ${size1} to ${size2} leads to second root ${hex(sr)}, expected ${hex(root2)}`,
+      `the consistency proof from size ${size1} to ${size2} leads to second root ${hexEncode(sr)}, expected ${hexEncode(root2)}`,
       { field: 'root2' },
     );
   }

@@ -29,6 +29,7 @@
 
 import type { Key, PrivateKey, PublicKey, Signature } from 'openpgp';
 import * as openpgp from 'openpgp';
+import { base64DecodeStrict, base64Encode, hexEncode } from './bytes.js';
 import { canonicalJson } from './canonical-json.js';
 import { LogError } from './errors.js';
 
@@ -98,7 +99,7 @@ export function parseAttestation(value: unknown): Attestation {
     invalid('key', 'the signer primary key fingerprint as 40 upper-case hex digits', `"${clip(key)}"${hint}`);
   }
   if (typeof sig !== 'string') invalid('sig', 'a base64 string', describe(sig));
-  if (sig.length === 0 || !BASE64.test(sig) || Buffer.from(sig, 'base64').toString('base64') !== sig) {
+  if (sig.length === 0 || base64DecodeStrict(sig) === undefined) {
     throw new LogError(
       'SIGNATURE_MALFORMED',
       `attestation sig: expected canonical standard base64 of a binary OpenPGP signature, found "${clip(sig)}"`,
@@ -322,7 +323,7 @@ export function fingerprintHex(key: Key): string {
 export async function signatureIssuer(att: Attestation): Promise<{ fingerprint?: string; keyId: string }> {
   const packet = (await readAttestationSignature(att.sig)).packets[0]!;
   const keyId = packet.issuerKeyID.toHex().toUpperCase();
-  const fingerprint = packet.issuerFingerprint ? Buffer.from(packet.issuerFingerprint).toString('hex') : '';
+  const fingerprint = packet.issuerFingerprint ? hexEncode(packet.issuerFingerprint) : '';
   if (keyId === '0000000000000000' && fingerprint === '') {
     throw new LogError(
       'SIGNATURE_MALFORMED',
@@ -360,9 +361,7 @@ export async function verifyAttestation(
   const signature = await readAttestationSignature(a.sig);
   const packet = signature.packets[0]!;
   const signers = key.getKeys(packet.issuerKeyID);
-  const issuerFpr = packet.issuerFingerprint
-    ? Buffer.from(packet.issuerFingerprint).toString('hex')
-    : undefined;
+  const issuerFpr = packet.issuerFingerprint ? hexEncode(packet.issuerFingerprint) : undefined;
   if (signers.length === 0 || (issuerFpr !== undefined && signers[0]!.getFingerprint() !== issuerFpr)) {
     const by = (issuerFpr ?? packet.issuerKeyID.toHex()).toUpperCase();
     throw new LogError(
@@ -430,7 +429,7 @@ export async function signAttestation(
       key: fingerprint,
     });
   }
-  return parseAttestation({ data: checked, key: fingerprint, sig: Buffer.from(sigBytes).toString('base64') });
+  return parseAttestation({ data: checked, key: fingerprint, sig: base64Encode(sigBytes) });
 }
 
 /** readAttestationSignature decodes sig into exactly one binary or text document signature packet. */

@@ -9,10 +9,9 @@ import { createHash } from 'node:crypto';
 import test from 'ava';
 import fc from 'fast-check';
 import * as openpgp from 'openpgp';
+import { base64DecodeStrict, base64Encode } from '../log/bytes.js';
 import { isLogError, LogError } from '../log/errors.js';
 import {
-  base64DecodeStrict,
-  base64Encode,
   ed25519Signer,
   ed25519Verifier,
   formatNote,
