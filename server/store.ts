@@ -1,5 +1,5 @@
 /**
- * The store: every SQL statement the server runs, over server/db.ts (pg or PGlite, the same SQL).
+ * The store: the server's SQL (fsck's own is in server/fsck/sql-reader.ts), over server/db.ts (pg, PGlite).
  * Schema in sql/ (numbered migrations, applied by `migrate` at start).
  *
  * `Store` is the one narrow interface the sequencer and LogService use; SqlStore is its only

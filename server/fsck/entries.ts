@@ -1,0 +1,113 @@
+/**
+ * fsck class 3, ENTRIES: entries.idx runs 0..tree_size-1 with no gap and nothing past
+ * log_state.tree_size; every entry parses (log/entry.ts parseEntry: canonical JSON); its stored digest,
+ * identifier, signer and logged_at agree with the entry bytes; no attestation digest appears twice;
+ * the stored leaf hash, when the schema has the column, is SHA-256(0x00 || entry) (the level-0 tiles
+ * are checked again under TILES).
+ */
+import { attestationDigest } from '../../log/entry.js';
+import type { FsckCheck, FsckScan, ScannedEntry } from './scan.js';
+import { hex, sameBytes } from './scan.js';
+
+/**
+ * checkEntries returns the ENTRIES check: each batch of the pass is checked row by row, and after the
+ * pass the entries missing at the end (below log_state.tree_size) are one ENTRY_GAP. It keeps one
+ * stored digest per entry (the duplicate check): the one thing fsck's memory grows with.
+ */
+export function checkEntries(s: FsckScan): FsckCheck {
+  let expectIdx = 0n;
+  const digests = new Set<string>();
+  return {
+    async batch(entries) {
+      for (const e of entries) {
+        checkIndex(s, e.index, expectIdx);
+        expectIdx = e.index + 1n;
+        checkEntry(s, e, digests);
+      }
+    },
+    async after() {
+      if (expectIdx < s.stateSize) {
+        s.problems.add(
+          'ENTRIES',
+          'ENTRY_GAP',
+          `entries ${expectIdx}..${s.stateSize - 1n} are missing: log_state.tree_size is ${s.stateSize}`,
+          { from: expectIdx.toString(), to: (s.stateSize - 1n).toString() },
+        );
+      }
+    },
+  };
+}
+
+function checkIndex(s: FsckScan, idx: bigint, expectIdx: bigint): void {
+  if (idx !== expectIdx) {
+    s.problems.add(
+      'ENTRIES',
+      'ENTRY_GAP',
+      `entries ${expectIdx}..${idx - 1n} are missing: the next stored entry is ${idx}`,
+      { from: expectIdx.toString(), to: (idx - 1n).toString() },
+    );
+  }
+  if (idx >= s.stateSize) {
+    s.problems.add(
+      'ENTRIES',
+      'ENTRY_BEYOND_STATE',
+      `entry ${idx} is stored but log_state.tree_size is ${s.stateSize}`,
+      { index: idx.toString() },
+    );
+  }
+}
+
+function checkEntry(s: FsckScan, e: ScannedEntry, digests: Set<string>): void {
+  const idx = e.index.toString();
+  if (e.leafHash && !sameBytes(e.leaf, e.leafHash)) {
+    s.problems.add(
+      'ENTRIES',
+      'ENTRY_LEAF_HASH_MISMATCH',
+      `entry ${idx}: stored leaf_hash ${hex(e.leafHash)} is not SHA-256(0x00 || entry) = ${hex(e.leaf)}: the entry bytes or the leaf hash were altered`,
+      { index: idx },
+    );
+  }
+  if (!e.parsed) {
+    s.problems.add(
+      'ENTRIES',
+      'ENTRY_INVALID',
+      `entry ${idx} does not parse: ${(e.parseError as Error).message}`,
+      {
+        index: idx,
+        cause: (e.parseError as { code?: string }).code,
+      },
+    );
+  }
+  const dKey = Buffer.from(e.digest).toString('latin1');
+  if (digests.has(dKey)) {
+    s.problems.add(
+      'ENTRIES',
+      'DUPLICATE_DIGEST',
+      `entry ${idx}: attestation digest ${hex(e.digest)} was already logged at a lower index`,
+      { index: idx, digest: hex(e.digest) },
+    );
+  }
+  digests.add(dKey);
+  const mismatch = columnsMismatch(e);
+  if (mismatch.length > 0) {
+    s.problems.add('ENTRIES', 'ENTRY_COLUMNS_MISMATCH', `entry ${idx}: stored ${mismatch.join(', ')}`, {
+      index: idx,
+    });
+  }
+}
+
+/** columnsMismatch lists the stored columns of a parsed entry that disagree with its bytes. */
+function columnsMismatch(e: ScannedEntry): string[] {
+  if (!e.parsed) return [];
+  const att = e.parsed.attestation;
+  const digest = attestationDigest(att);
+  const out: string[] = [];
+  if (!sameBytes(digest, e.digest))
+    out.push(`attestation_digest ${hex(e.digest)} (entry says ${hex(digest)})`);
+  if (e.identifier !== att.data.id)
+    out.push(`identifier ${JSON.stringify(e.identifier)} (entry says ${JSON.stringify(att.data.id)})`);
+  if (e.signer !== att.key) out.push(`signer_fingerprint ${e.signer} (entry says ${att.key})`);
+  const loggedAt = e.loggedAt.toISOString();
+  if (loggedAt !== e.parsed.loggedAt) out.push(`logged_at ${loggedAt} (entry says ${e.parsed.loggedAt})`);
+  return out;
+}
