@@ -74,6 +74,8 @@ const BY_CODE: Record<string, ExitCode> = {
   // Attestation and key errors are mostly about local input (a file the user gave); where they come
   // from a server the CLI wraps them in SERVER_RESPONSE_INVALID first.
   KEY_INVALID: EXIT.USAGE,
+  KEY_TOO_LARGE: EXIT.USAGE,
+  KEY_ALGORITHM_REFUSED: EXIT.USAGE,
   ATTESTATION_INVALID: EXIT.USAGE,
   ATTESTATION_TOO_LARGE: EXIT.USAGE,
   SIGNATURE_MALFORMED: EXIT.USAGE,

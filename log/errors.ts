@@ -22,7 +22,9 @@ export const ERROR_CODES = [
   'NOTE_INVALID', // malformed note text or signature lines, or over the size bounds
   'NOTE_UNVERIFIED', // no signature by any known key
   'NOTE_SIGNATURE_INVALID', // a known key's signature does not verify
-  'KEY_INVALID', // malformed vkey/skey or OpenPGP key
+  'KEY_INVALID', // malformed vkey/skey or OpenPGP key (log/keys.ts: details.rule names the rule)
+  'KEY_TOO_LARGE', // an OpenPGP key over the size or count limits (log/keys.ts KEY_LIMITS)
+  'KEY_ALGORITHM_REFUSED', // an OpenPGP key packet with an algorithm or size the log does not accept
   // Signet attestations and log entries
   'ATTESTATION_INVALID', // wrong shape: data.id, data.ok, key, sig
   'ATTESTATION_TOO_LARGE',
