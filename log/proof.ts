@@ -6,6 +6,11 @@
  * subtree is computed from that subtree's decomposition into complete subtrees, so readers only ever
  * serve complete subtrees, which never change once they exist (and sit in tiles).
  *
+ * The three steps are also exported on their own, for callers that batch reads themselves (several
+ * proofs in one query, a node cache): planInclusion / planConsistency / planInclusionMany say which
+ * nodes, the caller reads them, and proveInclusionFromHashes / proveConsistencyFromHashes /
+ * proveInclusionManyFromHashes compute the proofs from the hashes read, in the planned order.
+ *
  * Verifiers are strict: arguments must be bigints in range, hashes exactly 32 bytes, proofs exactly
  * as long as the sizes imply. Edge cases follow transparency-dev/merkle `proof/verify.go`.
  * Pure: no I/O.
@@ -115,7 +120,7 @@ function rangeNodes(start: bigint, end: bigint): NodeId[] {
 type Plan = NodeId[][];
 
 /** RFC 9162 §2.1.3.1 PATH(m, D[n]), as subtrees, leaf side first. Requires m < n. */
-function planInclusion(m: bigint, n: bigint): Plan {
+function inclusionPlan(m: bigint, n: bigint): Plan {
   const items: Plan = [];
   let offset = 0n;
   while (n > 1n) {
@@ -134,7 +139,7 @@ function planInclusion(m: bigint, n: bigint): Plan {
 }
 
 /** RFC 9162 §2.1.4.1 PROOF(m, D[n]) = SUBPROOF(m, D[n], true), as subtrees. Requires 0 < m < n. */
-function planConsistency(m: bigint, n: bigint): Plan {
+function consistencyPlan(m: bigint, n: bigint): Plan {
   const items: Plan = [];
   let offset = 0n;
   let b = true;
@@ -159,15 +164,27 @@ function planConsistency(m: bigint, n: bigint): Plan {
 async function execute(plan: Plan, read: HashReader): Promise<Uint8Array[]> {
   const ids = plan.flat();
   if (ids.length === 0) return [];
-  const hashes = await read(ids);
-  if (hashes.length !== ids.length) {
-    throw new Error(`HashReader returned ${hashes.length} hashes for ${ids.length} nodes`);
+  return fold(plan, checkRead(await read(ids), ids.length, 'HashReader returned'));
+}
+
+/**
+ * Checks hashes read for `count` planned nodes: as many, each 32 bytes. They come from our own
+ * storage, so a mismatch is a broken invariant (a plain Error), not bad input.
+ */
+function checkRead(hashes: readonly Uint8Array[], count: number, who: string): readonly Uint8Array[] {
+  if (hashes.length !== count) {
+    throw new Error(`${who} ${hashes.length} hashes for ${count} nodes`);
   }
   hashes.forEach((h, i) => {
     if (!(h instanceof Uint8Array) || h.length !== HASH_SIZE) {
-      throw new Error(`HashReader returned a ${h?.length}-byte hash for node ${i}`);
+      throw new Error(`${who} a ${h?.length}-byte hash for node ${i}`);
     }
   });
+  return hashes;
+}
+
+/** Folds the hashes of each element's subtrees (plan.flat() order) into the element, from the right. */
+function fold(plan: Plan, hashes: readonly Uint8Array[]): Uint8Array[] {
   let at = 0;
   return plan.map((nodes) => {
     const part = hashes.slice(at, at + nodes.length);
@@ -192,6 +209,11 @@ export async function proveInclusion(
   treeSize: bigint,
   read: HashReader,
 ): Promise<Uint8Array[]> {
+  checkIndex(index, treeSize);
+  return execute(inclusionPlan(index, treeSize), read);
+}
+
+function checkIndex(index: bigint, treeSize: bigint): void {
   checkUint64(index, 'index');
   checkUint64(treeSize, 'treeSize');
   if (index >= treeSize) {
@@ -199,7 +221,83 @@ export async function proveInclusion(
       field: 'index',
     });
   }
-  return execute(planInclusion(index, treeSize), read);
+}
+
+/**
+ * planInclusion returns the complete subtrees whose hashes the inclusion proof of `index` in the tree
+ * of `treeSize` leaves is computed from (RFC 9162 §2.1.3.1), exactly the nodes proveInclusion reads, in
+ * the same order: empty when treeSize is 1. Throws INDEX_OUT_OF_RANGE like proveInclusion.
+ */
+export function planInclusion(index: bigint, treeSize: bigint): NodeId[] {
+  checkIndex(index, treeSize);
+  return inclusionPlan(index, treeSize).flat();
+}
+
+/**
+ * proveInclusionFromHashes returns the inclusion proof of `index` in the tree of `treeSize` leaves
+ * (RFC 9162 §2.1.3.1) computed from `hashes`, the hashes of the nodes planInclusion(index, treeSize)
+ * names, in that order. The same proof proveInclusion returns. Throws INDEX_OUT_OF_RANGE like
+ * proveInclusion, and a plain Error (a broken invariant of the caller's storage) unless there is one
+ * 32-byte hash per planned node.
+ */
+export function proveInclusionFromHashes(
+  index: bigint,
+  treeSize: bigint,
+  hashes: readonly Uint8Array[],
+): Uint8Array[] {
+  checkIndex(index, treeSize);
+  const plan = inclusionPlan(index, treeSize);
+  return fold(plan, checkRead(hashes, plan.flat().length, 'proveInclusionFromHashes: got'));
+}
+
+/** The key of a node in maps: `<level>/<index>`. */
+function nodeKey(id: NodeId): string {
+  return `${id.level}/${id.index}`;
+}
+
+/**
+ * planInclusionMany returns the union of planInclusion(i, treeSize) over `indexes`: every node the
+ * inclusion proofs of those leaves need, each once, in the order first needed. Read these with one
+ * query, then call proveInclusionManyFromHashes. Empty for no indexes. Throws INDEX_OUT_OF_RANGE like
+ * proveInclusion for any index.
+ */
+export function planInclusionMany(indexes: readonly bigint[], treeSize: bigint): NodeId[] {
+  const seen = new Set<string>();
+  const out: NodeId[] = [];
+  for (const index of indexes) {
+    for (const id of planInclusion(index, treeSize)) {
+      const k = nodeKey(id);
+      if (seen.has(k)) continue;
+      seen.add(k);
+      out.push(id);
+    }
+  }
+  return out;
+}
+
+/**
+ * proveInclusionManyFromHashes returns the inclusion proof of each of `indexes` in the tree of
+ * `treeSize` leaves, in order, computed from `hashes`: the hashes of the nodes
+ * planInclusionMany(indexes, treeSize) names, in that order. Throws like proveInclusionFromHashes.
+ */
+export function proveInclusionManyFromHashes(
+  indexes: readonly bigint[],
+  treeSize: bigint,
+  hashes: readonly Uint8Array[],
+): Uint8Array[][] {
+  const nodes = planInclusionMany(indexes, treeSize);
+  checkRead(hashes, nodes.length, 'proveInclusionManyFromHashes: got');
+  const byNode = new Map<string, Uint8Array>();
+  nodes.forEach((id, i) => {
+    byNode.set(nodeKey(id), hashes[i]!);
+  });
+  return indexes.map((index) => {
+    const plan = inclusionPlan(index, treeSize);
+    return fold(
+      plan,
+      plan.flat().map((id) => byNode.get(nodeKey(id))!),
+    );
+  });
 }
 
 /** The length of the inclusion proof of `index` in a tree of `size` (transparency-dev/merkle). */
@@ -223,13 +321,7 @@ export function verifyInclusion(
   proof: readonly Uint8Array[],
   rootHash: Uint8Array,
 ): void {
-  checkUint64(index, 'index');
-  checkUint64(treeSize, 'treeSize');
-  if (index >= treeSize) {
-    throw new LogError('INDEX_OUT_OF_RANGE', `index ${index} is not in a tree of size ${treeSize}`, {
-      field: 'index',
-    });
-  }
+  checkIndex(index, treeSize);
   checkHash(leafHash, 'leafHash');
   checkHash(rootHash, 'rootHash');
   checkProof(proof);
@@ -306,7 +398,34 @@ export async function proveConsistency(
 ): Promise<Uint8Array[]> {
   checkSizes(size1, size2);
   if (size1 === size2) return [];
-  return execute(planConsistency(size1, size2), read);
+  return execute(consistencyPlan(size1, size2), read);
+}
+
+/**
+ * planConsistency returns the complete subtrees whose hashes the consistency proof between the trees
+ * of size1 and size2 leaves is computed from (RFC 9162 §2.1.4.1), exactly the nodes proveConsistency
+ * reads, in the same order: empty when size1 == size2. Throws INDEX_OUT_OF_RANGE like proveConsistency.
+ */
+export function planConsistency(size1: bigint, size2: bigint): NodeId[] {
+  checkSizes(size1, size2);
+  return consistencyPlan(size1, size2).flat();
+}
+
+/**
+ * proveConsistencyFromHashes returns the consistency proof between the trees of size1 and size2
+ * leaves (RFC 9162 §2.1.4.1) computed from `hashes`, the hashes of the nodes
+ * planConsistency(size1, size2) names, in that order. The same proof proveConsistency returns. Throws
+ * INDEX_OUT_OF_RANGE like proveConsistency, and a plain Error (a broken invariant of the caller's
+ * storage) unless there is one 32-byte hash per planned node.
+ */
+export function proveConsistencyFromHashes(
+  size1: bigint,
+  size2: bigint,
+  hashes: readonly Uint8Array[],
+): Uint8Array[] {
+  checkSizes(size1, size2);
+  const plan = consistencyPlan(size1, size2);
+  return fold(plan, checkRead(hashes, plan.flat().length, 'proveConsistencyFromHashes: got'));
 }
 
 /**
