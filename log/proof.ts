@@ -80,14 +80,19 @@ function checkHash(h: unknown, field: string, item?: number): asserts h is Uint8
   }
 }
 
-function checkProof(proof: unknown): asserts proof is readonly Uint8Array[] {
+/**
+ * checkProofHashes checks that `proof` is an array of 32-byte hashes (any number of them), as a proof
+ * must be before its length or values mean anything. Throws HASH_INVALID naming `field` (and
+ * details.item for a bad element).
+ */
+export function checkProofHashes(proof: unknown, field = 'proof'): asserts proof is readonly Uint8Array[] {
   if (!Array.isArray(proof)) {
-    throw new LogError('HASH_INVALID', `proof must be an array of 32-byte hashes, found ${typeof proof}`, {
-      field: 'proof',
+    throw new LogError('HASH_INVALID', `${field} must be an array of 32-byte hashes, found ${typeof proof}`, {
+      field,
     });
   }
   proof.forEach((h, i) => {
-    checkHash(h, 'proof', i);
+    checkHash(h, field, i);
   });
 }
 
@@ -324,7 +329,7 @@ export function verifyInclusion(
   checkIndex(index, treeSize);
   checkHash(leafHash, 'leafHash');
   checkHash(rootHash, 'rootHash');
-  checkProof(proof);
+  checkProofHashes(proof);
   const { inner, border } = inclusionProofLength(index, treeSize);
   if (proof.length !== inner + border) {
     throw new LogError(
@@ -445,7 +450,7 @@ export function verifyConsistency(
   checkSizes(size1, size2);
   checkHash(root1, 'root1');
   checkHash(root2, 'root2');
-  checkProof(proof);
+  checkProofHashes(proof);
   if (size1 === size2) {
     if (proof.length !== 0) {
       throw new LogError(
