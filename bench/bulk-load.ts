@@ -56,7 +56,11 @@ export async function bulkLoad(opts: {
       openpgpPublicKey: keys.openpgpPublicKey,
     });
     await store.putKeys(
-      opts.signers.map((s) => ({ fingerprint: s.fingerprint, armored: s.armoredPublicKey })),
+      opts.signers.map((s) => ({
+        fingerprint: s.fingerprint,
+        armored: s.armoredPublicKey,
+        previous: undefined,
+      })),
     );
     // One real signature per signer, reused (see the file comment).
     const templates: Attestation[] = [];

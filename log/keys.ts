@@ -32,8 +32,9 @@
 
 import type { PublicKey } from 'openpgp';
 import * as openpgp from 'openpgp';
+import { base64Encode, bytesEqual } from './bytes.js';
 import { LogError } from './errors.js';
-import { fingerprintHex } from './signet.js';
+import { fingerprintHex, readPublicKey } from './signet.js';
 
 /** KeyLimits bound a signer key before any signature on it is verified. */
 export interface KeyLimits {
@@ -162,16 +163,10 @@ function byPrimary(sigs: readonly openpgp.SignaturePacket[], primary: KeyPacket)
   return sigs.filter(
     (s) =>
       s.issuerKeyID.equals(id) &&
-      (!s.issuerFingerprint || bytesEqual(s.issuerFingerprint, fpr)) &&
+      (!s.issuerFingerprint || bytesEqual(s.issuerFingerprint, fpr ?? new Uint8Array())) &&
       s.publicKeyAlgorithm === primary.algorithm &&
       HASHES.has(s.hashAlgorithm as number),
   );
-}
-
-function bytesEqual(a: Uint8Array, b: Uint8Array | null): boolean {
-  if (!b || a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 function checkCount(n: number, max: number, what: string, rule: string): void {
@@ -223,6 +218,14 @@ function canSign(binding: openpgp.SignaturePacket): boolean {
   return (flags & openpgp.enums.keyFlags.signData) !== 0;
 }
 
+/** ReadKeyOptions adjust readSignerKey for copies the caller stored itself (server/key-cache.ts). */
+export interface ReadKeyOptions {
+  /** limits: default KEY_LIMITS. */
+  limits?: KeyLimits;
+  /** requireUserId: refuse a key left with no valid user ID (default true). */
+  requireUserId?: boolean;
+}
+
 /**
  * readSignerKey returns the verified part of the one v4 OpenPGP public key in `input` (armored text or
  * binary packets), as a new key holding only the primary key, the user IDs, subkeys and signatures by
@@ -231,8 +234,9 @@ function canSign(binding: openpgp.SignaturePacket): boolean {
  */
 export async function readSignerKey(
   input: string | Uint8Array,
-  limits: KeyLimits = KEY_LIMITS,
+  opts: ReadKeyOptions = {},
 ): Promise<PublicKey> {
+  const limits = opts.limits ?? KEY_LIMITS;
   if (input.length > limits.maxBytes) {
     refuse(
       'KEY_TOO_LARGE',
@@ -241,43 +245,8 @@ export async function readSignerKey(
       { size: input.length, max: limits.maxBytes },
     );
   }
-  const key = await parseOne(input);
-  return sanitize(key, limits);
-}
-
-async function parseOne(input: string | Uint8Array): Promise<PublicKey> {
-  let keys: openpgp.Key[];
-  try {
-    keys =
-      typeof input === 'string'
-        ? await openpgp.readKeys({ armoredKeys: input })
-        : await openpgp.readKeys({ binaryKeys: input });
-  } catch (err) {
-    refuse(
-      'KEY_INVALID',
-      'unreadable',
-      `expected an OpenPGP public key, found something unreadable: ${(err as Error).message}`,
-    );
-  }
-  if (keys.length !== 1)
-    refuse('KEY_INVALID', 'one-key', `expected exactly one OpenPGP public key, found ${keys.length}`, {
-      count: keys.length,
-    });
-  const key = keys[0]!;
-  if (key.isPrivate())
-    refuse(
-      'KEY_INVALID',
-      'public',
-      'expected an OpenPGP public key, found a private key: send only the public part (sig key export)',
-    );
-  if (key.keyPacket.version !== 4)
-    refuse(
-      'KEY_INVALID',
-      'version',
-      `expected a version 4 OpenPGP key (Signet names keys by 40-hex v4 fingerprint), found version ${key.keyPacket.version}`,
-      { version: key.keyPacket.version },
-    );
-  return key as PublicKey;
+  const key = await readPublicKey(input);
+  return sanitize(key, limits, opts.requireUserId !== false);
 }
 
 /** Component is one part of a key with the signatures on it, as sanitize and merge see it. */
@@ -289,7 +258,7 @@ interface Parts {
   subkeys: { packet: openpgp.PublicSubkeyPacket; sigs: openpgp.SignaturePacket[] }[];
 }
 
-async function sanitize(key: PublicKey, limits: KeyLimits): Promise<PublicKey> {
+async function sanitize(key: PublicKey, limits: KeyLimits, requireUserId: boolean): Promise<PublicKey> {
   const primary = key.keyPacket as openpgp.PublicKeyPacket;
   checkAlgorithm(primary, 'primary key', true);
   const subkeys = key.getSubkeys();
@@ -347,7 +316,7 @@ async function sanitize(key: PublicKey, limits: KeyLimits): Promise<PublicKey> {
     if (sigs.some((s) => s.signatureType === S.subkeyBinding))
       parts.subkeys.push({ packet: sk.packet, sigs });
   }
-  if (parts.users.length === 0) {
+  if (requireUserId && parts.users.length === 0) {
     refuse(
       'KEY_INVALID',
       'no-valid-user-id',
@@ -386,7 +355,7 @@ function partsOf(key: PublicKey): Parts {
   };
 }
 
-const packetId = (p: { write(): Uint8Array }) => Buffer.from(p.write()).toString('base64');
+const packetId = (p: { write(): Uint8Array }) => base64Encode(p.write());
 
 /** union appends to `into` the signatures of `from` it does not have (same packet bytes). */
 function union(into: openpgp.SignaturePacket[], from: readonly openpgp.SignaturePacket[]): void {

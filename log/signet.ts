@@ -272,7 +272,8 @@ export function nodeSerialization(data: AttestationData): Uint8Array {
 /**
  * readPublicKey returns the one OpenPGP public key in `input`: armored text (a PUBLIC KEY BLOCK) or
  * binary packets. It throws KEY_INVALID for garbage, several keys, a private key (send the public key:
- * `sig key export`), or a primary key that is not version 4 (Signet names keys by v4 fingerprint).
+ * `sig key export`), or a primary key that is not version 4 (Signet names keys by v4 fingerprint);
+ * details.rule names which (log/keys.ts rules). It parses packets only: no signature is verified.
  */
 export async function readPublicKey(input: string | Uint8Array): Promise<PublicKey> {
   let keys: Key[];
@@ -285,11 +286,13 @@ export async function readPublicKey(input: string | Uint8Array): Promise<PublicK
     throw new LogError(
       'KEY_INVALID',
       `expected an OpenPGP public key (armored "-----BEGIN PGP PUBLIC KEY BLOCK-----" or binary), found something unreadable: ${(err as Error).message}`,
+      { rule: 'unreadable' },
     );
   }
   if (keys.length !== 1) {
     throw new LogError('KEY_INVALID', `expected exactly one OpenPGP public key, found ${keys.length}`, {
       count: keys.length,
+      rule: 'one-key',
     });
   }
   const key = keys[0]!;
@@ -297,13 +300,14 @@ export async function readPublicKey(input: string | Uint8Array): Promise<PublicK
     throw new LogError(
       'KEY_INVALID',
       'expected an OpenPGP public key, found a private key: send only the public part (sig key export)',
+      { rule: 'public' },
     );
   }
   if (key.keyPacket.version !== 4) {
     throw new LogError(
       'KEY_INVALID',
       `expected a version 4 OpenPGP key (Signet names keys by 40-hex v4 fingerprint), found version ${key.keyPacket.version}`,
-      { version: key.keyPacket.version },
+      { version: key.keyPacket.version, rule: 'version' },
     );
   }
   return key as PublicKey;

@@ -40,6 +40,7 @@ export interface Config {
   queryPageLimit: number;
   shutdownTimeoutMs: number;
   verifyWorkers: number | undefined;
+  verifyBudgetMs: number;
 }
 
 /** Setting describes one row of the configuration table. */
@@ -371,6 +372,15 @@ export const SETTINGS: readonly Setting[] = [
     description:
       'Worker threads that verify attestation signatures: auto is one less than the cores (at least 1); 0 verifies on the main thread.',
     parse: (raw, s) => (raw.trim() === 'auto' ? undefined : integer(0, 64)(raw, s)),
+  },
+  {
+    key: 'verifyBudgetMs',
+    env: 'VERIFY_BUDGET_MS',
+    flag: 'verify-budget-ms',
+    default: '3000',
+    description:
+      "The most one request's OpenPGP work (a signature, a key intake) may run in a verify worker; past it the work is stopped and the request gets 422 WORK_BUDGET_EXCEEDED.",
+    parse: integer(10, 600_000),
   },
 ];
 

@@ -16,6 +16,8 @@ export const SERVICE_ERROR_CODES = [
   'SCHEMA_MISMATCH', // the database's schema version is not this server's (operator error, refuse to start)
   'IDENTITY_MISMATCH', // key files or origin differ from what the database recorded (refuse to start)
   'CONFIG_INVALID', // bad options or key files (refuse to start)
+  'WORK_BUDGET_EXCEEDED', // a request's OpenPGP work ran past its time budget and was stopped (HTTP 422)
+  'KEY_BUSY', // a signer key kept changing under concurrent merges; retry (HTTP 503 + Retry-After)
 ] as const;
 
 export type ServiceErrorCode = (typeof SERVICE_ERROR_CODES)[number];

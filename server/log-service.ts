@@ -13,10 +13,10 @@ import type {
   Options as RateLimitOptions,
   Store as RateLimitStore,
 } from 'express-rate-limit';
-import * as openpgp from 'openpgp';
 import { type Checkpoint, parseCheckpoint } from '../log/checkpoint.js';
 import { attestationDigest, encodeEntry } from '../log/entry.js';
 import { isLogError, LogError } from '../log/errors.js';
+import { KEY_LIMITS } from '../log/keys.js';
 import { parseNote } from '../log/note.js';
 import {
   proveConsistency as proveConsistencyWith,
@@ -28,7 +28,6 @@ import {
   parseAttestation,
   readPublicKey,
   signatureIssuer,
-  verifyAttestation,
 } from '../log/signet.js';
 import {
   ENTRIES_LEVEL,
@@ -40,6 +39,7 @@ import {
   tileHashReader,
   tileWidthAt,
 } from '../log/tiles.js';
+import { type CryptoResult, type CryptoTask, type MergedKey, runTask } from './crypto-tasks.js';
 import { openDb } from './db.js';
 import { ServiceError } from './errors.js';
 import { KeyCache } from './key-cache.js';
@@ -47,7 +47,14 @@ import { checkpointTime, defaultOrigin, loadKeys, type ServerKeys } from './keys
 import type { Logger } from './logger.js';
 import { LruMap } from './lru.js';
 import { type RoundResult, Sequencer } from './sequencer.js';
-import { type KeyRow, type NewPending, openStore, type Store } from './store.js';
+import {
+  KeyConflictError,
+  type KeyRow,
+  type KeyUpdate,
+  type NewPending,
+  openStore,
+  type Store,
+} from './store.js';
 import { VerifyPool } from './verify-pool.js';
 
 export type { Logger } from './logger.js';
@@ -97,6 +104,8 @@ export interface ServiceOptions {
   /** verifyWorkers: worker threads that verify attestation signatures (default: one less than the
    *  cores, at least 1); 0 verifies on the main thread. */
   verifyWorkers?: number | undefined;
+  /** verifyBudgetMs: the most one request's OpenPGP work may run in a worker (server/verify-pool.ts). */
+  verifyBudgetMs?: number | undefined;
   /** pollMs: how often to look for work or checkpoints made by other processes (default 50). */
   pollMs?: number | undefined;
   /** faults: test hooks. beforeCommit and afterCommit run in each batch transaction; a throw in
@@ -170,8 +179,9 @@ const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 /** NODE_CACHE_ENTRIES bounds the proof node cache: 65,536 hashes, about 10 MB with the map's overhead. */
 const NODE_CACHE_ENTRIES = 65_536;
-/** ARMOR remembers the armored text a parsed signer key came from (what the verify workers take). */
-const ARMOR = new WeakMap<openpgp.PublicKey, string>();
+/** KEY_MERGE_ATTEMPTS: how often a request merges its keys again when a concurrent merge of the same
+ *  key was stored first (KeyConflictError) before it answers KEY_BUSY. */
+const KEY_MERGE_ATTEMPTS = 3;
 
 /**
  * LogService: see docs/contracts.md. Open with LogService.open, close with close().
@@ -202,9 +212,9 @@ export class LogService {
    * hashing inside the tile; recent entries share most of their proof, so hits are the rule.
    */
   private readonly nodeCache = new LruMap<string, Uint8Array>(NODE_CACHE_ENTRIES);
-  /** keyCache parses stored signer keys once per distinct armor (server/key-cache.ts says why). */
+  /** keyCache: checked signer keys for OpenPGP work on this thread (verifyWorkers 0 only). */
   private readonly keyCache = new KeyCache();
-  /** verifier runs signature checks in worker threads; undefined: on this thread (verifyWorkers 0). */
+  /** verifier runs the OpenPGP work in worker threads; undefined: on this thread (verifyWorkers 0). */
   private readonly verifier: VerifyPool | undefined;
   private readonly m: Omit<ServiceMetrics, 'checkpointAgeSeconds'>;
 
@@ -214,7 +224,7 @@ export class LogService {
     this.opts = opts;
     this.logger = opts.logger;
     const workers = opts.verifyWorkers ?? Math.max(1, availableParallelism() - 1);
-    this.verifier = workers > 0 ? new VerifyPool(workers) : undefined;
+    this.verifier = workers > 0 ? new VerifyPool(workers, opts.verifyBudgetMs) : undefined;
     this.m = {
       publishesAccepted: 0,
       duplicates: 0,
@@ -379,7 +389,9 @@ export class LogService {
    * publish again later to get the receipt) or SERVICE_CLOSED.
    */
   publish(attestations: unknown[], armoredKeys: string[]): Promise<Receipt[]> {
-    return this.track(() => this.doPublish(attestations, armoredKeys)).catch((e) => this.reject(e));
+    return this.track(() => retryKeyConflicts(() => this.doPublish(attestations, armoredKeys))).catch((e) =>
+      this.reject(e),
+    );
   }
 
   private async doPublish(attestations: unknown[], armoredKeys: string[]): Promise<Receipt[]> {
@@ -388,7 +400,7 @@ export class LogService {
         field: 'attestations',
       });
     }
-    const requestKeys = await parseKeys(armoredKeys);
+    const sentKeys = await readSentKeys(armoredKeys);
     const loggedAt = new Date();
     const parsed: Attestation[] = [];
     const issuers: { fingerprint?: string; keyId: string }[] = [];
@@ -410,46 +422,29 @@ export class LogService {
         parsed.push(att);
       });
     }
-    // Keys from the database: the claimed signers, the issuers and the keys sent along (one query).
-    const wantFps = new Set<string>(requestKeys.keys());
-    parsed.forEach((a, i) => {
-      wantFps.add(a.key);
-      const f = issuers[i]!.fingerprint;
-      if (f) wantFps.add(f);
-    });
-    const known = new Map<string, openpgp.PublicKey>();
-    for (const row of await this.store.getKeys([...wantFps]))
-      known.set(row.fingerprint, await this.storedKey(row.armored));
-    // A key sent with the publish counts merged with the stored copy: an old copy of a key must not
-    // undo a revocation (or expiry) the server already has. The merged keys are also what is stored.
-    const keyRows: KeyRow[] = [];
-    for (const [fp, k] of requestKeys) {
-      const stored = known.get(fp);
-      const merged = stored ? ((await stored.update(k)) as openpgp.PublicKey) : k;
-      const armored = merged.armor();
-      ARMOR.set(merged, armored);
-      requestKeys.set(fp, merged);
-      keyRows.push({ fingerprint: fp, armored });
-    }
-    const candidates = [...requestKeys.values(), ...known.values()];
+    // Keys sent along go through the one intake (admitKeys): what verifies, merged with the stored copy.
+    // The merged keys are what the attestations are checked with, and what is stored with them.
+    const sent = await this.admitKeys(
+      sentKeys,
+      parsed.map((a) => a.key),
+    );
+    const armorFor = new Map<string, string>(sent.stored.map((r) => [r.fingerprint, r.armored]));
+    for (const k of sent.updates) armorFor.set(k.fingerprint, k.armored);
     // Every item is checked at once (the verify workers take them in parallel); the error reported is
     // the lowest failing item's, as if they were checked in order.
     const settled = await Promise.allSettled(
       parsed.map((att, i) =>
         withItem(i, async (): Promise<NewPending> => {
-          const issuer = issuers[i]!;
-          const key =
-            candidates.find((k) => keyHasIssuer(k, issuer)) ?? requestKeys.get(att.key) ?? known.get(att.key);
-          if (!key) {
+          const armoredKey = armorFor.get(att.key);
+          if (armoredKey === undefined) {
+            const issuer = issuers[i]!;
             throw new LogError(
               'KEY_UNKNOWN',
-              `the signer's key ${issuer.fingerprint ?? issuer.keyId} is not known to this server: send it in "keys" ` +
-                '(or POST /v1/keys first)',
+              `the signer's key ${att.key} is not known to this server: send it in "keys" (or POST /v1/keys first)`,
               { field: 'key', key: att.key, issuer: issuer.fingerprint ?? issuer.keyId },
             );
           }
-          if (this.verifier) await this.verifier.verify(att, ARMOR.get(key) ?? key.armor(), loggedAt);
-          else await verifyAttestation(att, key, { now: loggedAt });
+          await this.work({ kind: 'verify', att, armoredKey, nowMs: loggedAt.getTime() });
           return {
             loggedAt,
             digest: attestationDigest(att),
@@ -469,7 +464,7 @@ export class LogService {
     const uniqueDigests = [...new Map(rows.map((r) => [hex(r.digest), r.digest])).values()];
     // Read before the insert: a checkpoint seen after it bumps the generation (see waitForReceipts).
     const generation = this.checkpointGeneration;
-    const added = await this.store.addPending(rows, keyRows, this.opts.maxBacklog);
+    const added = await this.store.addPending(rows, sent.updates, this.opts.maxBacklog);
     this.m.publishesAccepted += added;
     this.m.duplicates += uniqueDigests.length - added;
     if (added > 0) this.sequencer?.kick(added);
@@ -588,40 +583,57 @@ export class LogService {
     }
   }
 
-  /** storedKey parses a stored armored signer key (cached) and remembers the armor it came from. */
-  private async storedKey(armored: string): Promise<openpgp.PublicKey> {
-    const key = await this.keyCache.parse(armored);
-    ARMOR.set(key, armored);
-    return key;
-  }
-
-  /** mergeKeys returns key rows for `keys`, each merged with the stored copy of the same key. */
-  private async mergeKeys(keys: openpgp.PublicKey[]): Promise<KeyRow[]> {
-    if (keys.length === 0) return [];
-    const stored = new Map(
-      (await this.store.getKeys(keys.map((k) => fingerprintHex(k)))).map((r) => [r.fingerprint, r.armored]),
-    );
-    const out: KeyRow[] = [];
-    for (const k of keys) {
-      const fp = fingerprintHex(k);
-      const old = stored.get(fp);
-      let merged: openpgp.Key = k;
-      if (old !== undefined) merged = await (await openpgp.readKey({ armoredKey: old })).update(k);
-      out.push({ fingerprint: fp, armored: merged.armor() });
-    }
-    return out;
+  /**
+   * putKeys stores signers' public keys through the one intake (admitKeys: checked, then merged with
+   * the stored copies) and returns their fingerprints in order, once each. Throws LogError KEY_INVALID,
+   * KEY_TOO_LARGE or KEY_ALGORITHM_REFUSED (details.key = position, details.rule), or ServiceError
+   * WORK_BUDGET_EXCEEDED or KEY_BUSY, storing nothing.
+   */
+  putKeys(armoredKeys: string[]): Promise<string[]> {
+    return this.track(() =>
+      retryKeyConflicts(async () => {
+        const sent = await readSentKeys(armoredKeys);
+        const { updates } = await this.admitKeys(sent, []);
+        await this.store.putKeys(updates);
+        return [...new Set(sent.map((k) => k.fingerprint))];
+      }),
+    ).catch((e) => this.reject(e));
   }
 
   /**
-   * putKeys stores signers' public keys (merged with stored copies) and returns their fingerprints in
-   * order. Throws LogError KEY_INVALID (details.key = position) storing nothing.
+   * admitKeys is the one key intake of every path that takes keys (publish with keys, POST /v1/keys):
+   * each key sent is checked and merged with the stored copy by log/keys.ts (in a verify worker, under
+   * its time budget), and comes back as a compare-and-set update (store.ts KeyUpdate). It also returns
+   * the stored rows of `alsoWanted` (the signers a publish names), read in the same query.
    */
-  putKeys(armoredKeys: string[]): Promise<string[]> {
-    return this.track(async () => {
-      const keys = await parseKeys(armoredKeys);
-      await this.store.putKeys(await this.mergeKeys([...keys.values()]));
-      return [...keys.keys()];
-    }).catch((e) => this.reject(e));
+  private async admitKeys(
+    sent: readonly SentKey[],
+    alsoWanted: readonly string[],
+  ): Promise<{ updates: KeyUpdate[]; stored: KeyRow[] }> {
+    const wanted = new Set([...sent.map((k) => k.fingerprint), ...alsoWanted]);
+    const stored = wanted.size > 0 ? await this.store.getKeys([...wanted]) : [];
+    if (sent.length === 0) return { updates: [], stored };
+    const storedBy = new Map(stored.map((r) => [r.fingerprint, r.armored]));
+    const merged = (await this.work({
+      kind: 'keys',
+      keys: sent.map((k) => ({ incoming: k.armored, stored: storedBy.get(k.fingerprint) })),
+    })) as { keys: MergedKey[] };
+    // A key sent twice was merged in order (crypto-tasks.ts): its last result holds both copies.
+    const last = new Map(merged.keys.map((k) => [k.fingerprint, k]));
+    const updates = [...last.values()].map((k) => ({ ...k, previous: storedBy.get(k.fingerprint) }));
+    return { updates, stored };
+  }
+
+  /** work runs one OpenPGP task in the verify workers, or on this thread when there are none. */
+  private work(task: CryptoTask): Promise<CryptoResult> {
+    if (this.verifier) {
+      return task.kind === 'verify'
+        ? this.verifier
+            .verify(task.att, task.armoredKey, new Date(task.nowMs))
+            .then((d) => ({ signedAtMs: d.getTime() }))
+        : this.verifier.mergeKeys(task.keys).then((keys) => ({ keys }));
+    }
+    return runTask(task, this.keyCache);
   }
 
   /** getKey returns the armored public key with that primary fingerprint (any case), or undefined. */
@@ -950,36 +962,72 @@ function checkSize(field: string, size: bigint, max: bigint): void {
   }
 }
 
-/** parseKeys reads armored public keys; KEY_INVALID with details.key = position. */
-async function parseKeys(armoredKeys: unknown): Promise<Map<string, openpgp.PublicKey>> {
-  const out = new Map<string, openpgp.PublicKey>();
-  if (armoredKeys === undefined) return out;
+/** SentKey is a key sent with a request: its armor, and the primary fingerprint read from it. */
+interface SentKey {
+  armored: string;
+  fingerprint: string;
+}
+
+/**
+ * readSentKeys checks the shape and size of the keys sent with a request and reads each one's primary
+ * fingerprint: packets parsed, no signature verified (that happens in admitKeys, off this thread). Throws
+ * LogError KEY_INVALID or KEY_TOO_LARGE with details.key = position.
+ */
+async function readSentKeys(armoredKeys: unknown): Promise<SentKey[]> {
+  if (armoredKeys === undefined) return [];
   if (!Array.isArray(armoredKeys)) {
     throw new LogError('KEY_INVALID', 'expected "keys" to be an array of armored public keys', {
       field: 'keys',
     });
   }
+  const out: SentKey[] = [];
   for (const [i, a] of armoredKeys.entries()) {
+    const at = { field: 'keys', key: i };
     if (typeof a !== 'string') {
       throw new LogError(
         'KEY_INVALID',
         `keys[${i}]: expected an armored public key string, found ${typeof a}`,
-        {
-          field: 'keys',
-          key: i,
-        },
+        at,
+      );
+    }
+    if (a.length > KEY_LIMITS.maxBytes) {
+      throw new LogError(
+        'KEY_TOO_LARGE',
+        `keys[${i}]: the key is ${a.length} bytes; this log accepts keys of at most ${KEY_LIMITS.maxBytes} bytes`,
+        { ...at, rule: 'size', size: a.length, max: KEY_LIMITS.maxBytes },
       );
     }
     try {
-      const k = await readPublicKey(a);
-      ARMOR.set(k, a);
-      out.set(fingerprintHex(k), k);
+      out.push({ armored: a, fingerprint: fingerprintHex(await readPublicKey(a)) });
     } catch (e) {
       if (!isLogError(e)) throw e;
-      throw new LogError(e.code, `keys[${i}]: ${e.message}`, { ...e.details, field: 'keys', key: i });
+      throw new LogError(e.code, `keys[${i}]: ${e.message}`, { ...e.details, ...at });
     }
   }
   return out;
+}
+
+/**
+ * retryKeyConflicts runs fn again when a concurrent merge of the same signer key was stored between its
+ * read and its write (KeyConflictError: its transaction rolled back, nothing stored), at most
+ * KEY_MERGE_ATTEMPTS times; then KEY_BUSY.
+ */
+async function retryKeyConflicts<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (!(e instanceof KeyConflictError)) throw e;
+      if (attempt >= KEY_MERGE_ATTEMPTS) {
+        throw new ServiceError(
+          'KEY_BUSY',
+          `signer key ${e.fingerprint} kept changing while this request merged it; retry`,
+          { key: e.fingerprint },
+          1,
+        );
+      }
+    }
+  }
 }
 
 /** withItem runs fn and re-throws its LogError with details.item = i (and the position in the message). */
@@ -990,11 +1038,4 @@ async function withItem<T>(i: number, fn: () => Promise<T>): Promise<T> {
     if (!isLogError(e)) throw e;
     throw new LogError(e.code, `attestation ${i}: ${e.message}`, { ...e.details, item: i });
   }
-}
-
-/** keyHasIssuer reports whether `key` (primary or subkey) is the signature's issuer. */
-function keyHasIssuer(key: openpgp.PublicKey, issuer: { fingerprint?: string; keyId: string }): boolean {
-  const keys = [key, ...key.getSubkeys()];
-  if (issuer.fingerprint) return keys.some((k) => k.getFingerprint().toUpperCase() === issuer.fingerprint);
-  return keys.some((k) => k.getKeyID().toHex().toUpperCase() === issuer.keyId);
 }

@@ -95,6 +95,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     publishWaitMs: config.publishWaitMs,
     integrate: config.integrate,
     verifyWorkers: config.verifyWorkers,
+    verifyBudgetMs: config.verifyBudgetMs,
     logger,
   });
   const { app, state } = createApp(service, config, logger);
@@ -168,10 +169,13 @@ export function parseFlags(argv: string[]): Record<string, string> {
 }
 
 /**
- * shutdownOnSignals closes `handle` on the first SIGTERM or SIGINT, then exits (0, or 1 if closing
- * failed); a second signal exits at once.
+ * shutdownOnSignals is the one signal path of a server process (`sig server start` and this file run
+ * directly): on the first SIGTERM or SIGINT it logs the signal, closes `handle` (drain, then close the
+ * service: see the file comment for why dying at any point of it loses nothing acknowledged) and exits
+ * 0, or logs the error and exits 1 if closing failed; a second signal exits 1 at once. The returned
+ * promise never settles, so a command can await it to serve until the process ends.
  */
-export function shutdownOnSignals(handle: ServerHandle, logger: Logger): void {
+export function shutdownOnSignals(handle: ServerHandle, logger: Logger): Promise<never> {
   let signalled = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (signalled) {
@@ -190,6 +194,7 @@ export function shutdownOnSignals(handle: ServerHandle, logger: Logger): void {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  return new Promise<never>(() => {});
 }
 
 function isMain(): boolean {
@@ -207,7 +212,7 @@ if (isMain()) {
     const config = loadConfig(process.env, parseFlags(process.argv.slice(2)));
     const logger = createLogger(config.logLevel);
     const handle = await startServer(config, { logger });
-    shutdownOnSignals(handle, logger);
+    void shutdownOnSignals(handle, logger);
   } catch (err) {
     if (err instanceof ConfigError || (err instanceof Error && 'code' in err)) {
       process.stderr.write(`sig server: ${err.message}\n`);

@@ -115,10 +115,11 @@ export interface Store {
    * logged; it throws BACKLOG_FULL (storing nothing) when the backlog would pass maxBacklog.
    * Returns how many rows were new.
    */
-  addPending(rows: readonly NewPending[], keys: readonly KeyRow[], maxBacklog: number): Promise<number>;
+  addPending(rows: readonly NewPending[], keys: readonly KeyUpdate[], maxBacklog: number): Promise<number>;
   backlog(): Promise<number>;
   getKeys(fingerprints: readonly string[]): Promise<KeyRow[]>;
-  putKeys(keys: readonly KeyRow[]): Promise<void>;
+  /** putKeys stores merged keys, compare-and-set (see KeyUpdate); throws KeyConflictError. */
+  putKeys(keys: readonly KeyUpdate[]): Promise<void>;
   /**
    * integrate runs `fn` in one transaction holding the integrator lock (pg_try_advisory_xact_lock):
    * returns `{ ran: false }` at once when another process holds it. `beforeCommit` runs last inside
@@ -141,6 +142,26 @@ export interface Store {
 export interface KeyRow {
   fingerprint: string;
   armored: string;
+}
+
+/**
+ * KeyUpdate is a merged signer key to store, with the stored copy it was merged from (`previous`,
+ * undefined when there was none). It is stored only if that copy is still the stored one: two
+ * concurrent merges of one key would otherwise let the later write drop what the earlier added (a
+ * revocation, say). Otherwise the whole write throws KeyConflictError and the caller merges again.
+ */
+export interface KeyUpdate extends KeyRow {
+  previous: string | undefined;
+}
+
+/** KeyConflictError: a stored key changed between the read a merge started from and the write. */
+export class KeyConflictError extends Error {
+  readonly fingerprint: string;
+  constructor(fingerprint: string) {
+    super(`signer key ${fingerprint} changed while a merge of it was being stored`);
+    this.name = 'KeyConflictError';
+    this.fingerprint = fingerprint;
+  }
 }
 
 /** INTEGRATOR_LOCK is the advisory lock key held by the integrating process ("sig-intg"). */
@@ -378,7 +399,7 @@ export class SqlStore implements Store {
 
   async addPending(
     rows: readonly NewPending[],
-    keys: readonly KeyRow[],
+    keys: readonly KeyUpdate[],
     maxBacklog: number,
   ): Promise<number> {
     // Without keys, one statement is one transaction: no BEGIN/COMMIT round trips on the hot path.
@@ -403,8 +424,9 @@ export class SqlStore implements Store {
     return rows.map((r) => ({ fingerprint: String(r.fingerprint), armored: String(r.armored) }));
   }
 
-  async putKeys(keys: readonly KeyRow[]): Promise<void> {
-    await upsertKeys(this.db, keys);
+  async putKeys(keys: readonly KeyUpdate[]): Promise<void> {
+    if (keys.length === 0) return;
+    await this.db.transaction((tx) => upsertKeys(tx, keys));
   }
 
   async integrate<T>(
@@ -527,14 +549,37 @@ async function insertPending(q: Queryable, rows: readonly NewPending[], maxBackl
   return num(r?.added);
 }
 
-async function upsertKeys(q: Queryable, keys: readonly KeyRow[]): Promise<void> {
-  if (keys.length === 0) return;
-  await q.query(
-    `INSERT INTO signer_keys (fingerprint, armored) SELECT * FROM unnest($1::text[], $2::text[])
-     ON CONFLICT (fingerprint) DO UPDATE SET armored = EXCLUDED.armored, updated_at = now()
-     WHERE signer_keys.armored IS DISTINCT FROM EXCLUDED.armored`,
-    [keys.map((k) => k.fingerprint), keys.map((k) => k.armored)],
-  );
+/**
+ * upsertKeys stores each key compare-and-set (KeyUpdate): an UPDATE only where the stored armor is still
+ * `previous` (under READ COMMITTED the WHERE is re-checked on the row a concurrent writer committed, so
+ * a lost update is seen), an INSERT only where no row exists. A key that did not take throws
+ * KeyConflictError, which rolls back the caller's transaction: nothing of the request is stored.
+ */
+async function upsertKeys(q: Queryable, keys: readonly KeyUpdate[]): Promise<void> {
+  const changed = keys.filter((k) => k.armored !== k.previous);
+  const updates = changed.filter((k) => k.previous !== undefined);
+  const inserts = changed.filter((k) => k.previous === undefined);
+  const took = new Set<string>();
+  if (updates.length > 0) {
+    const rows = await q.query(
+      `UPDATE signer_keys s SET armored = u.armored, updated_at = now()
+         FROM unnest($1::text[], $2::text[], $3::text[]) AS u(fingerprint, armored, previous)
+        WHERE s.fingerprint = u.fingerprint AND s.armored = u.previous
+       RETURNING s.fingerprint`,
+      [updates.map((k) => k.fingerprint), updates.map((k) => k.armored), updates.map((k) => k.previous!)],
+    );
+    for (const r of rows) took.add(String(r.fingerprint));
+  }
+  if (inserts.length > 0) {
+    const rows = await q.query(
+      `INSERT INTO signer_keys (fingerprint, armored) SELECT * FROM unnest($1::text[], $2::text[])
+       ON CONFLICT (fingerprint) DO NOTHING RETURNING fingerprint`,
+      [inserts.map((k) => k.fingerprint), inserts.map((k) => k.armored)],
+    );
+    for (const r of rows) took.add(String(r.fingerprint));
+  }
+  const lost = changed.find((k) => !took.has(k.fingerprint));
+  if (lost) throw new KeyConflictError(lost.fingerprint);
 }
 
 function integrationTx(q: Queryable): IntegrationTx {

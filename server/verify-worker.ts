@@ -1,40 +1,44 @@
 /**
- * The verification worker (server/verify-pool.ts starts it): runs log/signet.ts verifyAttestation, the
- * CPU-heavy part of a publish, off the main thread, which keeps HTTP, the database and the integrator.
- * One message in, one out: {id, att, armoredKey, nowMs} -> {id, signedAtMs} or {id, error}. LogErrors
- * keep their code, message and details, so the publisher gets the same 4xx as without the worker.
+ * The verify worker (server/verify-pool.ts starts it): runs the OpenPGP work of requests
+ * (server/crypto-tasks.ts), the CPU-heavy part of a publish or a key upload, off the main thread, which
+ * keeps HTTP, the database and the integrator. One message in, one out: {id, task} -> {id, result} or
+ * {id, error}.
+ *
+ * Tasks run one at a time, in the order they arrive: the pool then knows which task is running (the
+ * oldest one not answered) and since when, and can hold each to its time budget.
  */
 import { parentPort } from 'node:worker_threads';
-import { isLogError } from '../log/errors.js';
-import { type Attestation, verifyAttestation } from '../log/signet.js';
+import {
+  type CryptoFailure,
+  type CryptoResult,
+  type CryptoTask,
+  runTask,
+  toFailure,
+} from './crypto-tasks.js';
 import { KeyCache } from './key-cache.js';
 
-/** VerifyRequest is one attestation to verify with one armored key. */
-export interface VerifyRequest {
+/** WorkerRequest is one task for the worker. */
+export interface WorkerRequest {
   id: number;
-  att: Attestation;
-  armoredKey: string;
-  nowMs: number;
+  task: CryptoTask;
 }
 
-/** VerifyAnswer is the worker's answer to the request with the same id. */
-export type VerifyAnswer =
-  | { id: number; signedAtMs: number }
-  | { id: number; error: { code?: string; message: string; details?: Record<string, unknown> } };
+/** WorkerAnswer is the worker's answer to the request with the same id. */
+export type WorkerAnswer = { id: number; result: CryptoResult } | { id: number; error: CryptoFailure };
 
-const keys = new KeyCache();
+const cache = new KeyCache();
+let queue: Promise<void> = Promise.resolve();
 
-async function answer(req: VerifyRequest): Promise<VerifyAnswer> {
+async function answer(req: WorkerRequest): Promise<WorkerAnswer> {
   try {
-    const key = await keys.parse(req.armoredKey);
-    const r = await verifyAttestation(req.att, key, { now: new Date(req.nowMs) });
-    return { id: req.id, signedAtMs: r.signedAt.getTime() };
+    return { id: req.id, result: await runTask(req.task, cache) };
   } catch (e) {
-    if (isLogError(e)) return { id: req.id, error: { code: e.code, message: e.message, details: e.details } };
-    return { id: req.id, error: { message: e instanceof Error ? e.message : String(e) } };
+    return { id: req.id, error: toFailure(e) };
   }
 }
 
-parentPort?.on('message', (req: VerifyRequest) => {
-  void answer(req).then((a) => parentPort?.postMessage(a));
+parentPort?.on('message', (req: WorkerRequest) => {
+  queue = queue.then(() => answer(req).then((a) => parentPort?.postMessage(a)));
 });
+// Loaded: the pool starts the clock of the first task now, not when the thread was asked for.
+parentPort?.postMessage('ready');

@@ -39,6 +39,8 @@ export const HTTP_STATUS: Record<string, number> = {
   BACKLOG_FULL: 503,
   INTEGRATION_TIMEOUT: 503,
   SERVICE_CLOSED: 503,
+  WORK_BUDGET_EXCEEDED: 422,
+  KEY_BUSY: 503,
   // server/http
   JSON_INVALID: 400,
   REQUEST_INVALID: 400,
@@ -53,7 +55,13 @@ export const HTTP_STATUS: Record<string, number> = {
 };
 
 /** RETRYABLE codes get a Retry-After header (seconds) unless the error carries its own. */
-const RETRYABLE = new Set(['BACKLOG_FULL', 'INTEGRATION_TIMEOUT', 'SERVICE_CLOSED', 'SHUTTING_DOWN']);
+const RETRYABLE = new Set([
+  'BACKLOG_FULL',
+  'INTEGRATION_TIMEOUT',
+  'SERVICE_CLOSED',
+  'SHUTTING_DOWN',
+  'KEY_BUSY',
+]);
 
 /** HttpError is an error raised by the HTTP layer with a stable code (a key of HTTP_STATUS). */
 export class HttpError extends Error {
