@@ -1,7 +1,18 @@
 import { Flags } from '@oclif/core';
+import { loadConfig, SETTINGS, type Setting } from '../../server/config.js';
 import { exitCodesHelp, SigCommand } from '../base.js';
 import { EXIT } from '../exit-codes.js';
 import { Progress } from '../progress.js';
+
+/** FSCK_SETTINGS: the two server settings fsck reads, with their variable, default and check (server/config.ts). */
+const FSCK_SETTINGS = SETTINGS.filter((s) => s.key === 'databaseUrl' || s.key === 'dataDir');
+
+/** settingFlag is the flag of a server setting, described as `sig server start` describes it. */
+function settingFlag(s: Setting) {
+  return Flags.string({
+    description: `${s.description} [env ${s.env}${s.default === undefined ? '' : `, default ${s.default}`}]`,
+  });
+}
 
 /**
  * ServerFsck is `sig server fsck` (operators): re-verifies a whole stored log offline from its database
@@ -23,10 +34,7 @@ export default class ServerFsck extends SigCommand {
     '<%= config.bin %> server fsck --database-url postgres://sig@db/sig --no-signatures',
   ];
   static override flags = {
-    'database-url': Flags.string({ description: 'Postgres connection URL [env DATABASE_URL]' }),
-    'data-dir': Flags.string({
-      description: 'Data directory of an embedded (PGlite) server [env DATA_DIR, default ./data]',
-    }),
+    ...Object.fromEntries(FSCK_SETTINGS.map((s) => [s.flag, settingFlag(s)])),
     signatures: Flags.boolean({
       description: "Verify every attestation's OpenPGP signature (the slow part); --no-signatures skips it",
       default: true,
@@ -42,8 +50,11 @@ export default class ServerFsck extends SigCommand {
 
   async run(): Promise<Record<string, unknown>> {
     const { flags } = await this.parse(ServerFsck);
-    const databaseUrl = flags['database-url'] ?? (process.env.DATABASE_URL || undefined);
-    const dataDir = flags['data-dir'] ?? (process.env.DATA_DIR || './data');
+    // The server's own rules (flag, then environment, then default; validated) for the settings fsck
+    // reads, and only those: the rest of the environment (PORT, limits) is the server's business.
+    const env = Object.fromEntries(FSCK_SETTINGS.map((s) => [s.env, process.env[s.env]]));
+    const given = Object.fromEntries(FSCK_SETTINGS.map((s) => [s.flag, flags[s.flag] as string | undefined]));
+    const { databaseUrl, dataDir } = loadConfig(env, given);
     // Loaded here: other commands start faster without the database drivers.
     const { formatFsckReport, fsck } = await import('../../server/fsck.js');
     let bar: Progress | undefined;

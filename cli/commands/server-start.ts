@@ -30,17 +30,9 @@ export default class ServerStart extends SigCommand {
     const config = loadConfig(process.env, flags as Record<string, string | undefined>);
     const logger = createLogger(config.logLevel);
     // Loaded here, not at the top: every other command starts faster without express and the database.
-    const { startServer } = await import('../../server/main.js');
+    const { startServer, shutdownOnSignals } = await import('../../server/main.js');
     const handle = await startServer(config, { logger });
-    const signal = await new Promise<NodeJS.Signals>((resolve) => {
-      process.once('SIGINT', () => resolve('SIGINT'));
-      process.once('SIGTERM', () => resolve('SIGTERM'));
-    });
-    logger.info('signal received', { signal });
-    // A second signal while draining exits at once.
-    const again = () => process.exit(1);
-    process.once('SIGINT', again);
-    process.once('SIGTERM', again);
-    await handle.close();
+    // Serves until SIGINT/SIGTERM; the same path as server/main.ts run directly (it exits the process).
+    await shutdownOnSignals(handle, logger);
   }
 }
