@@ -3,8 +3,10 @@
  * times, the same error codes, messages and details, many verifications at once, and a closed pool.
  */
 import test from 'ava';
+import * as openpgp from 'openpgp';
 import { isLogError } from '../log/errors.js';
 import { readPublicKey, verifyAttestation } from '../log/signet.js';
+import { isServiceError } from '../server/errors.js';
 import { VerifyPool } from '../server/verify-pool.js';
 import { makeSigner, sha256Id } from './helpers/service.js';
 
@@ -52,4 +54,34 @@ test('the verify workers answer exactly as verifyAttestation does', async (t) =>
   }
   await t.throwsAsync(pool.verify(good, alice.publicArmored, now), { message: /closed/ });
   t.throws(() => new VerifyPool(0), { instanceOf: RangeError });
+});
+
+test('a task over the time budget fails with WORK_BUDGET_EXCEEDED; the task queued behind it is not harmed', async (t) => {
+  const alice = await makeSigner('alice');
+  const good = await alice.attest(sha256Id('budget'));
+  // A keys task that verifies 31 self-certifications, 12 times over (each copy is read afresh): far more
+  // than 200 ms of work. A single signature check is a few ms: far less.
+  const { publicKey } = await openpgp.generateKey({
+    type: 'ecc',
+    curve: 'ed25519Legacy',
+    userIDs: Array.from({ length: 31 }, (_, i) => ({ name: `uid ${i}` })),
+    format: 'object',
+  });
+  const heavy = Array.from({ length: 12 }, () => ({ incoming: publicKey.armor() }));
+  const pool = new VerifyPool(1, 200);
+  try {
+    // Warm the worker up first: its start-up is not counted, but keep the test about the budget.
+    await pool.verify(good, alice.publicArmored, new Date());
+    const [slow, bystander] = await Promise.allSettled([
+      pool.mergeKeys(heavy),
+      pool.verify(good, alice.publicArmored, new Date()),
+    ]);
+    t.is(slow.status, 'rejected');
+    t.true(isServiceError(slow.status === 'rejected' ? slow.reason : undefined, 'WORK_BUDGET_EXCEEDED'));
+    t.is(bystander.status, 'fulfilled', 'the queued task ran on the fresh worker');
+    // The pool goes on working after replacing the worker.
+    t.is((await pool.mergeKeys([{ incoming: alice.publicArmored }]))[0]!.fingerprint, alice.fingerprint);
+  } finally {
+    await pool.close();
+  }
 });

@@ -57,14 +57,15 @@ const isSig = (p: Packet, type: number) => p instanceof openpgp.SignaturePacket 
 
 /**
  * newerInvalidBinding returns a copy of `s`'s public key whose subkey binding signature is replaced by a
- * newer-dated one that does not verify: the key re-bound a minute from now (openpgp.reformatKey), that
+ * newer-dated one that does not verify: the key re-bound a minute ago (openpgp.reformatKey; it was made a
+ * day ago), that
  * binding's signature value corrupted (issue 8, attack 1).
  */
 export async function newerInvalidBinding(s: SubkeySigner): Promise<string> {
   const later = await openpgp.reformatKey({
     privateKey: s.privateKey,
     userIDs: s.publicKey.users.map((u) => ({ name: u.userID!.name })),
-    date: new Date(Date.now() + 60_000),
+    date: new Date(Date.now() - 60_000),
     format: 'object',
   });
   const newer = (await packetsOf(later.publicKey)).find((p) =>
