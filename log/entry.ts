@@ -112,9 +112,10 @@ export function parseEntry(bytes: Uint8Array): Entry {
 }
 
 /**
- * attestationDigest returns SHA-256 of the UTF-8 canonical JSON of {data, key, sig}: the server's dedup
- * key. The same attestation published twice has the same digest whatever its member order or loggedAt.
- * It throws ENTRY_INVALID only when the attestation is not JSON data (never for a parsed attestation).
+ * attestationDigest returns SHA-256 of the UTF-8 canonical JSON of {data, key, sig}, sig as sent: it
+ * names these exact attestation bytes, whatever their member order or loggedAt. It is not the server's
+ * dedup key: that is dedupDigest (log/signature-canonical.ts), which canonicalises the signature packet
+ * first. It throws ENTRY_INVALID only when the attestation is not JSON data (never for a parsed one).
  */
 export function attestationDigest(att: Attestation): Uint8Array {
   return sha256(utf8Encoder.encode(canonicalJson({ data: att.data, key: att.key, sig: att.sig })));

@@ -14,7 +14,8 @@
  * - `sig` must be canonical standard base64 (padding, zero pad bits) of exactly one signature packet
  *   (binary or text document signature) and nothing else, for the same reason as above. OpenPGP itself
  *   still lets a signature be re-spelled without the key (unhashed subpackets, packet header format,
- *   MPI bit counts as openpgp.js reads them): such a copy is a distinct log entry of the same statement.
+ *   MPI bit counts as openpgp.js reads them): the server deduplicates on the canonical form of the
+ *   packet (log/signature-canonical.ts dedupDigest), so such a copy gets the first copy's receipt.
  * - A signature whose creation time is more than MAX_SIGNATURE_CLOCK_SKEW_MS ahead of the verifier's
  *   clock is refused (openpgp.js refuses any future signature; we allow that much skew).
  * - Numbers: the Python form writes integral values within ±2^53 as ints and others as Python float
@@ -32,6 +33,7 @@ import * as openpgp from 'openpgp';
 import { base64DecodeStrict, base64Encode, hexEncode } from './bytes.js';
 import { canonicalJson } from './canonical-json.js';
 import { LogError } from './errors.js';
+import { packetFraming } from './openpgp-packet.js';
 
 /** AttestationData is the signed part: `id` (what it is about), `ok` (good or bad), other fields kept. */
 export interface AttestationData {
@@ -462,38 +464,6 @@ async function readAttestationSignature(sig: string): Promise<Signature> {
   }
   if (!packets[0]!.created) malformed('no creation time');
   return signature;
-}
-
-/**
- * packetFraming reads the header of the first OpenPGP packet (RFC 9580 §4.2: old and new formats) and
- * returns its tag and where it ends, or a description of what is wrong. Partial and indeterminate
- * lengths are refused: a signature packet never needs them.
- */
-function packetFraming(b: Uint8Array): { tag: number; end: number } | string {
-  const b0 = b[0] ?? 0;
-  if ((b0 & 0x80) === 0) return 'bytes that do not start an OpenPGP packet';
-  let tag: number;
-  let header: number;
-  let length: number;
-  if (b0 & 0x40) {
-    tag = b0 & 0x3f;
-    const l0 = b[1];
-    if (l0 === undefined) return 'a truncated packet header';
-    if (l0 < 192) [header, length] = [2, l0];
-    else if (l0 < 224) [header, length] = [3, ((l0 - 192) << 8) + (b[2] ?? 0) + 192];
-    else if (l0 === 255)
-      [header, length] = [6, (b[2] ?? 0) * 2 ** 24 + ((b[3] ?? 0) << 16) + ((b[4] ?? 0) << 8) + (b[5] ?? 0)];
-    else return 'a packet with a partial body length';
-  } else {
-    tag = (b0 >> 2) & 0x0f;
-    const lengthType = b0 & 0x03;
-    if (lengthType === 3) return 'a packet of indeterminate length';
-    header = 1 + 2 ** lengthType;
-    length = 0;
-    for (let i = 1; i < header; i++) length = length * 256 + (b[i] ?? 0);
-  }
-  if (b.length < header) return 'a truncated packet header';
-  return { tag, end: header + length };
 }
 
 function malformed(found: string): never {

@@ -14,7 +14,7 @@ import type {
   Store as RateLimitStore,
 } from 'express-rate-limit';
 import { type Checkpoint, parseCheckpoint } from '../log/checkpoint.js';
-import { attestationDigest, encodeEntry } from '../log/entry.js';
+import { encodeEntry } from '../log/entry.js';
 import { isLogError, LogError } from '../log/errors.js';
 import { KEY_LIMITS } from '../log/keys.js';
 import { parseNote } from '../log/note.js';
@@ -22,6 +22,7 @@ import {
   proveConsistency as proveConsistencyWith,
   proveInclusion as proveInclusionWith,
 } from '../log/proof.js';
+import { dedupDigest } from '../log/signature-canonical.js';
 import {
   type Attestation,
   fingerprintHex,
@@ -447,7 +448,7 @@ export class LogService {
           await this.work({ kind: 'verify', att, armoredKey, nowMs: loggedAt.getTime() });
           return {
             loggedAt,
-            digest: attestationDigest(att),
+            digest: dedupDigest(att), // canonical signature: a re-spelled copy is a duplicate
             entry: encodeEntry({ attestation: att, loggedAt: loggedAt.toISOString() }),
             identifier: att.data.id,
             signer: att.key,
