@@ -1,41 +1,36 @@
 /**
  * audit: what `sig audit` checks of one server. Each round: the current checkpoint, verified with the
- * pinned keys and proved consistent with the last kept one (cli/verify.ts advanceCheckpoint); optionally
+ * pinned keys and proved consistent with the last kept one (cli/pinned.ts advanceCheckpoint); optionally
  * compared with checkpoints other auditors saw (--peer); optionally (--full) the whole log recomputed
  * from its tiles (c2sp.org/tlog-tiles) and every attestation re-verified.
+ *
+ * --full streams: one entry bundle at a time, with one partial tile per level and a compact range of
+ * subtree roots (O(log n) hashes) in memory, whatever size the server claims. A size it cannot check
+ * before the deadline is refused at once (SERVER_LIMIT_EXCEEDED); data that stops matching fails at the
+ * first tile that differs. Either way the report says how far it got (details.entriesRead).
  */
 import { readFileSync } from 'node:fs';
-import type { PublicKey } from 'openpgp';
 import { parseEntry } from '../log/entry.js';
-import { isLogError } from '../log/errors.js';
-import { hashLeaf, rootFromLeafHashes } from '../log/hash.js';
+import { isLogError, LogError } from '../log/errors.js';
+import { HASH_SIZE, hashChildren, hashLeaf, rootFromLeafHashes } from '../log/hash.js';
 import { verifyAttestation } from '../log/signet.js';
-import {
-  appendLeaves,
-  decodeEntryBundle,
-  entryBundlesForSize,
-  type TileCoord,
-  tilePath,
-  tilesForSize,
-} from '../log/tiles.js';
-import type { SigClient } from './client.js';
+import { decodeEntryBundle, ENTRIES_LEVEL, TILE_WIDTH, tilePath, tileWidthAt } from '../log/tiles.js';
+import { CLIENT_LIMITS, type Deadline, SigClient } from './client.js';
 import type { ServerEntry, SigHome } from './config.js';
-import { CliError } from './errors.js';
+import { CliError, withContext } from './errors.js';
+import { openCheckpoint, proveConsistent, type VerifiedCheckpoint } from './pinned.js';
 import { Progress } from './progress.js';
-import { keyLookup } from './remote.js';
-import { openCheckpoint, proveConsistent, type VerifiedCheckpoint, withContext } from './verify.js';
+import type { KeyLookup } from './trust.js';
 
-/** readPeerCheckpoint returns a checkpoint another auditor saw: a URL serving one, or a file. */
-export async function readPeerCheckpoint(peer: string): Promise<string> {
+/**
+ * readPeerCheckpoint returns a checkpoint another auditor saw: a URL serving one (read within the
+ * deadline and CLIENT_LIMITS.noteBytes), or a file.
+ */
+export async function readPeerCheckpoint(peer: string, deadline?: Deadline): Promise<string> {
   if (/^https?:\/\//.test(peer)) {
-    let res: Response;
-    try {
-      res = await fetch(peer, { signal: AbortSignal.timeout(30_000) });
-    } catch (e) {
-      throw new CliError('SERVER_UNAVAILABLE', `peer ${peer}: ${(e as Error).message}`);
-    }
-    if (!res.ok) throw new CliError('SERVER_UNAVAILABLE', `peer ${peer} answered ${res.status}`);
-    return await res.text();
+    return await withContext(`peer ${peer}`, () =>
+      new SigClient(peer, { deadline }).text('', CLIENT_LIMITS.noteBytes, 'a checkpoint'),
+    );
   }
   try {
     return readFileSync(peer, 'utf8');
@@ -59,11 +54,14 @@ export async function comparePeer(
   mine: VerifiedCheckpoint,
   peer: string,
 ): Promise<{ peer: string; treeSize: bigint }> {
-  const note = await readPeerCheckpoint(peer);
+  const note = await readPeerCheckpoint(peer, client.deadline);
   const theirs = await openCheckpoint(server, note, `peer checkpoint ${peer}`);
   await proveConsistent(home, server, client, mine, theirs);
   return { peer, treeSize: theirs.checkpoint.treeSize };
 }
+
+/** MAX_REPORTED_INVALID is how many invalid attestations a full audit lists (it counts them all). */
+export const MAX_REPORTED_INVALID = 100;
 
 /** FullAuditResult is what --full found. */
 export interface FullAuditResult {
@@ -71,91 +69,184 @@ export interface FullAuditResult {
   hashTiles: number;
   entryBundles: number;
   attestationsVerified: number;
+  /** invalidAttestations lists the first MAX_REPORTED_INVALID; invalidCount counts them all. */
   invalidAttestations: { index: number; reason: string }[];
+  invalidCount: number;
 }
 
 /**
- * fullAudit downloads every entry bundle and hash tile of the checkpoint's tree, recomputes the leaf
- * hashes, the root (RFC 6962 MTH) and every hash tile (log/tiles.ts appendLeaves over an empty tree),
- * compares them with the checkpoint and the downloaded tiles, and re-verifies every attestation with its
- * signer's key (local keys or GET /v1/keys). Throws SERVER_RESPONSE_INVALID when the tiles do not make
- * the signed root; attestations that fail are returned, not thrown.
+ * TileChecker takes the hashes of one tree level after another (c2sp.org/tlog-tiles) and checks each
+ * hash tile against the server's as soon as it is complete, keeping one partial tile per level.
+ */
+class TileChecker {
+  /** rows[L] holds the hashes of tile level L not yet in a complete tile; next[L] is its tile index. */
+  private readonly rows: Uint8Array[][] = [];
+  private readonly next: bigint[] = [];
+  hashTiles = 0;
+
+  constructor(
+    private readonly fetchTile: (level: number, index: bigint, width: number) => Promise<Uint8Array>,
+  ) {}
+
+  /** push adds the next hash of tile level `level`; a full tile is checked and its root moves up a level. */
+  async push(level: number, hash: Uint8Array): Promise<void> {
+    const row = this.rows[level] ?? [];
+    this.rows[level] = row;
+    row.push(hash);
+    if (row.length < TILE_WIDTH) return;
+    const index = this.next[level] ?? 0n;
+    await this.check(level, index, row);
+    this.next[level] = index + 1n;
+    this.rows[level] = [];
+    await this.push(level + 1, rootFromLeafHashes(row));
+  }
+
+  /** finish checks the partial tile of every level, once the last leaf is in. */
+  async finish(): Promise<void> {
+    for (const [level, row] of this.rows.entries()) {
+      if (row && row.length > 0) await this.check(level, this.next[level] ?? 0n, row);
+    }
+  }
+
+  private async check(level: number, index: bigint, row: readonly Uint8Array[]): Promise<void> {
+    const got = await this.fetchTile(level, index, row.length);
+    const want = Buffer.concat(row);
+    if (got.length !== row.length * HASH_SIZE || Buffer.compare(Buffer.from(got), want) !== 0) {
+      const p = tilePath({ level, index, width: row.length });
+      throw new CliError(
+        'SERVER_RESPONSE_INVALID',
+        `hash tile ${p} differs from the one recomputed from the entries`,
+      );
+    }
+    this.hashTiles++;
+  }
+}
+
+/**
+ * CompactRange keeps the roots of the complete subtrees of the leaves seen so far (RFC 9162 §2.1.1,
+ * sizes strictly decreasing): O(log n) hashes for any n, and the root of the whole tree at the end.
+ */
+class CompactRange {
+  private readonly stack: { size: bigint; hash: Uint8Array }[] = [];
+
+  /** append adds the next leaf hash. */
+  append(leaf: Uint8Array): void {
+    let node = { size: 1n, hash: leaf };
+    while (this.stack.length > 0 && this.stack[this.stack.length - 1]!.size === node.size) {
+      const left = this.stack.pop()!;
+      node = { size: left.size * 2n, hash: hashChildren(left.hash, node.hash) };
+    }
+    this.stack.push(node);
+  }
+
+  /** root returns MTH of the leaves appended (the empty tree's root when none). */
+  root(): Uint8Array {
+    if (this.stack.length === 0) return rootFromLeafHashes([]);
+    let h = this.stack[this.stack.length - 1]!.hash;
+    for (let i = this.stack.length - 2; i >= 0; i--) h = hashChildren(this.stack[i]!.hash, h);
+    return h;
+  }
+}
+
+/**
+ * fullAudit reads every entry bundle of the checkpoint's tree in order, recomputes the leaf hashes,
+ * every hash tile (checked against the server's as soon as it is complete) and the root (RFC 6962
+ * MTH, compared with the signed checkpoint), and re-verifies every attestation with its signer's key
+ * (`lookup`). Throws SERVER_LIMIT_EXCEEDED at once when the tree is larger than it can check before
+ * the deadline (CLIENT_LIMITS.auditEntriesPerSecond times the seconds left), SERVER_RESPONSE_INVALID
+ * when the data does not make the signed tree; errors carry details.entriesRead. Attestations that
+ * fail are returned, not thrown.
  */
 export async function fullAudit(
-  home: SigHome,
   server: ServerEntry,
   client: SigClient,
   cp: VerifiedCheckpoint,
+  lookup: KeyLookup,
   showProgress: boolean,
 ): Promise<FullAuditResult> {
   const size = cp.checkpoint.treeSize;
-  const bundles = entryBundlesForSize(size);
-  const tiles = tilesForSize(size);
-  const bar = new Progress(`auditing ${server.name}`, bundles.length + tiles.length, showProgress);
-  const leafHashes: Uint8Array[] = [];
-  const entries: Uint8Array[] = [];
-  for (const b of bundles) {
-    const data = await withContext(`server ${server.name}: ${tilePath(b)}`, async () =>
-      decodeEntryBundle(await client.tile(tilePath(b)), b.width),
-    );
-    for (const e of data) {
-      entries.push(e);
-      leafHashes.push(hashLeaf(e));
-    }
-    bar.tick();
-  }
-  if (BigInt(leafHashes.length) !== size) {
-    throw new CliError(
-      'SERVER_RESPONSE_INVALID',
-      `server ${server.name}: entry bundles hold ${leafHashes.length} entries, the checkpoint says ${size}`,
-    );
-  }
-  const root = rootFromLeafHashes(leafHashes);
-  if (Buffer.compare(Buffer.from(root), Buffer.from(cp.checkpoint.rootHash)) !== 0) {
-    throw new CliError(
-      'SERVER_RESPONSE_INVALID',
-      `server ${server.name}: the ${size} entries in its entry bundles hash to root ${Buffer.from(root).toString('base64')}, but its signed checkpoint says ${Buffer.from(cp.checkpoint.rootHash).toString('base64')}`,
-    );
-  }
-  const computed = await appendLeaves(0n, leafHashes, async (want: readonly TileCoord[]) => {
-    if (want.length > 0) throw new Error('appendLeaves on an empty tree asked for existing tiles');
-    return [];
-  });
-  const expected = new Map(computed.tiles.map((t) => [tilePath(t.tile), t.data]));
-  for (const t of tiles) {
-    const p = tilePath(t);
-    const got = await withContext(`server ${server.name}`, () => client.tile(p));
-    const want = expected.get(p);
-    if (!want || Buffer.compare(Buffer.from(got), Buffer.from(want)) !== 0) {
+  const deadline = client.deadline;
+  if (deadline) {
+    const most = BigInt(Math.floor((deadline.remainingMs() / 1000) * CLIENT_LIMITS.auditEntriesPerSecond));
+    if (size > most) {
       throw new CliError(
-        'SERVER_RESPONSE_INVALID',
-        `server ${server.name}: hash tile ${p} differs from the one recomputed from the entries`,
+        'SERVER_LIMIT_EXCEEDED',
+        `server ${server.name}: its signed checkpoint claims a tree of ${size} entries; --full checks at most ${CLIENT_LIMITS.auditEntriesPerSecond} entries a second, so at most ${most} in the ${Math.round(deadline.remainingMs() / 1000)}s left of --timeout: not starting a check that cannot finish (raise --timeout if the log really is that large)`,
+        { treeSize: size.toString(), limit: most.toString(), entriesRead: 0 },
       );
     }
-    bar.tick();
   }
-  bar.finish();
-  const lookup = keyLookup(home, [server]);
-  const invalid: { index: number; reason: string }[] = [];
-  let verified = 0;
-  for (const [i, e] of entries.entries()) {
-    try {
-      const entry = parseEntry(e);
-      const key: PublicKey | undefined = await lookup(entry.attestation.key);
-      if (!key)
-        throw new CliError('SERVER_RESPONSE_INVALID', `no key ${entry.attestation.key} on the server`);
-      await verifyAttestation(entry.attestation, key);
-      verified++;
-    } catch (err) {
-      if (!isLogError(err) && !(err instanceof CliError)) throw err;
-      invalid.push({ index: i, reason: `${err.code}: ${err.message}` });
-    }
-  }
-  return {
-    entries: entries.length,
-    hashTiles: tiles.length,
-    entryBundles: bundles.length,
-    attestationsVerified: verified,
-    invalidAttestations: invalid,
+  const bundles = (size + BigInt(TILE_WIDTH) - 1n) / BigInt(TILE_WIDTH);
+  const bar = new Progress(`auditing ${server.name}`, Number(bundles), showProgress);
+  const tiles = new TileChecker((level, index, width) => client.tile({ level, index, width }));
+  const range = new CompactRange();
+  const result: FullAuditResult = {
+    entries: 0,
+    hashTiles: 0,
+    entryBundles: 0,
+    attestationsVerified: 0,
+    invalidAttestations: [],
+    invalidCount: 0,
   };
+  try {
+    for (let b = 0n; b < bundles; b++) {
+      deadline?.check(`server ${server.name}: full audit at entry ${result.entries} of ${size}`);
+      const width = tileWidthAt(ENTRIES_LEVEL, b, size);
+      const coord = { level: ENTRIES_LEVEL, index: b, width };
+      const entries = await withContext(`server ${server.name}: ${tilePath(coord)}`, async () =>
+        decodeEntryBundle(await client.tile(coord), width),
+      );
+      for (const e of entries) {
+        const leaf = hashLeaf(e);
+        range.append(leaf);
+        result.entries++;
+        await tiles.push(0, leaf);
+      }
+      result.entryBundles++;
+      const first = b * BigInt(TILE_WIDTH);
+      for (const [i, e] of entries.entries()) await verifyOne(e, Number(first) + i, lookup, result);
+      bar.tick();
+    }
+    await tiles.finish();
+    const root = range.root();
+    if (Buffer.compare(Buffer.from(root), Buffer.from(cp.checkpoint.rootHash)) !== 0) {
+      throw new CliError(
+        'SERVER_RESPONSE_INVALID',
+        `the ${size} entries in its entry bundles hash to root ${Buffer.from(root).toString('base64')}, but its signed checkpoint says ${Buffer.from(cp.checkpoint.rootHash).toString('base64')}`,
+      );
+    }
+  } catch (e) {
+    // Say how far the audit got: entriesRead entries were read and hashed.
+    const entriesRead = result.entries;
+    const say = (m: string) => (m.startsWith(`server ${server.name}`) ? m : `server ${server.name}: ${m}`);
+    if (e instanceof CliError) throw new CliError(e.code, say(e.message), { ...e.details, entriesRead });
+    if (isLogError(e)) throw new LogError(e.code, say(e.message), { ...e.details, entriesRead });
+    throw e;
+  } finally {
+    bar.finish();
+  }
+  result.hashTiles = tiles.hashTiles;
+  return result;
+}
+
+/** verifyOne re-verifies one logged attestation, counting it as verified or invalid in `result`. */
+async function verifyOne(
+  entry: Uint8Array,
+  index: number,
+  lookup: KeyLookup,
+  result: FullAuditResult,
+): Promise<void> {
+  try {
+    const parsed = parseEntry(entry);
+    const found = await lookup(parsed.attestation.key);
+    if (!found.key) throw new CliError('SERVER_RESPONSE_INVALID', found.reason);
+    await verifyAttestation(parsed.attestation, found.key);
+    result.attestationsVerified++;
+  } catch (err) {
+    if (!isLogError(err) && !(err instanceof CliError)) throw err;
+    if (err instanceof CliError && err.code === 'DEADLINE_EXCEEDED') throw err;
+    result.invalidCount++;
+    if (result.invalidAttestations.length < MAX_REPORTED_INVALID)
+      result.invalidAttestations.push({ index, reason: `${err.code}: ${err.message}` });
+  }
 }

@@ -5,9 +5,10 @@
  * on stderr, and a yes/no question that refuses to guess when there is no terminal.
  */
 import { createInterface } from 'node:readline/promises';
-import { Command } from '@oclif/core';
+import { Command, Flags } from '@oclif/core';
 import { isLogError } from '../log/errors.js';
-import { SigHome } from './config.js';
+import { DEFAULT_TIMEOUT, Deadline } from './client.js';
+import { parseDuration, SigHome } from './config.js';
 import { CliError } from './errors.js';
 import { EXIT, EXIT_DESCRIPTIONS, type ExitCode, exitCodeFor } from './exit-codes.js';
 
@@ -38,6 +39,23 @@ export function openPrompt(): { ask(question: string): Promise<string>; close():
 /** exitCodesHelp is the exit-code table appended to every command's --help. */
 export function exitCodesHelp(codes: readonly ExitCode[]): string {
   return `Exit codes:\n${codes.map((c) => `  ${c}  ${EXIT_DESCRIPTIONS[c]}`).join('\n')}`;
+}
+
+/**
+ * TIMEOUT_FLAGS is `--timeout`, the overall deadline of every command that talks to servers (cli/client.ts
+ * Deadline): requests, bodies and retry waits all end by then. Spread into a command's flags.
+ */
+export const TIMEOUT_FLAGS = {
+  timeout: Flags.string({
+    description:
+      'overall deadline of the command (90s, 5m, 1h): every request, download and retry wait ends by then (exit 6 past it)',
+    default: DEFAULT_TIMEOUT,
+  }),
+};
+
+/** deadlineFrom returns the Deadline of a `--timeout` value (USAGE when it is not a duration). */
+export function deadlineFrom(timeout: string): Deadline {
+  return new Deadline(parseDuration(timeout) * 1000);
 }
 
 /** SigCommand is the base class of every command. */

@@ -1,13 +1,55 @@
 /**
- * client: the CLI's HTTP client for one Sig Server (docs/contracts.md "HTTP wire format"). It only
- * transports and checks the shape of answers (safe integers, base64, strings); every proof and
- * signature is verified by the caller with log/ (cli/verify.ts), with the server's PINNED keys.
+ * client: the CLI's HTTP client for one Sig Server (docs/contracts.md "HTTP wire format"), and the ONE
+ * place that bounds what a server can make the CLI read or wait for. It only transports and checks the
+ * shape of answers (safe integers, base64, strings); every proof and signature is verified by the
+ * caller with log/ (cli/pinned.ts, cli/trust.ts), with the server's PINNED keys.
  *
- * Failures: SERVER_UNAVAILABLE (network, timeout, 5xx, 429/503 still busy after the bounded retries),
- * SERVER_REFUSED (other 4xx, with the server's error code and message), SERVER_RESPONSE_INVALID (an
- * answer of the wrong shape).
+ * Bounds (README "Limits", CLIENT_LIMITS below):
+ * - every body is read as a stream and abandoned as soon as it passes its cap: hash tiles by their known
+ *   size (32 bytes a hash), entry bundles by their width (at most 65,537 bytes an entry), keys by
+ *   log/keys.ts KEY_LIMITS.maxBytes, notes by log/note.ts MAX_NOTE_BYTES, JSON by jsonBytes, error
+ *   bodies are cut at errorBodyBytes. A Content-Length past the cap is refused before reading.
+ * - every request has a timeout (requestTimeoutMs) that also covers reading its body, and every command
+ *   has an overall Deadline (`--timeout`) that cuts requests, bodies and retry waits alike.
+ * - pages and items of one query, untrusted signer keys looked up, and the size of a tree `sig audit
+ *   --full` will recompute are capped by the callers with the numbers here.
+ *
+ * Failures: SERVER_UNAVAILABLE (network, a connection dropped mid-body, a request timeout, 5xx, 429/503
+ * still busy after the bounded retries), DEADLINE_EXCEEDED (the command's deadline passed),
+ * SERVER_REFUSED (other 4xx, with the server's error code and message), SERVER_LIMIT_EXCEEDED (an
+ * answer past a cap), SERVER_RESPONSE_INVALID (an answer of the wrong shape).
  */
+import { MAX_ENTRY_BYTES } from '../log/entry.js';
+import { HASH_SIZE } from '../log/hash.js';
+import { KEY_LIMITS } from '../log/keys.js';
+import { MAX_NOTE_BYTES } from '../log/note.js';
+import { ENTRIES_LEVEL, type TileCoord, tilePath } from '../log/tiles.js';
 import { CliError } from './errors.js';
+
+/** CLIENT_LIMITS are the bounds the CLI puts on every server (the README's Limits table, CLI rows). */
+export const CLIENT_LIMITS = {
+  /** jsonBytes: the largest JSON answer read (a page of 100 of the largest entries is about 9 MiB). */
+  jsonBytes: 16 * 1024 * 1024,
+  /** noteBytes: the largest checkpoint read (log/note.ts MAX_NOTE_BYTES). */
+  noteBytes: MAX_NOTE_BYTES,
+  /** keyBytes: the largest signer key read (log/keys.ts KEY_LIMITS.maxBytes). */
+  keyBytes: KEY_LIMITS.maxBytes,
+  /** errorBodyBytes: an error answer's body is cut here (only its code and message are shown). */
+  errorBodyBytes: 64 * 1024,
+  /** pages: the most pages of one query (GET /v1/attestations) read from one server. */
+  pages: 1000,
+  /** items: the most attestations of one query read from one server. */
+  items: 10_000,
+  /** untrustedSignerKeys: the most keys of signers you do not trust looked up in one verify. */
+  untrustedSignerKeys: 100,
+  /** auditEntriesPerSecond: `sig audit --full` refuses trees larger than this times the seconds left. */
+  auditEntriesPerSecond: 1_000_000,
+  /** requestTimeoutMs: one request, its body included. */
+  requestTimeoutMs: 30_000,
+} as const;
+
+/** DEFAULT_TIMEOUT is the default overall deadline of a command that talks to servers (`--timeout`). */
+export const DEFAULT_TIMEOUT = '5m';
 
 /** RetryPolicy bounds the retries of 429 and 503 answers (which carry Retry-After, SPEC.md limits). */
 export interface RetryPolicy {
@@ -19,6 +61,56 @@ export interface RetryPolicy {
 
 /** DEFAULT_RETRY: up to 4 tries, at most 30 s per wait. */
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, maxWaitMs: 30_000 };
+
+/** formatBytes returns a byte count for people: 16 MiB, 64 KiB, 8192 bytes. */
+export function formatBytes(n: number): string {
+  if (n >= 1024 * 1024 && n % (1024 * 1024) === 0) return `${n / (1024 * 1024)} MiB`;
+  if (n >= 1024 && n % 1024 === 0) return `${n / 1024} KiB`;
+  return `${n} bytes`;
+}
+
+/**
+ * Deadline is a command's overall deadline (`--timeout`): every request, body and retry wait of the
+ * command ends when it passes. `label` names the flag that sets it, for the message.
+ */
+export class Deadline {
+  readonly ms: number;
+  readonly at: number;
+  readonly label: string;
+  /** signal aborts when the deadline passes. */
+  readonly signal: AbortSignal;
+
+  constructor(ms: number, label = '--timeout') {
+    this.ms = ms;
+    this.at = Date.now() + ms;
+    this.label = label;
+    this.signal = AbortSignal.timeout(ms);
+  }
+
+  /** expired reports whether the deadline has passed. */
+  get expired(): boolean {
+    return this.signal.aborted || Date.now() >= this.at;
+  }
+
+  /** remainingMs returns the milliseconds left (0 when passed). */
+  remainingMs(): number {
+    return Math.max(0, this.at - Date.now());
+  }
+
+  /** error returns the DEADLINE_EXCEEDED error, saying what was cut short. */
+  error(what: string): CliError {
+    return new CliError(
+      'DEADLINE_EXCEEDED',
+      `${what}: the command's deadline of ${Math.round(this.ms / 1000)}s passed (${this.label}); a server that slow is treated as unavailable: raise ${this.label} if it is only a slow link`,
+      { timeoutMs: this.ms },
+    );
+  }
+
+  /** check throws DEADLINE_EXCEEDED when the deadline has passed. */
+  check(what: string): void {
+    if (this.expired) throw this.error(what);
+  }
+}
 
 /** ServerInfo is GET /v1/server, checked for shape. */
 export interface ServerInfo {
@@ -83,23 +175,107 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** SigClient talks to one server at baseUrl. */
+/** tileBytes returns the most bytes a tile may have: 32 a hash for hash tiles, 65,537 an entry for bundles. */
+export function tileBytes(t: TileCoord): number {
+  return t.level === ENTRIES_LEVEL ? t.width * (2 + MAX_ENTRY_BYTES) : t.width * HASH_SIZE;
+}
+
+/** SigClient talks to one server at baseUrl, within its deadline. */
 export class SigClient {
   readonly baseUrl: string;
   readonly retry: RetryPolicy;
   readonly timeoutMs: number;
+  readonly deadline: Deadline | undefined;
   /** onRetry is told about each wait (for a message on stderr). */
   onRetry?: (info: { url: string; status: number; waitMs: number; attempt: number }) => void;
 
-  constructor(baseUrl: string, opts: { retry?: RetryPolicy; timeoutMs?: number } = {}) {
+  constructor(
+    baseUrl: string,
+    opts: { retry?: RetryPolicy; timeoutMs?: number; deadline?: Deadline | undefined } = {},
+  ) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
     this.retry = opts.retry ?? DEFAULT_RETRY;
-    this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.timeoutMs = opts.timeoutMs ?? CLIENT_LIMITS.requestTimeoutMs;
+    this.deadline = opts.deadline;
+  }
+
+  /** signal returns the abort signal of one request (its body included): its timeout or the deadline. */
+  private signal(): AbortSignal {
+    const own = AbortSignal.timeout(this.timeoutMs);
+    return this.deadline ? AbortSignal.any([own, this.deadline.signal]) : own;
+  }
+
+  /** failure turns an error of fetch or of reading a body into DEADLINE_EXCEEDED or SERVER_UNAVAILABLE. */
+  private failure(e: unknown, url: string, reading: boolean): CliError {
+    if (e instanceof CliError) return e;
+    if (this.deadline?.expired) return this.deadline.error(url);
+    const err = e as { name?: string; message?: string; cause?: { code?: string; message?: string } };
+    const timedOut = err.name === 'TimeoutError' || err.name === 'AbortError';
+    const why = timedOut
+      ? `no complete answer within ${this.timeoutMs / 1000}s`
+      : (err.cause?.code ?? err.cause?.message ?? err.message ?? String(e));
+    return new CliError(
+      'SERVER_UNAVAILABLE',
+      reading
+        ? `${url}: the answer stopped before it was complete (${why}): the connection dropped or the server stalled`
+        : `${url}: ${why}; is the server running and the URL right?`,
+      { url },
+    );
+  }
+
+  /**
+   * body reads a response body as a stream, at most `cap` bytes: SERVER_LIMIT_EXCEEDED past it (a
+   * Content-Length past it is refused before reading), or, with `cut`, the first `cap` bytes.
+   * SERVER_UNAVAILABLE or DEADLINE_EXCEEDED when the body stops before its end.
+   */
+  async body(res: Response, cap: number, url: string, what: string, cut = false): Promise<Uint8Array> {
+    const tooLarge = () =>
+      new CliError(
+        'SERVER_LIMIT_EXCEEDED',
+        `${url}: the answer is larger than ${formatBytes(cap)}, the most this client reads for ${what}; refused without reading further`,
+        { url, limit: cap },
+      );
+    const declared = Number(res.headers.get('content-length') ?? Number.NaN);
+    if (!cut && Number.isFinite(declared) && declared > cap) {
+      await res.body?.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    const reader = res.body?.getReader();
+    if (!reader) return new Uint8Array(0);
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        if (total + value.length > cap) {
+          await reader.cancel().catch(() => {});
+          if (!cut) throw tooLarge();
+          chunks.push(value.subarray(0, cap - total));
+          total = cap;
+          break;
+        }
+        chunks.push(value);
+        total += value.length;
+      }
+    } catch (e) {
+      throw this.failure(e, url, true);
+    }
+    return new Uint8Array(Buffer.concat(chunks, total));
+  }
+
+  /** wait sleeps ms for a retry, or throws DEADLINE_EXCEEDED when the deadline passes first. */
+  private async wait(ms: number, url: string): Promise<void> {
+    if (this.deadline && this.deadline.remainingMs() <= ms) {
+      throw this.deadline.error(`${url} asked to retry in ${Math.ceil(ms / 1000)}s`);
+    }
+    await new Promise((r) => setTimeout(r, ms));
   }
 
   /**
    * request sends one request, retrying 429/503 after Retry-After (bounded), and returns the response
-   * once it is 2xx or 404-with-allow404. Throws SERVER_UNAVAILABLE or SERVER_REFUSED otherwise.
+   * (its body unread) once it is 2xx or 404-with-allow404. Throws SERVER_UNAVAILABLE,
+   * DEADLINE_EXCEEDED or SERVER_REFUSED otherwise.
    */
   async request(
     path: string,
@@ -108,6 +284,7 @@ export class SigClient {
   ): Promise<Response> {
     const url = `${this.baseUrl}${path}`;
     for (let attempt = 1; ; attempt++) {
+      this.deadline?.check(url);
       let res: Response;
       try {
         res = await fetch(url, {
@@ -117,18 +294,17 @@ export class SigClient {
             ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}),
           },
           body: init.body !== undefined ? JSON.stringify(init.body) : undefined,
-          signal: AbortSignal.timeout(this.timeoutMs),
+          signal: this.signal(),
         });
       } catch (e) {
-        const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-        throw new CliError(
-          'SERVER_UNAVAILABLE',
-          `${url}: ${cause?.code ?? cause?.message ?? (e as Error).message}; is the server running and the URL right?`,
-          { url },
-        );
+        throw this.failure(e, url, false);
       }
       if (res.ok || (allow404 && res.status === 404)) return res;
-      const body = await res.text().catch(() => '');
+      const body = new TextDecoder().decode(
+        await this.body(res, CLIENT_LIMITS.errorBodyBytes, url, 'an error answer', true).catch(
+          () => new Uint8Array(0),
+        ),
+      );
       if ((res.status === 429 || res.status === 503) && attempt < this.retry.attempts) {
         const ra = Number(res.headers.get('retry-after'));
         const waitMs = Math.min(
@@ -136,7 +312,7 @@ export class SigClient {
           this.retry.maxWaitMs,
         );
         this.onRetry?.({ url, status: res.status, waitMs, attempt });
-        await new Promise((r) => setTimeout(r, waitMs));
+        await this.wait(waitMs, url);
         continue;
       }
       let code: string | undefined;
@@ -145,8 +321,8 @@ export class SigClient {
       try {
         const j = JSON.parse(body) as { error?: { code?: string; message?: string; details?: unknown } };
         if (j.error) {
-          code = j.error.code;
-          message = j.error.message ?? message;
+          code = typeof j.error.code === 'string' ? j.error.code.slice(0, 100) : undefined;
+          message = typeof j.error.message === 'string' ? j.error.message.slice(0, 1000) : message;
           details = j.error.details;
         }
       } catch {
@@ -169,13 +345,23 @@ export class SigClient {
     }
   }
 
+  /** text returns the body of GET `path` as UTF-8 text, at most `cap` bytes (SERVER_LIMIT_EXCEEDED past it). */
+  async text(path: string, cap: number, what: string, accept = 'text/plain'): Promise<string> {
+    const res = await this.request(path, { accept });
+    return new TextDecoder().decode(await this.body(res, cap, `${this.baseUrl}${path}`, what));
+  }
+
+  /** json returns a JSON answer of at most CLIENT_LIMITS.jsonBytes, parsed; SERVER_RESPONSE_INVALID if it is not JSON. */
   async json(path: string, init: { method?: string; body?: unknown } = {}): Promise<unknown> {
+    const url = `${this.baseUrl}${path}`;
     const res = await this.request(path, init);
-    const text = await res.text();
+    const text = new TextDecoder().decode(
+      await this.body(res, CLIENT_LIMITS.jsonBytes, url, 'a JSON answer'),
+    );
     try {
       return JSON.parse(text);
     } catch {
-      throw invalid('a JSON body', text, `${this.baseUrl}${path}`);
+      throw invalid('a JSON body', text, url);
     }
   }
 
@@ -200,10 +386,9 @@ export class SigClient {
     };
   }
 
-  /** checkpoint returns GET /log/checkpoint: the signed note text, verbatim. */
+  /** checkpoint returns GET /log/checkpoint: the signed note text, verbatim (at most CLIENT_LIMITS.noteBytes). */
   async checkpoint(): Promise<string> {
-    const res = await this.request('/log/checkpoint', { accept: 'text/plain' });
-    return await res.text();
+    return await this.text('/log/checkpoint', CLIENT_LIMITS.noteBytes, 'a checkpoint');
   }
 
   /** publish sends attestations and keys and returns the receipts (POST /v1/attestations), one per attestation. */
@@ -255,15 +440,20 @@ export class SigClient {
     };
   }
 
-  /** key returns GET /v1/keys/<fp> (armored), or undefined when the server does not know it. */
+  /**
+   * key returns GET /v1/keys/<fp> (armored, at most CLIENT_LIMITS.keyBytes), or undefined when the
+   * server does not know it. Not verified: see cli/signer-keys.ts.
+   */
   async key(fingerprint: string): Promise<string | undefined> {
-    const res = await this.request(
-      `/v1/keys/${encodeURIComponent(fingerprint)}`,
-      { accept: 'application/pgp-keys' },
-      true,
+    const path = `/v1/keys/${encodeURIComponent(fingerprint)}`;
+    const res = await this.request(path, { accept: 'application/pgp-keys' }, true);
+    if (res.status === 404) {
+      await res.body?.cancel().catch(() => {});
+      return undefined;
+    }
+    return new TextDecoder().decode(
+      await this.body(res, CLIENT_LIMITS.keyBytes, `${this.baseUrl}${path}`, 'a signer key'),
     );
-    if (res.status === 404) return undefined;
-    return await res.text();
   }
 
   /** consistencyProof returns GET /v1/proof/consistency?from=&to= (not verified). */
@@ -309,9 +499,13 @@ export class SigClient {
     });
   }
 
-  /** tile returns GET /log/<path> (a hash tile or entry bundle), raw bytes. */
-  async tile(path: string): Promise<Uint8Array> {
-    const res = await this.request(`/log/${path}`, { accept: 'application/octet-stream' });
-    return new Uint8Array(await res.arrayBuffer());
+  /**
+   * tile returns GET /log/<tile path> (a hash tile or entry bundle), raw bytes, at most tileBytes(t):
+   * SERVER_LIMIT_EXCEEDED past it. Not verified.
+   */
+  async tile(t: TileCoord): Promise<Uint8Array> {
+    const path = `/log/${tilePath(t)}`;
+    const res = await this.request(path, { accept: 'application/octet-stream' });
+    return await this.body(res, tileBytes(t), `${this.baseUrl}${path}`, `${tilePath(t)}`);
   }
 }

@@ -8,7 +8,8 @@
  *                                 the identifier with encodeURIComponent (':' becomes %3A)
  *   trust.json                    {"fingerprints": [FP...], "policy": {"minOk": 1, "maxNotOk": 0}}
  *   servers.json                  {"servers": [{name, url, origin, vkey, fingerprint, openpgpPublicKey,
- *                                 maxAgeSeconds}]}: servers pinned by their keys
+ *                                 maxAgeSeconds}]}: servers pinned by their keys; every entry is
+ *                                 checked when read (a name is SERVER_NAME_PATTERN, never a path)
  *   checkpoints/<server>/latest   the last signed checkpoint kept for that server, verbatim
  *   checkpoints/<server>/<size>   every checkpoint size seen (the newest signature of each)
  *   receipts/<server>/<index>.json publish receipts, verified before they are kept
@@ -142,6 +143,23 @@ export function formatDuration(seconds: number): string {
   return `${seconds}s`;
 }
 
+/**
+ * SERVER_NAME_PATTERN is what a server's local name may be: 1 to 100 ASCII letters, digits, '.', '_' and
+ * '-', starting with a letter, digit or '_'. So a name is never empty, '.', '..', hidden, taken for a
+ * flag, and holds no path separator or control character: it is one plain folder name under
+ * checkpoints/, receipts/ and evidence/.
+ */
+export const SERVER_NAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$/;
+
+/** isServerName reports whether name matches SERVER_NAME_PATTERN. */
+export function isServerName(name: unknown): name is string {
+  return typeof name === 'string' && SERVER_NAME_PATTERN.test(name);
+}
+
+/** SERVER_NAME_RULE says in words what a server name may be, for messages. */
+export const SERVER_NAME_RULE =
+  "1 to 100 of A-Z, a-z, 0-9, '.', '_', '-', starting with a letter, a digit or '_' (no '/', no '..')";
+
 /** SigHome is $SIG_DIR with typed accessors for each file. */
 export class SigHome {
   readonly dir: string;
@@ -256,9 +274,47 @@ export class SigHome {
 
   // --- servers
 
+  /**
+   * servers returns the pinned servers of servers.json, each entry checked (name, URL, keys, max age);
+   * LOCAL_DATA_INVALID, naming the file and the entry, when one is not what `sig server add` writes.
+   */
   servers(): ServerEntry[] {
-    const s = readJson<{ servers?: ServerEntry[] }>(this.path('servers.json'), {});
-    return Array.isArray(s.servers) ? s.servers : [];
+    const file = this.path('servers.json');
+    const s = readJson<{ servers?: unknown }>(file, {});
+    if (s === null || typeof s !== 'object' || (s.servers !== undefined && !Array.isArray(s.servers))) {
+      throw new CliError('LOCAL_DATA_INVALID', `${file}: expected {"servers": [...]}; fix or remove it`, {
+        path: file,
+      });
+    }
+    const list = (s.servers ?? []) as unknown[];
+    const names = new Set<string>();
+    return list.map((e, i) => {
+      const bad = (what: string, found: unknown) =>
+        new CliError(
+          'LOCAL_DATA_INVALID',
+          `${file}: servers[${i}].${what}, found ${JSON.stringify(found)?.slice(0, 80)}; fix or remove that entry (or \`sig server remove\` it and add it again)`,
+          { path: file, item: i },
+        );
+      if (e === null || typeof e !== 'object') throw bad('is not an object', e);
+      const x = e as Record<string, unknown>;
+      if (!isServerName(x.name)) throw bad(`name must be ${SERVER_NAME_RULE}`, x.name);
+      if (names.has(x.name)) throw bad('name is used twice', x.name);
+      names.add(x.name);
+      if (typeof x.url !== 'string' || !/^https?:\/\/[^\s]+$/.test(x.url))
+        throw bad('url must be an http(s) URL', x.url);
+      for (const f of ['origin', 'vkey', 'openpgpPublicKey'] as const) {
+        if (typeof x[f] !== 'string' || x[f] === '') throw bad(`${f} must be a string`, x[f]);
+      }
+      if (typeof x.fingerprint !== 'string' || !/^[0-9A-F]{40}$/.test(x.fingerprint))
+        throw bad('fingerprint must be 40 upper-case hex digits', x.fingerprint);
+      if (
+        typeof x.maxAgeSeconds !== 'number' ||
+        !Number.isSafeInteger(x.maxAgeSeconds) ||
+        x.maxAgeSeconds <= 0
+      )
+        throw bad('maxAgeSeconds must be a positive integer', x.maxAgeSeconds);
+      return x as unknown as ServerEntry;
+    });
   }
 
   setServers(servers: ServerEntry[]): void {
@@ -278,12 +334,43 @@ export class SigHome {
     return s;
   }
 
+  /**
+   * checkedName returns a server name to use in a path; throws LOCAL_DATA_INVALID for a name that is
+   * not SERVER_NAME_PATTERN (names are checked where they are made and where they are read: this is
+   * the last line, so that no name ever becomes '..' or a path).
+   */
+  private checkedName(server: string): string {
+    if (!isServerName(server)) {
+      throw new CliError(
+        'LOCAL_DATA_INVALID',
+        `server name ${JSON.stringify(server)} is not a plain folder name (${SERVER_NAME_RULE}); fix it in ${this.path('servers.json')}`,
+        { name: server },
+      );
+    }
+    return server;
+  }
+
+  /** serverPath returns $SIG_DIR/<kind>/<server>/<parts...>; LOCAL_DATA_INVALID for a bad name. */
+  serverPath(kind: 'checkpoints' | 'receipts', server: string, ...parts: string[]): string {
+    return this.path(kind, this.checkedName(server), ...parts);
+  }
+
+  /** receiptPath is where a verified receipt of a server's entry `index` is kept. */
+  receiptPath(server: string, index: bigint): string {
+    return this.serverPath('receipts', server, `${index}.json`);
+  }
+
+  /** evidenceDir is the folder for one piece of fork evidence about a server, made at `stamp`. */
+  evidenceDir(server: string, stamp: string): string {
+    return this.path('evidence', `${this.checkedName(server)}-${stamp}`);
+  }
+
   // --- checkpoints
 
   /** keptCheckpoint returns the last signed checkpoint kept for a server, or undefined. */
   keptCheckpoint(server: string): string | undefined {
     try {
-      return readFileSync(this.path('checkpoints', server, 'latest'), 'utf8');
+      return readFileSync(this.serverPath('checkpoints', server, 'latest'), 'utf8');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw e;
@@ -296,11 +383,12 @@ export class SigHome {
    * proves consistent again.
    */
   keepCheckpoint(server: string, treeSize: bigint, note: string): void {
-    writeFileAtomic(this.path('checkpoints', server, treeSize.toString()), note);
-    writeFileAtomic(this.path('checkpoints', server, 'latest'), note);
+    writeFileAtomic(this.serverPath('checkpoints', server, treeSize.toString()), note);
+    writeFileAtomic(this.serverPath('checkpoints', server, 'latest'), note);
   }
 
+  /** removeServerState deletes the checkpoints kept for a server (its receipts and evidence stay). */
   removeServerState(server: string): void {
-    rmSync(this.path('checkpoints', server), { recursive: true, force: true });
+    rmSync(this.serverPath('checkpoints', server), { recursive: true, force: true });
   }
 }

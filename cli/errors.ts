@@ -1,7 +1,8 @@
 /**
- * The CLI's own failures, beside log/'s LogError: a stable `code` (mapped to an exit code in ONE place,
+ * errors: the CLI's own failures, beside log/'s LogError: a stable `code` (mapped to an exit code in ONE place,
  * cli/exit-codes.ts) and a message that says what was expected, what was found and how to fix it.
  */
+import { isLogError, LogError } from '../log/errors.js';
 
 /** CLI_ERROR_CODES lists every stable code the CLI raises itself. Add codes, never rename one. */
 export const CLI_ERROR_CODES = [
@@ -18,6 +19,9 @@ export const CLI_ERROR_CODES = [
   'FORK_DETECTED', // two signed checkpoints of one log that cannot both be true
   'SERVER_UNAVAILABLE', // network failure, timeout, 5xx, or 429/503 after the bounded retries
   'SERVER_REFUSED', // the server answered 4xx: it refused the request
+  'SERVER_LIMIT_EXCEEDED', // an answer past one of the client's bounds (cli/client.ts CLIENT_LIMITS)
+  'DEADLINE_EXCEEDED', // the command's overall deadline (--timeout) passed
+  'UNDECIDED', // verification finished but cannot decide: a logged attestation by a trusted key does not verify
 ] as const;
 
 /** CliErrorCode is one of CLI_ERROR_CODES. */
@@ -33,5 +37,21 @@ export class CliError extends Error {
     this.name = 'CliError';
     this.code = code;
     this.details = details;
+  }
+}
+
+/**
+ * withContext runs fn and, when it throws a LogError or CliError, rethrows the same code with `context`
+ * in front of the message (and in details.context), so the user reads what failed where ("server a:
+ * inclusion proof of entry 3 against checkpoint size 7: ..."). Other errors pass through unchanged.
+ */
+export async function withContext<T>(context: string, fn: () => T | Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (isLogError(e)) throw new LogError(e.code, `${context}: ${e.message}`, { ...e.details, context });
+    if (e instanceof CliError)
+      throw new CliError(e.code, `${context}: ${e.message}`, { ...e.details, context });
+    throw e;
   }
 }

@@ -12,6 +12,8 @@
  * | 5    | FORK         | two signed checkpoints of one log disagree; evidence written                |
  * | 6    | UNAVAILABLE  | network failure, timeout, 5xx, or still 429/503 after bounded retries       |
  * | 7    | REFUSED      | the server refused the request (4xx), e.g. an attestation it rejects        |
+ * | 8    | UNDECIDED    | `sig verify`: cannot decide; a logged attestation by a trusted key does not |
+ * |      |              | verify (bad signature, or no usable copy of the key): it is never dropped   |
  */
 import { isLogError } from '../log/errors.js';
 import { CliError } from './errors.js';
@@ -26,6 +28,7 @@ export const EXIT = {
   FORK: 5,
   UNAVAILABLE: 6,
   REFUSED: 7,
+  UNDECIDED: 8,
 } as const;
 
 /** ExitCode is one of the values of EXIT. */
@@ -41,6 +44,7 @@ export const EXIT_DESCRIPTIONS: Record<ExitCode, string> = {
   5: 'fork detected: two signed checkpoints disagree (evidence written under $SIG_DIR/evidence)',
   6: 'network failure or server unavailable',
   7: 'the server refused the request (4xx)',
+  8: 'cannot decide: a logged attestation by a trusted key does not verify (named in the output)',
 };
 
 const BY_CODE: Record<string, ExitCode> = {
@@ -58,6 +62,9 @@ const BY_CODE: Record<string, ExitCode> = {
   FORK_DETECTED: EXIT.FORK,
   SERVER_UNAVAILABLE: EXIT.UNAVAILABLE,
   SERVER_REFUSED: EXIT.REFUSED,
+  SERVER_LIMIT_EXCEEDED: EXIT.INVALID,
+  DEADLINE_EXCEEDED: EXIT.UNAVAILABLE,
+  UNDECIDED: EXIT.UNDECIDED,
   // log/errors.ts: everything a server can send that fails verification is INVALID.
   HASH_INVALID: EXIT.INVALID,
   INDEX_OUT_OF_RANGE: EXIT.INVALID,
@@ -98,11 +105,11 @@ export function exitCodeForCode(code: string): ExitCode {
   return BY_CODE[code] ?? EXIT.USAGE;
 }
 
-const SEVERITY: Record<ExitCode, number> = { 0: 0, 1: 1, 7: 2, 6: 3, 3: 4, 2: 5, 4: 6, 5: 7 };
+const SEVERITY: Record<ExitCode, number> = { 0: 0, 1: 1, 7: 2, 6: 3, 3: 4, 2: 5, 8: 6, 4: 7, 5: 8 };
 
 /**
  * worse returns the more serious of two exit codes, for commands that talk to several servers:
- * FORK > INVALID > NOT_TRUSTED > STALE > UNAVAILABLE > REFUSED > USAGE > OK.
+ * FORK > INVALID > UNDECIDED > NOT_TRUSTED > STALE > UNAVAILABLE > REFUSED > USAGE > OK.
  */
 export function worse(a: ExitCode, b: ExitCode): ExitCode {
   return SEVERITY[b] > SEVERITY[a] ? b : a;

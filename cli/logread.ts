@@ -5,12 +5,11 @@
  * checkpoint before anything is checked against them.
  */
 import { treeHash, verifyConsistency } from '../log/proof.js';
-import { type TileCoord, tileHashReader, tilePath } from '../log/tiles.js';
+import { type TileCoord, tileHashReader } from '../log/tiles.js';
 import type { SigClient } from './client.js';
 import type { ServerEntry, SigHome } from './config.js';
-import { CliError } from './errors.js';
-import type { VerifiedCheckpoint } from './verify.js';
-import { withContext } from './verify.js';
+import { CliError, withContext } from './errors.js';
+import type { VerifiedCheckpoint } from './pinned.js';
 
 /** pickServer returns the named server, or the only configured one; USAGE when ambiguous or none. */
 export function pickServer(home: SigHome, name?: string): ServerEntry {
@@ -50,7 +49,7 @@ export async function authenticatedRoot(
   if (size === top) return cp.checkpoint.rootHash;
   const read = tileHashReader(top, async (tiles: readonly TileCoord[]) => {
     const out: Uint8Array[] = [];
-    for (const t of tiles) out.push(await client.tile(tilePath(t)));
+    for (const t of tiles) out.push(await client.tile(t));
     return out;
   });
   const root = await withContext(`server ${server.name}: root of size ${size} from tiles`, () =>

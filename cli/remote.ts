@@ -1,40 +1,45 @@
 /**
  * remote: the CLI's conversations with configured servers, each answer verified with log/ and the
- * server's pinned keys (cli/verify.ts) before anything is believed or kept.
+ * server's pinned keys (cli/pinned.ts) before anything is believed or kept, within the bounds of
+ * cli/client.ts.
  */
 import { readFileSync } from 'node:fs';
-import type { PublicKey } from 'openpgp';
 import { canonicalJson } from '../log/canonical-json.js';
 import { isLogError } from '../log/errors.js';
 import { ed25519Verifier } from '../log/note.js';
 import { type Attestation, fingerprintHex, readPublicKey } from '../log/signet.js';
-import { SigClient } from './client.js';
+import { CLIENT_LIMITS, type Deadline, SigClient } from './client.js';
 import {
   DEFAULT_MAX_AGE_SECONDS,
+  isServerName,
   normalizeFingerprint,
+  SERVER_NAME_RULE,
   type ServerEntry,
   type SigHome,
   writeFileAtomic,
 } from './config.js';
-import { CliError } from './errors.js';
+import { CliError, withContext } from './errors.js';
 import { type ExitCode, exitCodeFor } from './exit-codes.js';
-import { localPublicKey } from './keys.js';
 import {
-  addCandidate,
   advanceCheckpoint,
-  type Candidate,
   type Freshness,
   freshness,
-  keyFromArmored,
   openCheckpoint,
   type VerifiedCheckpoint,
   verifyItem,
-  withContext,
-} from './verify.js';
+} from './pinned.js';
+import type { CandidateSet } from './trust.js';
 
-/** clientFor returns an HTTP client for a server, telling `onRetry` about 429/503 waits. */
-export function clientFor(server: { url: string }, warn?: (m: string) => void): SigClient {
-  const c = new SigClient(server.url);
+/**
+ * clientFor returns an HTTP client for a server, within the command's deadline, telling `warn` about
+ * 429/503 waits.
+ */
+export function clientFor(
+  server: { url: string },
+  warn?: (m: string) => void,
+  deadline?: Deadline,
+): SigClient {
+  const c = new SigClient(server.url, { deadline });
   if (warn) {
     c.onRetry = ({ url, status, waitMs, attempt }) =>
       warn(
@@ -44,9 +49,22 @@ export function clientFor(server: { url: string }, warn?: (m: string) => void): 
   return c;
 }
 
-/** serverNameFor returns the default local name of a server URL: its host and port, file-name safe. */
+/**
+ * serverNameFor returns the default local name of a server URL: its host and port, made a
+ * SERVER_NAME_PATTERN name (other characters become '_', a leading '.' or '-' gets a '_' in front, at
+ * most 100 characters).
+ */
 export function serverNameFor(url: string): string {
-  return new URL(url).host.replace(/[^A-Za-z0-9._-]/g, '_');
+  const name = new URL(url).host.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^[.-]/, '_$&');
+  return name.slice(0, 100) || '_';
+}
+
+/** checkServerName returns a name given by the user (`--name`); USAGE unless it is SERVER_NAME_PATTERN. */
+export function checkServerName(name: string): string {
+  if (!isServerName(name)) {
+    throw new CliError('USAGE', `--name must be ${SERVER_NAME_RULE}, found ${JSON.stringify(name)}`);
+  }
+  return name;
 }
 
 /** ServerOffer is a server as shown to the user before pinning, its checkpoint already verified. */
@@ -66,17 +84,19 @@ export async function fetchServerOffer(
   url: string,
   opts: { name?: string; maxAgeSeconds?: number },
   warn?: (m: string) => void,
+  deadline?: Deadline,
 ): Promise<ServerOffer> {
   const base = url.replace(/\/+$/, '');
+  if (opts.name !== undefined) checkServerName(opts.name);
   try {
-    new URL(base);
+    if (!/^https?:$/.test(new URL(base).protocol)) throw new Error('not http(s)');
   } catch {
     throw new CliError(
       'USAGE',
       `expected a server URL such as http://127.0.0.1:8080, found ${JSON.stringify(url)}`,
     );
   }
-  const client = clientFor({ url: base }, warn);
+  const client = clientFor({ url: base }, warn, deadline);
   const info = await client.serverInfo();
   const ctx = `server ${base} (GET /v1/server)`;
   const key = await withContext(ctx, async () => {
@@ -184,7 +204,7 @@ export function failureReport(server: ServerEntry, e: unknown): ServerReport {
   const status: ServerStatus =
     e.code === 'FORK_DETECTED'
       ? 'fork'
-      : e.code === 'SERVER_UNAVAILABLE'
+      : e.code === 'SERVER_UNAVAILABLE' || e.code === 'DEADLINE_EXCEEDED'
         ? 'unavailable'
         : e.code === 'SERVER_REFUSED'
           ? 'refused'
@@ -200,27 +220,44 @@ export function failureReport(server: ServerEntry, e: unknown): ServerReport {
 /**
  * queryServer asks one server for every logged attestation of `id` (all pages), verifies each page's
  * checkpoint (pinned keys, freshness, consistency with the kept one) and each item's inclusion proof,
- * checks each entry is an attestation of `id`, and returns them. Throws on any verification failure.
+ * checks each entry is an attestation of `id`, and adds them to `into` with their (server, index).
+ * Throws on any verification failure, and SERVER_LIMIT_EXCEEDED past CLIENT_LIMITS.pages pages or
+ * CLIENT_LIMITS.items items: an answer is checked whole or not believed at all.
  */
 export async function queryServer(
   home: SigHome,
   server: ServerEntry,
   client: SigClient,
   id: string,
-): Promise<{ report: ServerReport; attestations: Attestation[] }> {
-  const attestations: Attestation[] = [];
+  into: CandidateSet,
+): Promise<ServerReport> {
+  let items = 0;
   let cursor: string | undefined;
   let first: { cp: VerifiedCheckpoint; fresh: Freshness } | undefined;
   let stale: Freshness | undefined;
-  for (let page = 0; ; page++) {
-    if (page > 100_000)
+  // Pages normally repeat one checkpoint: open and advance each distinct note once.
+  let last: { note: string; cp: VerifiedCheckpoint } | undefined;
+  for (let page = 1; ; page++) {
+    if (page > CLIENT_LIMITS.pages)
       throw new CliError(
-        'SERVER_RESPONSE_INVALID',
-        `server ${server.name}: more than 100000 pages for ${id}`,
+        'SERVER_LIMIT_EXCEEDED',
+        `server ${server.name}: more than ${CLIENT_LIMITS.pages} pages for ${id}, the most this client reads from one server; not believing a partial answer`,
+        { limit: CLIENT_LIMITS.pages },
       );
     const p = await withContext(`server ${server.name}`, () => client.attestationsPage({ id, cursor }));
-    const cp = await openCheckpoint(server, p.checkpoint, `checkpoint of the answer for ${id}`);
-    await advanceCheckpoint(home, server, client, cp);
+    items += p.attestations.length;
+    if (items > CLIENT_LIMITS.items)
+      throw new CliError(
+        'SERVER_LIMIT_EXCEEDED',
+        `server ${server.name}: more than ${CLIENT_LIMITS.items} attestations for ${id}, the most this client checks from one server; not believing a partial answer`,
+        { limit: CLIENT_LIMITS.items },
+      );
+    if (last?.note !== p.checkpoint) {
+      const opened = await openCheckpoint(server, p.checkpoint, `checkpoint of the answer for ${id}`);
+      await advanceCheckpoint(home, server, client, opened);
+      last = { note: p.checkpoint, cp: opened };
+    }
+    const cp = last.cp;
     const f = freshness(server, cp.timestamp);
     if (!f.fresh) stale ??= f;
     first ??= { cp, fresh: f };
@@ -232,7 +269,7 @@ export async function queryServer(
           `server ${server.name}: entry ${item.index} is an attestation of ${JSON.stringify(entry.attestation.data.id)}, not of the ${JSON.stringify(id)} asked for`,
         );
       }
-      attestations.push(entry.attestation);
+      into.add(entry.attestation, server.name, { server: server.name, index: item.index });
     }
     if (p.next === null) break;
     if (p.next === cursor)
@@ -244,53 +281,14 @@ export async function queryServer(
   }
   const f = stale ?? first!.fresh;
   return {
-    attestations,
-    report: {
-      server: server.name,
-      url: server.url,
-      status: f.fresh ? 'fresh' : 'stale',
-      treeSize: first!.cp.checkpoint.treeSize,
-      checkpointTime: first!.cp.timestamp.toISOString(),
-      ageSeconds: f.ageSeconds,
-      attestations: attestations.length,
-      ...(f.reason ? { reason: f.reason } : {}),
-    },
-  };
-}
-
-/**
- * keyLookup returns a function finding a signer's public key: $SIG_DIR/keys first, then GET
- * /v1/keys/<fp> of the given servers (the key must have that fingerprint). Results are cached.
- */
-export function keyLookup(
-  home: SigHome,
-  servers: readonly ServerEntry[],
-): (fp: string) => Promise<PublicKey | undefined> {
-  const cache = new Map<string, Promise<PublicKey | undefined>>();
-  return (fp) => {
-    const k = fp.toUpperCase();
-    let p = cache.get(k);
-    if (!p) {
-      p = (async () => {
-        if (!/^[0-9A-F]{40}$/.test(k)) return undefined;
-        const local = await localPublicKey(home, k);
-        if (local) return local;
-        for (const s of servers) {
-          try {
-            const armored = await clientFor(s).key(k);
-            if (armored) {
-              const key = await keyFromArmored(armored, k);
-              if (key) return key;
-            }
-          } catch (e) {
-            if (!(e instanceof CliError)) throw e;
-          }
-        }
-        return undefined;
-      })();
-      cache.set(k, p);
-    }
-    return p;
+    server: server.name,
+    url: server.url,
+    status: f.fresh ? 'fresh' : 'stale',
+    treeSize: first!.cp.checkpoint.treeSize,
+    checkpointTime: first!.cp.timestamp.toISOString(),
+    ageSeconds: f.ageSeconds,
+    attestations: items,
+    ...(f.reason ? { reason: f.reason } : {}),
   };
 }
 
@@ -298,7 +296,7 @@ export function keyLookup(
 export async function collectLocal(
   home: SigHome,
   id: string,
-  candidates: Candidate[],
+  candidates: CandidateSet,
   parse: (v: unknown) => Attestation,
 ): Promise<{ file: string; reason: string }[]> {
   const problems: { file: string; reason: string }[] = [];
@@ -309,17 +307,12 @@ export async function collectLocal(
         problems.push({ file, reason: `attestation of ${att.data.id}, filed under ${id}` });
         continue;
       }
-      addCandidate(candidates, att, 'local');
+      candidates.add(att, 'local');
     } catch (e) {
       problems.push({ file, reason: (e as Error).message });
     }
   }
   return problems;
-}
-
-/** receiptPath is where a verified receipt is kept. */
-export function receiptPath(home: SigHome, server: string, index: bigint): string {
-  return home.path('receipts', server, `${index}.json`);
 }
 
 /** PublishResult is one server's answer to a publish. */
@@ -394,7 +387,7 @@ export async function publishTo(
   for (const cp of cps) last = (await advanceCheckpoint(home, server, client, cp)).kept;
   const receipts: PublishResult['receipts'] = [];
   for (const c of checked) {
-    const file = receiptPath(home, server.name, c.index);
+    const file = home.receiptPath(server.name, c.index);
     writeFileAtomic(
       file,
       `${JSON.stringify(

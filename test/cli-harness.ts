@@ -9,12 +9,14 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { createServer, request } from 'node:http';
+import { createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { emptyRoot } from '../log/hash.js';
 import { loadConfig } from '../server/config.js';
+import { loadKeys, type ServerKeys, signCheckpoint } from '../server/keys.js';
 import { createLogger } from '../server/logger.js';
 import { type ServerHandle, startServer } from '../server/main.js';
 
@@ -197,4 +199,82 @@ export async function defaultFingerprint(sigDir: string): Promise<string> {
   const k = r.json.keys.find((x: { default: boolean }) => x.default) ?? r.json.keys[0];
   if (!k) throw new Error(`no key in ${sigDir}`);
   return k.fingerprint;
+}
+
+/** HostileLog is a log with its own real keys that answers whatever a test wants (a hostile server). */
+export interface HostileLog {
+  url: string;
+  origin: string;
+  fingerprint: string;
+  keys: ServerKeys;
+  /** checkpoint is served at /log/checkpoint (set it with sign()). */
+  checkpoint: string;
+  /** handle answers a request first; return true when it did. Defaults: /v1/server, /log/checkpoint, else 404. */
+  handle: ((req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>) | undefined;
+  /** requests counts the requests seen, by path without query. */
+  requests: Map<string, number>;
+  /** sign returns a checkpoint of (treeSize, rootHash) signed by the log's keys (both lines). */
+  sign(treeSize: bigint, rootHash: Uint8Array): Promise<string>;
+  close(): Promise<void>;
+}
+
+/**
+ * startHostileLog starts an HTTP server on 127.0.0.1 port 0 with real log keys (server/keys.ts loadKeys,
+ * made in a temp dir) that serves /v1/server and a checkpoint it signed for whatever tree the test
+ * claims, and lets the test answer everything else (`handle`): a server that can be pinned and then lies.
+ */
+export async function startHostileLog(
+  opts: { origin?: string; treeSize?: bigint; rootHash?: Uint8Array } = {},
+): Promise<HostileLog> {
+  const origin = opts.origin ?? 'hostile.test/log';
+  const keys = await loadKeys({ dataDir: tempDir('hostile-keys'), origin });
+  const log: HostileLog = {
+    url: '',
+    origin,
+    fingerprint: keys.openpgpFingerprint,
+    keys,
+    checkpoint: '',
+    handle: undefined,
+    requests: new Map(),
+    sign: async (treeSize, rootHash) =>
+      (await signCheckpoint(keys, { origin, treeSize, rootHash, extensions: [] })).note,
+    close: async () => {},
+  };
+  log.checkpoint = await log.sign(opts.treeSize ?? 0n, opts.rootHash ?? emptyRoot());
+  const server = createServer((req, res) => {
+    const bare = (req.url ?? '/').split('?')[0]!;
+    log.requests.set(bare, (log.requests.get(bare) ?? 0) + 1);
+    void (async () => {
+      if (log.handle && (await log.handle(req, res))) return;
+      if (bare === '/v1/server') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({
+            origin,
+            vkey: keys.vkey,
+            openpgp: { fingerprint: keys.openpgpFingerprint, publicKey: keys.openpgpPublicKey },
+            limits: {},
+            intervals: {},
+            version: 'hostile',
+          }),
+        );
+      } else if (bare === '/log/checkpoint') {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end(log.checkpoint);
+      } else {
+        res.writeHead(404, { 'content-type': 'application/json' });
+        res.end('{"error":{"code":"NOT_FOUND","message":"no such thing"}}');
+      }
+    })().catch((e) => {
+      res.destroy(e as Error);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  log.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  log.close = () =>
+    new Promise((r) => {
+      server.closeAllConnections();
+      server.close(() => r());
+    });
+  return log;
 }

@@ -1,10 +1,11 @@
 import { Args, Flags } from '@oclif/core';
 import { comparePeer, type FullAuditResult, fullAudit } from '../audit.js';
-import { exitCodesHelp, SigCommand } from '../base.js';
+import { deadlineFrom, exitCodesHelp, SigCommand, TIMEOUT_FLAGS } from '../base.js';
 import { parseDuration } from '../config.js';
 import { CliError } from '../errors.js';
 import { EXIT, type ExitCode, worse } from '../exit-codes.js';
 import { clientFor, failureReport, fetchCheckpoint, type ServerReport } from '../remote.js';
+import { SignerKeys } from '../signer-keys.js';
 
 /** AuditReport is one server in one round. */
 export interface AuditReport extends ServerReport {
@@ -22,8 +23,8 @@ export default class Audit extends SigCommand {
     `For each server (default: all configured): fetches /log/checkpoint, verifies it with the pinned keys, proves it consistent with the last checkpoint kept (GET /v1/proof/consistency) and keeps it. On an inconsistency (equal sizes with different roots, or no valid consistency proof) both signed checkpoints are written to $SIG_DIR/evidence/<server>-<time>/ and the exit code is 5.
 
 --peer compares with a checkpoint another auditor saw (a URL serving a checkpoint, or a file): equal sizes must have equal roots; different sizes need a consistency proof from the server.
---full downloads every tile and entry bundle, recomputes the tree and compares it with the checkpoint, and re-verifies every attestation (keys via /v1/keys).
---watch repeats every --interval (for --count rounds, default forever); a fork stops it.
+--full streams every entry bundle and hash tile, recomputes the tree and compares each tile as it completes and the root with the checkpoint, and re-verifies every attestation (keys from $SIG_DIR/keys, else GET /v1/keys, read with the signer-key rules). It refuses at once a tree larger than it can check before --timeout (1,000,000 entries a second): raise --timeout for a large log.
+--watch repeats every --interval (for --count rounds, default forever); a fork stops it. --timeout applies to each round.
 
 ${exitCodesHelp([EXIT.OK, EXIT.USAGE, EXIT.STALE, EXIT.INVALID, EXIT.FORK, EXIT.UNAVAILABLE])}`;
   static override examples = [
@@ -45,6 +46,7 @@ ${exitCodesHelp([EXIT.OK, EXIT.USAGE, EXIT.STALE, EXIT.INVALID, EXIT.FORK, EXIT.
       multiple: true,
     }),
     full: Flags.boolean({ description: 'download and recompute the whole log, re-verify every attestation' }),
+    ...TIMEOUT_FLAGS,
   };
 
   async run(): Promise<{ rounds: number; reports: AuditReport[]; exitCode: ExitCode }> {
@@ -60,8 +62,9 @@ ${exitCodesHelp([EXIT.OK, EXIT.USAGE, EXIT.STALE, EXIT.INVALID, EXIT.FORK, EXIT.
     let round = 0;
     for (; round < rounds; ) {
       round++;
+      const deadline = deadlineFrom(flags.timeout);
       for (const s of servers) {
-        const client = clientFor(s, (m) => this.warnLine(m));
+        const client = clientFor(s, (m) => this.warnLine(m), deadline);
         let r: AuditReport;
         try {
           const got = await fetchCheckpoint(this.home, s, client);
@@ -82,8 +85,9 @@ ${exitCodesHelp([EXIT.OK, EXIT.USAGE, EXIT.STALE, EXIT.INVALID, EXIT.FORK, EXIT.
             r.peers.push(await comparePeer(this.home, s, client, got.checkpoint, p));
           }
           if (flags.full) {
-            r.full = await fullAudit(this.home, s, client, got.checkpoint, !this.jsonEnabled());
-            if (r.full.invalidAttestations.length > 0) {
+            const keys = new SignerKeys(this.home, [s], () => client);
+            r.full = await fullAudit(s, client, got.checkpoint, keys.lookup, !this.jsonEnabled());
+            if (r.full.invalidCount > 0) {
               r.status = 'invalid';
               exit = worse(exit, EXIT.INVALID);
             }
@@ -126,9 +130,11 @@ ${exitCodesHelp([EXIT.OK, EXIT.USAGE, EXIT.STALE, EXIT.INVALID, EXIT.FORK, EXIT.
     for (const p of r.peers ?? []) this.log(`        consistent with peer ${p.peer} (size ${p.treeSize})`);
     if (r.full) {
       this.log(
-        `        full: ${r.full.entries} entries in ${r.full.entryBundles} bundles and ${r.full.hashTiles} hash tiles recomputed to the signed root; ${r.full.attestationsVerified} attestations verified, ${r.full.invalidAttestations.length} invalid`,
+        `        full: ${r.full.entries} entries in ${r.full.entryBundles} bundles and ${r.full.hashTiles} hash tiles recomputed to the signed root; ${r.full.attestationsVerified} attestations verified, ${r.full.invalidCount} invalid`,
       );
       for (const x of r.full.invalidAttestations) this.log(`        entry ${x.index}: ${x.reason}`);
+      if (r.full.invalidCount > r.full.invalidAttestations.length)
+        this.log(`        (and ${r.full.invalidCount - r.full.invalidAttestations.length} more)`);
     }
   }
 }

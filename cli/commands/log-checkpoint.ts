@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core';
-import { exitCodesHelp, SigCommand } from '../base.js';
+import { deadlineFrom, exitCodesHelp, SigCommand, TIMEOUT_FLAGS } from '../base.js';
 import { EXIT } from '../exit-codes.js';
 import { pickServer } from '../logread.js';
 import { clientFor, fetchCheckpoint } from '../remote.js';
@@ -21,6 +21,7 @@ export default class LogCheckpoint extends SigCommand {
   ];
   static override flags = {
     server: Flags.string({ description: 'server name or URL (default: the only one)' }),
+    ...TIMEOUT_FLAGS,
   };
 
   async run(): Promise<Record<string, unknown>> {
@@ -29,7 +30,7 @@ export default class LogCheckpoint extends SigCommand {
     const got = await fetchCheckpoint(
       this.home,
       s,
-      clientFor(s, (m) => this.warnLine(m)),
+      clientFor(s, (m) => this.warnLine(m), deadlineFrom(flags.timeout)),
     );
     const c = got.checkpoint.checkpoint;
     const out = {

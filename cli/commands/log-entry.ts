@@ -1,11 +1,11 @@
 import { Args, Flags } from '@oclif/core';
 import { hashLeaf } from '../../log/hash.js';
-import { exitCodesHelp, SigCommand } from '../base.js';
+import { deadlineFrom, exitCodesHelp, SigCommand, TIMEOUT_FLAGS } from '../base.js';
 import { CliError } from '../errors.js';
 import { EXIT } from '../exit-codes.js';
 import { parseIndexArg, pickServer } from '../logread.js';
+import { verifyItem } from '../pinned.js';
 import { clientFor, fetchCheckpoint } from '../remote.js';
-import { verifyItem } from '../verify.js';
 
 /** LogEntry is `sig log entry <index>`: one entry, with its inclusion proof verified. */
 export default class LogEntry extends SigCommand {
@@ -24,13 +24,14 @@ export default class LogEntry extends SigCommand {
   static override args = { index: Args.string({ description: 'entry index (0-based)', required: true }) };
   static override flags = {
     server: Flags.string({ description: 'server name or URL (default: the only one)' }),
+    ...TIMEOUT_FLAGS,
   };
 
   async run(): Promise<Record<string, unknown>> {
     const { args, flags } = await this.parse(LogEntry);
     const index = parseIndexArg(args.index, 'index');
     const s = pickServer(this.home, flags.server);
-    const client = clientFor(s, (m) => this.warnLine(m));
+    const client = clientFor(s, (m) => this.warnLine(m), deadlineFrom(flags.timeout));
     const { checkpoint: cp } = await fetchCheckpoint(this.home, s, client);
     if (index >= cp.checkpoint.treeSize) {
       throw new CliError('USAGE', `index ${index} is not in the tree (size ${cp.checkpoint.treeSize})`);

@@ -1,11 +1,10 @@
 import { Args, Flags } from '@oclif/core';
 import { verifyConsistency } from '../../log/proof.js';
-import { exitCodesHelp, SigCommand } from '../base.js';
-import { CliError } from '../errors.js';
+import { deadlineFrom, exitCodesHelp, SigCommand, TIMEOUT_FLAGS } from '../base.js';
+import { CliError, withContext } from '../errors.js';
 import { EXIT } from '../exit-codes.js';
 import { authenticatedRoot, parseIndexArg, pickServer } from '../logread.js';
 import { clientFor, fetchCheckpoint } from '../remote.js';
-import { withContext } from '../verify.js';
 
 /** LogProofConsistency is `sig log proof consistency <from> <to>`. */
 export default class LogProofConsistency extends SigCommand {
@@ -22,6 +21,7 @@ export default class LogProofConsistency extends SigCommand {
   };
   static override flags = {
     server: Flags.string({ description: 'server name or URL (default: the only one)' }),
+    ...TIMEOUT_FLAGS,
   };
 
   async run(): Promise<Record<string, unknown>> {
@@ -30,7 +30,7 @@ export default class LogProofConsistency extends SigCommand {
     const to = parseIndexArg(args.to, 'to');
     if (from > to) throw new CliError('USAGE', `from (${from}) must not be larger than to (${to})`);
     const s = pickServer(this.home, flags.server);
-    const client = clientFor(s, (m) => this.warnLine(m));
+    const client = clientFor(s, (m) => this.warnLine(m), deadlineFrom(flags.timeout));
     const { checkpoint: cp } = await fetchCheckpoint(this.home, s, client);
     const rootTo = await authenticatedRoot(s, client, cp, to);
     const rootFrom = await authenticatedRoot(s, client, cp, from);

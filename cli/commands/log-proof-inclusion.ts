@@ -1,12 +1,11 @@
 import { Args, Flags } from '@oclif/core';
 import { hashLeaf } from '../../log/hash.js';
 import { verifyInclusion } from '../../log/proof.js';
-import { exitCodesHelp, SigCommand } from '../base.js';
-import { CliError } from '../errors.js';
+import { deadlineFrom, exitCodesHelp, SigCommand, TIMEOUT_FLAGS } from '../base.js';
+import { CliError, withContext } from '../errors.js';
 import { EXIT } from '../exit-codes.js';
 import { authenticatedRoot, parseIndexArg, pickServer } from '../logread.js';
 import { clientFor, fetchCheckpoint } from '../remote.js';
-import { withContext } from '../verify.js';
 
 /** LogProofInclusion is `sig log proof inclusion <index>`. */
 export default class LogProofInclusion extends SigCommand {
@@ -21,13 +20,14 @@ export default class LogProofInclusion extends SigCommand {
   static override flags = {
     server: Flags.string({ description: 'server name or URL (default: the only one)' }),
     size: Flags.string({ description: 'tree size (default: the current checkpoint)' }),
+    ...TIMEOUT_FLAGS,
   };
 
   async run(): Promise<Record<string, unknown>> {
     const { args, flags } = await this.parse(LogProofInclusion);
     const index = parseIndexArg(args.index, 'index');
     const s = pickServer(this.home, flags.server);
-    const client = clientFor(s, (m) => this.warnLine(m));
+    const client = clientFor(s, (m) => this.warnLine(m), deadlineFrom(flags.timeout));
     const { checkpoint: cp } = await fetchCheckpoint(this.home, s, client);
     const size = flags.size !== undefined ? parseIndexArg(flags.size, '--size') : cp.checkpoint.treeSize;
     if (index >= size) throw new CliError('USAGE', `index ${index} is not in a tree of size ${size}`);

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Args, Flags } from '@oclif/core';
 import { canonicalJson } from '../../log/canonical-json.js';
 import { type Attestation, parseAttestation } from '../../log/signet.js';
-import { exitCodesHelp, SigCommand } from '../base.js';
+import { deadlineFrom, exitCodesHelp, SigCommand, TIMEOUT_FLAGS } from '../base.js';
 import { CliError } from '../errors.js';
 import { EXIT, type ExitCode, worse } from '../exit-codes.js';
 import { resolveTarget } from '../ids.js';
@@ -28,6 +28,7 @@ export default class Publish extends SigCommand {
   static override flags = {
     all: Flags.boolean({ description: 'publish every attestation in the local repo' }),
     server: Flags.string({ description: 'only this server (name or URL; repeatable)', multiple: true }),
+    ...TIMEOUT_FLAGS,
   };
 
   async run(): Promise<{ attestations: number; servers: PublishResult[] }> {
@@ -71,10 +72,11 @@ export default class Publish extends SigCommand {
       .map((fp) => this.home.readPublicKeyArmored(fp))
       .filter((k): k is string => k !== undefined);
 
+    const deadline = deadlineFrom(flags.timeout);
     const results: PublishResult[] = [];
     let worst: ExitCode = EXIT.OK;
     for (const s of servers) {
-      const client = clientFor(s, (m) => this.warnLine(m));
+      const client = clientFor(s, (m) => this.warnLine(m), deadline);
       try {
         let merged: PublishResult | undefined;
         for (let i = 0; i < atts.length; i += BATCH) {

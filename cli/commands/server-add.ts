@@ -1,9 +1,9 @@
 import { Args, Flags } from '@oclif/core';
-import { exitCodesHelp, SigCommand } from '../base.js';
+import { deadlineFrom, exitCodesHelp, SigCommand, TIMEOUT_FLAGS } from '../base.js';
 import { formatDuration, parseDuration, type ServerEntry } from '../config.js';
 import { CliError } from '../errors.js';
 import { EXIT } from '../exit-codes.js';
-import { fetchServerOffer, pinServer } from '../remote.js';
+import { checkServerName, fetchServerOffer, pinServer } from '../remote.js';
 
 /** ServerAdd is `sig server add`: pins a server by its keys after the user checked them. */
 export default class ServerAdd extends SigCommand {
@@ -23,20 +23,22 @@ export default class ServerAdd extends SigCommand {
       description: 'a checkpoint older than this is stale (90s, 30m, 24h, 7d)',
       default: '24h',
     }),
-    name: Flags.string({ description: 'local name (default: host_port)' }),
+    name: Flags.string({
+      description:
+        "local name (default: host_port): 1 to 100 of A-Z a-z 0-9 . _ -, starting with a letter, digit or '_'",
+    }),
+    ...TIMEOUT_FLAGS,
   };
 
   async run(): Promise<{ server: ServerEntry; treeSize: bigint; checkpointTime: string; fresh: boolean }> {
     const { args, flags } = await this.parse(ServerAdd);
     const maxAgeSeconds = parseDuration(flags['max-age']);
-    if (flags.name !== undefined && !/^[A-Za-z0-9._-]+$/.test(flags.name)) {
-      throw new CliError(
-        'USAGE',
-        `--name must be letters, digits, '.', '_' or '-', found ${JSON.stringify(flags.name)}`,
-      );
-    }
-    const offer = await fetchServerOffer(args.url, { name: flags.name, maxAgeSeconds }, (m) =>
-      this.warnLine(m),
+    if (flags.name !== undefined) checkServerName(flags.name);
+    const offer = await fetchServerOffer(
+      args.url,
+      { name: flags.name, maxAgeSeconds },
+      (m) => this.warnLine(m),
+      deadlineFrom(flags.timeout),
     );
     const e = offer.entry;
     const show = [

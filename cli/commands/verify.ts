@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { parseAttestation } from '../../log/signet.js';
-import { exitCodesHelp, openPrompt, SigCommand } from '../base.js';
+import { deadlineFrom, exitCodesHelp, openPrompt, SigCommand, TIMEOUT_FLAGS } from '../base.js';
+import { CLIENT_LIMITS, type Deadline } from '../client.js';
 import type { ServerEntry, TrustPolicy } from '../config.js';
 import { CliError } from '../errors.js';
 import { EXIT, type ExitCode, worse } from '../exit-codes.js';
@@ -10,12 +11,12 @@ import {
   collectLocal,
   failureReport,
   fetchServerOffer,
-  keyLookup,
   pinServer,
   queryServer,
   type ServerReport,
 } from '../remote.js';
-import { addCandidate, type Candidate, type Judged, judge, type Verdict } from '../verify.js';
+import { type KeyReport, SignerKeys } from '../signer-keys.js';
+import { CandidateSet, type Judged, judge, type Verdict } from '../trust.js';
 
 /** VerifyResult is what `sig verify --json` prints. */
 export interface VerifyResult {
@@ -26,6 +27,10 @@ export interface VerifyResult {
   policy: TrustPolicy;
   servers: ServerReport[];
   attestations: Judged[];
+  /** undecided: logged attestations by trusted keys that do not verify (verdict "cannot decide"). */
+  undecided: Judged[];
+  /** keys: where each signer's key came from, and how the servers' copies compared. */
+  keys: KeyReport[];
   localProblems: { file: string; reason: string }[];
   warnings: string[];
   exitCode: ExitCode;
@@ -38,11 +43,15 @@ export default class Verify extends SigCommand {
   static override description =
     `Counts the newest attestation (by OpenPGP signature time) of each trusted key: a newer ok:false revokes an older ok:true. Trusted when at least N trusted keys say ok and at most M say not ok (\`sig trust policy\`).
 
-With --remote, asks every configured server (GET /v1/attestations, all pages) and believes nothing it did not check: the checkpoint's signatures by the server's pinned keys, its freshness (stale when its OpenPGP signature is older than the server's --max-age or more than 5 minutes in the future), every inclusion proof, every attestation's signature (keys from $SIG_DIR/keys or GET /v1/keys), and consistency with the checkpoint kept from last time (never a smaller tree). The new checkpoint is kept. With no fresh server it stops unless --allow-stale.
+With --remote, asks every configured server (GET /v1/attestations, all pages) and believes nothing it did not check: the checkpoint's signatures by the server's pinned keys, its freshness (stale when its OpenPGP signature is older than the server's --max-age or more than 5 minutes in the future), every inclusion proof, every attestation's signature, and consistency with the checkpoint kept from last time (never a smaller tree). The new checkpoint is kept. With no fresh server it stops unless --allow-stale. A server answer past ${CLIENT_LIMITS.pages} pages or ${CLIENT_LIMITS.items} attestations is refused whole (exit 4).
+
+Signer keys come from $SIG_DIR/keys when you have them; otherwise from EVERY server asked, each copy checked (only self-signatures that verify are kept) and all merged: a server serving a stripped copy cannot take away a subkey or a revocation another server has. Copies that are unusable or disagree are reported.
+
+Fail closed: a logged attestation by a trusted key that does not verify (or whose key cannot be found) is never dropped: the verdict is CANNOT DECIDE (exit 8), naming the key and the entries (server, index).
 
 Each attestation is reported as: trusted ok, marked bad (trusted not ok), untrusted (key not trusted), unknown (no key to check it), invalid (signature fails), superseded (an older one by the same key). Each server as: fresh, stale, invalid, fork, unavailable, refused.
 
-${exitCodesHelp([EXIT.OK, EXIT.USAGE, EXIT.NOT_TRUSTED, EXIT.STALE, EXIT.INVALID, EXIT.FORK, EXIT.UNAVAILABLE])}`;
+${exitCodesHelp([EXIT.OK, EXIT.USAGE, EXIT.NOT_TRUSTED, EXIT.STALE, EXIT.INVALID, EXIT.FORK, EXIT.UNAVAILABLE, EXIT.UNDECIDED])}`;
   static override examples = [
     '<%= config.bin %> verify release.tar.gz',
     '<%= config.bin %> verify release.tar.gz --remote',
@@ -58,17 +67,19 @@ ${exitCodesHelp([EXIT.OK, EXIT.USAGE, EXIT.NOT_TRUSTED, EXIT.STALE, EXIT.INVALID
       description: 'go on (with a warning) when no server gives a fresh answer',
     }),
     server: Flags.string({ description: 'only this server (name or URL; repeatable)', multiple: true }),
+    ...TIMEOUT_FLAGS,
   };
 
   async run(): Promise<VerifyResult> {
     const { args, flags } = await this.parse(Verify);
+    const deadline = deadlineFrom(flags.timeout);
     const { id } = await resolveTarget(args.target);
     const warnings: string[] = [];
     const warn = (m: string) => {
       warnings.push(m);
       this.warnLine(m);
     };
-    const candidates: Candidate[] = [];
+    const candidates = new CandidateSet();
     const localProblems = await collectLocal(this.home, id, candidates, parseAttestation);
     for (const p of localProblems) warn(`local file ${p.file} skipped: ${p.reason}`);
 
@@ -78,13 +89,12 @@ ${exitCodesHelp([EXIT.OK, EXIT.USAGE, EXIT.NOT_TRUSTED, EXIT.STALE, EXIT.INVALID
     let noFresh = false;
     if (flags.remote) {
       servers = flags.server ? flags.server.map((s) => this.home.server(s)) : this.home.servers();
-      if (servers.length === 0) servers = await this.offerServer(warn);
-      const fromServers: { server: ServerEntry; report: ServerReport; atts: Candidate[] }[] = [];
+      if (servers.length === 0) servers = await this.offerServer(warn, deadline);
+      const fromServers: { server: ServerEntry; report: ServerReport; atts: CandidateSet }[] = [];
       for (const s of servers) {
         try {
-          const { report, attestations } = await queryServer(this.home, s, clientFor(s, warn), id);
-          const atts: Candidate[] = [];
-          for (const a of attestations) addCandidate(atts, a, s.name);
+          const atts = new CandidateSet();
+          const report = await queryServer(this.home, s, clientFor(s, warn, deadline), id, atts);
           fromServers.push({ server: s, report, atts });
           reports.push(report);
           if (report.status === 'stale') warn(`server ${s.name} is stale: ${report.reason}`);
@@ -115,14 +125,21 @@ ${exitCodesHelp([EXIT.OK, EXIT.USAGE, EXIT.NOT_TRUSTED, EXIT.STALE, EXIT.INVALID
           );
         }
       }
-      for (const x of usable)
-        for (const c of x.atts) for (const src of c.sources) addCandidate(candidates, c.attestation, src);
+      for (const x of usable) candidates.addAll(x.atts);
     }
 
     const trust = this.home.trust();
     const aborted = noFresh && !flags['allow-stale'];
-    const j = await judge(candidates, keyLookup(this.home, servers), trust.fingerprints, trust.policy);
-    if (!aborted && j.verdict !== 'trusted') exit = worse(exit, EXIT.NOT_TRUSTED);
+    const keys = new SignerKeys(this.home, servers, (s) => clientFor(s, warn, deadline), warn);
+    const j = await judge(
+      candidates.list(),
+      keys.lookup,
+      trust.fingerprints,
+      trust.policy,
+      CLIENT_LIMITS.untrustedSignerKeys,
+    );
+    if (!aborted && j.verdict === 'cannot decide') exit = worse(exit, EXIT.UNDECIDED);
+    else if (!aborted && j.verdict !== 'trusted') exit = worse(exit, EXIT.NOT_TRUSTED);
     const result: VerifyResult = {
       id,
       verdict: aborted ? 'stale' : j.verdict,
@@ -131,6 +148,8 @@ ${exitCodesHelp([EXIT.OK, EXIT.USAGE, EXIT.NOT_TRUSTED, EXIT.STALE, EXIT.INVALID
       policy: j.policy,
       servers: reports,
       attestations: j.attestations,
+      undecided: j.undecided,
+      keys: await keys.reports(),
       localProblems,
       warnings,
       exitCode: exit,
@@ -141,7 +160,7 @@ ${exitCodesHelp([EXIT.OK, EXIT.USAGE, EXIT.NOT_TRUSTED, EXIT.STALE, EXIT.INVALID
   }
 
   /** offerServer handles --remote with no server: asks for one on a terminal, else says how to add one. */
-  private async offerServer(warn: (m: string) => void): Promise<ServerEntry[]> {
+  private async offerServer(warn: (m: string) => void, deadline: Deadline): Promise<ServerEntry[]> {
     if (!this.interactive()) {
       warn('no server configured: add one with `sig server add <url>` (then verify again with --remote)');
       return [];
@@ -156,7 +175,7 @@ ${exitCodesHelp([EXIT.OK, EXIT.USAGE, EXIT.NOT_TRUSTED, EXIT.STALE, EXIT.INVALID
         warn('no server configured: add one with `sig server add <url>`');
         return [];
       }
-      offer = await fetchServerOffer(url, {}, warn);
+      offer = await fetchServerOffer(url, {}, warn, deadline);
       process.stderr.write(
         `origin       ${offer.entry.origin}\nOpenPGP key  ${offer.entry.fingerprint}\nvkey         ${offer.entry.vkey}\n`,
       );
@@ -177,8 +196,14 @@ ${exitCodesHelp([EXIT.OK, EXIT.USAGE, EXIT.NOT_TRUSTED, EXIT.STALE, EXIT.INVALID
         ? 'TRUSTED'
         : r.verdict === 'marked bad'
           ? 'MARKED BAD'
-          : 'NOT TRUSTED';
+          : r.verdict === 'cannot decide'
+            ? `CANNOT DECIDE: ${r.undecided.length} logged attestation(s) by trusted keys do not verify; whichever is the newest word of that key cannot be known`
+            : 'NOT TRUSTED';
     this.log(`${r.id}: ${head}`);
+    for (const u of r.undecided) {
+      const where = u.entries.map((e) => `server ${e.server} index ${e.index}`).join(', ');
+      this.log(`  ${u.key} ok=${u.ok} at ${where}: ${u.reason}`);
+    }
     this.log(
       `  ${r.trustedOk} trusted ok, ${r.trustedNotOk} marked bad; policy: at least ${r.policy.minOk} trusted ok, at most ${r.policy.maxNotOk} marked bad`,
     );
@@ -196,8 +221,18 @@ ${exitCodesHelp([EXIT.OK, EXIT.USAGE, EXIT.NOT_TRUSTED, EXIT.STALE, EXIT.INVALID
       const comment =
         typeof a.attestation.data.comment === 'string' ? ` "${a.attestation.data.comment}"` : '';
       this.log(
-        `  ${a.status.padEnd(11)} ${a.key} ok=${a.ok}${a.signedAt ? ` signed ${a.signedAt}` : ''} [${a.sources.join(', ')}]${comment}${a.reason ? `\n              ${a.reason}` : ''}`,
+        `  ${a.status.padEnd(11)} ${a.key} ok=${a.ok}${a.signedAt ? ` signed ${a.signedAt}` : ''} [${sourcesOf(a)}]${comment}${a.reason ? `\n              ${a.reason}` : ''}`,
       );
     }
   }
+}
+
+/** sourcesOf says where an attestation was found: 'local' and each server, with its entry index. */
+function sourcesOf(a: Judged): string {
+  return a.sources
+    .map((src) => {
+      const idx = a.entries.filter((e) => e.server === src).map((e) => e.index);
+      return idx.length > 0 ? `${src} #${idx.join(',')}` : src;
+    })
+    .join(', ');
 }

@@ -1,6 +1,7 @@
 /**
- * verify: everything the CLI checks about what a server sends, with log/ only (the same code the
- * server proves with) and the server's PINNED keys; and the Signet trust policy.
+ * pinned: what the CLI checks about a server's checkpoints and entries, with log/ only (the same code
+ * the server proves with) and the server's PINNED keys: opening a checkpoint, its freshness, advancing
+ * the checkpoint kept for the server, and the evidence of a fork. The trust policy is cli/trust.ts.
  *
  * - Checkpoints (SPEC.md "The log"): a c2sp.org/signed-note whose Ed25519 AND OpenPGP lines by the
  *   pinned keys both verify; the origin is the pinned origin; the OpenPGP signature's creation time is
@@ -11,13 +12,10 @@
  *   accepted (CHECKPOINT_ROLLBACK).
  * - Inclusion (RFC 9162 §2.1.3.2): the entry bytes as received are hashed (RFC 6962 leaf hash) and the
  *   proof is checked against the verified checkpoint; only then is the entry parsed.
- * - Trust (shared/vectors/README.md): the newest attestation (by OpenPGP signature time) of each key
- *   for an identifier wins; at least policy.minOk trusted ok and at most policy.maxNotOk trusted not-ok.
  */
-import type { PublicKey } from 'openpgp';
 import { type Checkpoint, parseCheckpoint } from '../log/checkpoint.js';
-import { canonicalJson, type Entry, parseEntry } from '../log/entry.js';
-import { isLogError, LogError } from '../log/errors.js';
+import { type Entry, parseEntry } from '../log/entry.js';
+import { isLogError } from '../log/errors.js';
 import { hashLeaf } from '../log/hash.js';
 import {
   ed25519Verifier,
@@ -28,16 +26,10 @@ import {
   type Verifier,
 } from '../log/note.js';
 import { verifyConsistency, verifyInclusion } from '../log/proof.js';
-import { type Attestation, fingerprintHex, readPublicKey, verifyAttestation } from '../log/signet.js';
+import { readPublicKey } from '../log/signet.js';
 import type { RawItem, SigClient } from './client.js';
-import {
-  MAX_FUTURE_SKEW_SECONDS,
-  type ServerEntry,
-  type SigHome,
-  type TrustPolicy,
-  writeFileAtomic,
-} from './config.js';
-import { CliError } from './errors.js';
+import { MAX_FUTURE_SKEW_SECONDS, type ServerEntry, type SigHome, writeFileAtomic } from './config.js';
+import { CliError, withContext } from './errors.js';
 
 /** VerifiedCheckpoint is a checkpoint whose signatures by the pinned keys verified. */
 export interface VerifiedCheckpoint {
@@ -45,22 +37,6 @@ export interface VerifiedCheckpoint {
   checkpoint: Checkpoint;
   /** timestamp is the creation time of the OpenPGP signature line (SPEC.md). */
   timestamp: Date;
-}
-
-/**
- * withContext runs fn and, when it throws a LogError or CliError, rethrows the same code with `context`
- * in front of the message, so the user reads what failed where ("server a: inclusion proof of entry 3
- * against checkpoint size 7: ...").
- */
-export async function withContext<T>(context: string, fn: () => T | Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    if (isLogError(e)) throw new LogError(e.code, `${context}: ${e.message}`, { ...e.details, context });
-    if (e instanceof CliError)
-      throw new CliError(e.code, `${context}: ${e.message}`, { ...e.details, context });
-    throw e;
-  }
 }
 
 const verifierCache = new Map<string, Promise<{ ed: Verifier; pgp: Verifier }>>();
@@ -177,7 +153,7 @@ export function writeEvidence(
   why: string,
   proof?: Uint8Array[],
 ): string {
-  const dir = home.path('evidence', `${server.name}-${stamp(new Date())}`);
+  const dir = home.evidenceDir(server.name, stamp(new Date()));
   writeFileAtomic(`${dir}/checkpoint.${a.checkpoint.treeSize}.a`, a.note);
   writeFileAtomic(`${dir}/checkpoint.${b.checkpoint.treeSize}.b`, b.note);
   if (proof) {
@@ -289,126 +265,4 @@ export async function verifyItem(server: ServerEntry, cp: VerifiedCheckpoint, it
     );
     return parseEntry(item.entry);
   });
-}
-
-/** Status is the verdict on one attestation, as printed. */
-export type Status = 'trusted ok' | 'marked bad' | 'untrusted' | 'unknown' | 'invalid' | 'superseded';
-
-/** Candidate is one attestation found locally or on servers (deduplicated). */
-export interface Candidate {
-  attestation: Attestation;
-  sources: string[];
-}
-
-/** Judged is one attestation with its status. */
-export interface Judged {
-  id: string;
-  key: string;
-  ok: boolean;
-  status: Status;
-  signedAt?: string;
-  reason?: string;
-  sources: string[];
-  attestation: Attestation;
-}
-
-/** Verdict is the policy's answer for an identifier. */
-export type Verdict = 'trusted' | 'marked bad' | 'not trusted';
-
-/** Judgement is the result of judge(). */
-export interface Judgement {
-  verdict: Verdict;
-  trustedOk: number;
-  trustedNotOk: number;
-  policy: TrustPolicy;
-  attestations: Judged[];
-}
-
-/** KeyLookup returns the public key of a fingerprint, or undefined when none can be found. */
-export type KeyLookup = (fingerprint: string) => Promise<PublicKey | undefined>;
-
-/** addCandidate adds an attestation to a list, merging sources of identical attestations (RFC 8785 bytes). */
-export function addCandidate(list: Candidate[], att: Attestation, source: string): void {
-  const c = canonicalJson(att);
-  const existing = list.find((x) => canonicalJson(x.attestation) === c);
-  if (existing) {
-    if (!existing.sources.includes(source)) existing.sources.push(source);
-  } else list.push({ attestation: att, sources: [source] });
-}
-
-/**
- * judge verifies every candidate's signature (verifyAttestation with the signer's key), keeps the
- * newest per key (a newer ok:false revokes an older ok:true; on equal times not-ok wins), and applies
- * the policy to trusted keys. Never throws for a bad attestation: it is reported as invalid.
- */
-export async function judge(
-  candidates: readonly Candidate[],
-  lookup: KeyLookup,
-  trusted: readonly string[],
-  policy: TrustPolicy,
-): Promise<Judgement> {
-  const trustedSet = new Set(trusted.map((f) => f.toUpperCase()));
-  const judged: (Judged & { time?: number })[] = [];
-  for (const c of candidates) {
-    const a = c.attestation;
-    const base = { id: a.data.id, key: a.key, ok: a.data.ok, sources: c.sources, attestation: a };
-    const key = await lookup(a.key);
-    if (!key) {
-      judged.push({
-        ...base,
-        status: 'unknown',
-        reason: `no public key for ${a.key} (import it with \`sig key import\`)`,
-      });
-      continue;
-    }
-    try {
-      const { signedAt } = await verifyAttestation(a, key);
-      judged.push({
-        ...base,
-        status: trustedSet.has(a.key) ? (a.data.ok ? 'trusted ok' : 'marked bad') : 'untrusted',
-        signedAt: signedAt.toISOString(),
-        time: signedAt.getTime(),
-      });
-    } catch (e) {
-      if (!isLogError(e)) throw e;
-      judged.push({ ...base, status: 'invalid', reason: `${e.code}: ${e.message}` });
-    }
-  }
-  // Newest per key wins.
-  const newest = new Map<string, Judged & { time?: number }>();
-  for (const j of judged) {
-    if (j.time === undefined) continue;
-    const cur = newest.get(j.key);
-    if (!cur || j.time > cur.time! || (j.time === cur.time && !j.ok && cur.ok)) newest.set(j.key, j);
-  }
-  for (const j of judged) {
-    if (j.time === undefined) continue;
-    const winner = newest.get(j.key)!;
-    if (winner !== j) {
-      j.status = 'superseded';
-      j.reason = `superseded by a newer attestation of the same key signed ${winner.signedAt} (ok: ${winner.ok})`;
-    }
-  }
-  const trustedOk = judged.filter((j) => j.status === 'trusted ok').length;
-  const trustedNotOk = judged.filter((j) => j.status === 'marked bad').length;
-  const verdict: Verdict =
-    trustedNotOk > policy.maxNotOk ? 'marked bad' : trustedOk >= policy.minOk ? 'trusted' : 'not trusted';
-  return {
-    verdict,
-    trustedOk,
-    trustedNotOk,
-    policy,
-    attestations: judged.map(({ time: _t, ...j }) => j),
-  };
-}
-
-/** keyFromArmored parses an armored key and checks it is the key of fingerprint; undefined otherwise. */
-export async function keyFromArmored(armored: string, fingerprint: string): Promise<PublicKey | undefined> {
-  try {
-    const key = await readPublicKey(armored);
-    return fingerprintHex(key) === fingerprint.toUpperCase() ? key : undefined;
-  } catch (e) {
-    if (isLogError(e)) return undefined;
-    throw e;
-  }
 }
