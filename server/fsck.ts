@@ -8,9 +8,11 @@
  *   2. IDENTITY (identity.ts): log_identity holds the log's origin and keys (Ed25519 vkey, OpenPGP key).
  *   3. ENTRIES (entries.ts): entries.idx runs 0..tree_size-1 with no gap and nothing past
  *      log_state.tree_size; every entry parses (log/entry.ts parseEntry: canonical JSON); its stored
- *      digest, identifier, signer and logged_at agree with the entry bytes; no attestation digest
- *      appears twice. The RFC 6962 leaf hash SHA-256(0x00 || entry) equals entries.leaf_hash when the
- *      schema has that column (it is checked again, through the level-0 tiles, under TILES).
+ *      digest (dedupDigest), identifier, signer and logged_at agree with the entry bytes; no
+ *      attestation digest appears twice from log_state.canonical_dedup_from on (repeats below it were
+ *      logged before canonical dedup took effect: counted in the report). The RFC 6962 leaf hash
+ *      SHA-256(0x00 || entry) equals entries.leaf_hash when the schema has that column (it is checked
+ *      again, through the level-0 tiles, under TILES).
  *   4. SIGNATURES (signatures.ts): every attestation verifies (log/signet.ts verifyAttestation) with the
  *      signer's stored key, as of its loggedAt (the server's acceptance rule).
  *   5. TILES (tiles.ts): every hash tile recomputed from the entries (log/tiles.ts appendLeaves) equals

@@ -2,167 +2,23 @@
  * The store: the server's SQL (fsck's own is in server/fsck/sql-reader.ts), over server/db.ts (pg, PGlite).
  * Schema in sql/ (numbered migrations, applied by `migrate` at start).
  *
- * `Store` is the one narrow interface the sequencer and LogService use; SqlStore is its only
- * implementation. Reads that serve proofs are one query each (readTiles takes every tile a proof
+ * SqlStore implements the narrow storage interfaces of the files that use them (see its comment).
+ * Reads that serve proofs are one query each (readTiles takes every tile a proof
  * needs at once: plan, one batched read, compute; STYLE.md).
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TileCoord } from '../log/tiles.js';
+import type { AdmissionStore, NewPending } from './admission.js';
 import { big, bytes, type Db, num, type Queryable } from './db.js';
 import { ServiceError } from './errors.js';
-
-/** Identity is what the log recorded about itself at first start (sql/001_init.sql log_identity). */
-export interface Identity {
-  origin: string;
-  vkey: string;
-  openpgpFingerprint: string;
-  openpgpPublicKey: string;
-}
-
-/** TreeState is the integrated tree (log_state). */
-export interface TreeState {
-  treeSize: bigint;
-  rootHash: Uint8Array;
-}
-
-/** StoredCheckpoint is one row of checkpoints. */
-export interface StoredCheckpoint {
-  treeSize: bigint;
-  rootHash: Uint8Array;
-  note: string;
-  signedAt: Date;
-}
-
-/** PendingRow is an accepted attestation waiting for integration. */
-export interface PendingRow {
-  seq: bigint;
-  digest: Uint8Array;
-  entry: Uint8Array;
-  identifier: string;
-  signer: string;
-  acceptedAt: Date;
-}
-
-/** NewPending is what publish stores for one accepted attestation. */
-export interface NewPending {
-  /** loggedAt is the entry's loggedAt (acceptance time), stored as pending.accepted_at. */
-  loggedAt: Date;
-  digest: Uint8Array;
-  entry: Uint8Array;
-  identifier: string;
-  signer: string;
-}
-
-/** EntryRow is one integrated entry. */
-export interface EntryRow {
-  index: bigint;
-  entry: Uint8Array;
-}
-
-/** IntegrationTx is what the integrator may do inside its batch transaction (under the lock). */
-export interface IntegrationTx {
-  /** state returns the integrated tree, locking its row until the transaction ends. */
-  state(): Promise<TreeState>;
-  /** takePending drops pending rows already logged, then returns up to `limit` of the oldest. */
-  takePending(limit: number): Promise<PendingRow[]>;
-  /** readTiles is a TileFetcher inside this transaction. */
-  readTiles(tiles: readonly TileCoord[]): Promise<Uint8Array[]>;
-  /**
-   * appendBatch writes entries start.. (in order) with their leaf hashes, the changed tiles and the
-   * new state, and deletes their pending rows.
-   */
-  appendBatch(b: {
-    start: bigint;
-    rows: readonly PendingRow[];
-    leafHashes: readonly Uint8Array[];
-    tiles: readonly { tile: TileCoord; data: Uint8Array }[];
-    state: TreeState;
-  }): Promise<void>;
-  /** latestCheckpoint returns the newest stored checkpoint, if any. */
-  latestCheckpoint(): Promise<StoredCheckpoint | undefined>;
-  /** addCheckpoint stores a signed checkpoint. */
-  addCheckpoint(c: StoredCheckpoint): Promise<void>;
-}
-
-/** Store: the storage the sequencer and LogService use. Every method throws on database errors. */
-export interface Store {
-  readonly kind: 'pg' | 'pglite';
-  identity(): Promise<Identity | undefined>;
-  /** recordIdentity stores `id` unless one is recorded already; returns the recorded one. */
-  recordIdentity(id: Identity): Promise<Identity>;
-  state(): Promise<TreeState>;
-  latestCheckpoint(): Promise<StoredCheckpoint | undefined>;
-  /** readTiles returns the hash tiles at the given widths (prefix of the stored one); throws if absent. */
-  readTiles(tiles: readonly TileCoord[]): Promise<Uint8Array[]>;
-  /** readStoredTile returns a stored tile's widest data, or undefined. */
-  readStoredTile(level: number, index: bigint): Promise<Uint8Array | undefined>;
-  /** readEntries returns the entries with start <= index < end, in order. */
-  readEntries(start: bigint, end: bigint): Promise<EntryRow[]>;
-  /** findEntries returns up to `limit` entries matching id and/or key with after < index < below. */
-  findEntries(q: {
-    id?: string;
-    key?: string;
-    after?: bigint;
-    below: bigint;
-    limit: number;
-  }): Promise<EntryRow[]>;
-  /** entriesByDigest returns the integrated entries with the given attestation digests. */
-  entriesByDigest(digests: readonly Uint8Array[]): Promise<(EntryRow & { digest: Uint8Array })[]>;
-  /**
-   * addPending stores, in one transaction, the keys and every row whose digest is neither pending nor
-   * logged; it throws BACKLOG_FULL (storing nothing) when the backlog would pass maxBacklog.
-   * Returns how many rows were new.
-   */
-  addPending(rows: readonly NewPending[], keys: readonly KeyUpdate[], maxBacklog: number): Promise<number>;
-  backlog(): Promise<number>;
-  getKeys(fingerprints: readonly string[]): Promise<KeyRow[]>;
-  /** putKeys stores merged keys, compare-and-set (see KeyUpdate); throws KeyConflictError. */
-  putKeys(keys: readonly KeyUpdate[]): Promise<void>;
-  /**
-   * integrate runs `fn` in one transaction holding the integrator lock (pg_try_advisory_xact_lock):
-   * returns `{ ran: false }` at once when another process holds it. `beforeCommit` runs last inside
-   * the transaction (a throw rolls everything back).
-   */
-  integrate<T>(
-    fn: (tx: IntegrationTx) => Promise<T>,
-    beforeCommit?: () => void,
-  ): Promise<{ ran: true; value: T } | { ran: false }>;
-  rateLimitIncrement(key: string, windowMs: number): Promise<{ hits: number; resetAt: Date }>;
-  rateLimitGet(key: string): Promise<{ hits: number; resetAt: Date } | undefined>;
-  rateLimitDecrement(key: string): Promise<void>;
-  rateLimitReset(key: string | undefined): Promise<void>;
-  /** counts returns row counts per table (tests and metrics). */
-  counts(): Promise<{ entries: number; pending: number; tiles: number; checkpoints: number; keys: number }>;
-  close(): Promise<void>;
-}
-
-/** KeyRow is a signer's public key. */
-export interface KeyRow {
-  fingerprint: string;
-  armored: string;
-}
-
-/**
- * KeyUpdate is a merged signer key to store, with the stored copy it was merged from (`previous`,
- * undefined when there was none). It is stored only if that copy is still the stored one: two
- * concurrent merges of one key would otherwise let the later write drop what the earlier added (a
- * revocation, say). Otherwise the whole write throws KeyConflictError and the caller merges again.
- */
-export interface KeyUpdate extends KeyRow {
-  previous: string | undefined;
-}
-
-/** KeyConflictError: a stored key changed between the read a merge started from and the write. */
-export class KeyConflictError extends Error {
-  readonly fingerprint: string;
-  constructor(fingerprint: string) {
-    super(`signer key ${fingerprint} changed while a merge of it was being stored`);
-    this.name = 'KeyConflictError';
-    this.fingerprint = fingerprint;
-  }
-}
+import type { Identity, IdentityStore } from './identity.js';
+import { KeyConflictError, type KeyRow, type KeyUpdate } from './key-intake.js';
+import { MIGRATION_STEPS, type MigrationStep } from './migration-steps.js';
+import type { RateLimitCounters } from './rate-limit.js';
+import type { EntryRow, ReadStore } from './reader.js';
+import type { IntegrationStore, IntegrationTx, StoredCheckpoint, TreeState } from './sequencer.js';
 
 /** INTEGRATOR_LOCK is the advisory lock key held by the integrating process ("sig-intg"). */
 export const INTEGRATOR_LOCK = 0x7369672d696e7467n;
@@ -174,6 +30,8 @@ export interface Migration {
   version: number;
   name: string;
   sql: string;
+  /** step: work in JavaScript run after `sql` in the same transaction (server/migration-steps.ts). */
+  step?: MigrationStep | undefined;
 }
 
 /** sqlDir returns the sql/ folder (beside server/ in the source tree, two levels up from dist/server). */
@@ -193,7 +51,13 @@ export function loadMigrations(dir = sqlDir()): Migration[] {
   for (const f of readdirSync(dir).sort()) {
     const m = /^(\d{3})_([a-z0-9_]+)\.sql$/.exec(f);
     if (!m) continue;
-    out.push({ version: Number(m[1]), name: m[2]!, sql: readFileSync(join(dir, f), 'utf8') });
+    const version = Number(m[1]);
+    out.push({
+      version,
+      name: m[2]!,
+      sql: readFileSync(join(dir, f), 'utf8'),
+      step: MIGRATION_STEPS[version],
+    });
   }
   out.forEach((m, i) => {
     if (m.version !== i + 1)
@@ -208,8 +72,9 @@ export function loadMigrations(dir = sqlDir()): Migration[] {
  * Returns the version. Throws SCHEMA_MISMATCH when the database is newer than this server, or older
  * and `apply` is false.
  *
- * Crash safety: the migrations and the version rows commit together; dying before COMMIT leaves the
- * old schema and version, so the next start applies them again from the same point.
+ * Crash safety: the migrations, their steps (data rewritten in JavaScript, server/migration-steps.ts)
+ * and the version rows commit together; dying before COMMIT leaves the old schema, data and version,
+ * so the next start applies them again from the same point.
  */
 export async function migrate(db: Db, opts: { apply: boolean; migrations?: Migration[] }): Promise<number> {
   const migrations = opts.migrations ?? loadMigrations();
@@ -247,6 +112,7 @@ export async function migrate(db: Db, opts: { apply: boolean; migrations?: Migra
     }
     for (const m of migrations.slice(current)) {
       await tx.exec(m.sql);
+      await m.step?.(tx);
       await tx.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
     }
     return latest;
@@ -290,14 +156,21 @@ function toCheckpoint(r: Record<string, unknown>): StoredCheckpoint {
 const LATEST_CHECKPOINT =
   'SELECT tree_size, root_hash, note, signed_at FROM checkpoints ORDER BY id DESC LIMIT 1';
 
-/** openStore migrates (or checks) the schema of `db` and returns the Store over it. */
-export async function openStore(db: Db, opts: { migrate: boolean }): Promise<Store> {
+/** openStore migrates (or checks) the schema of `db` and returns the SqlStore over it. */
+export async function openStore(db: Db, opts: { migrate: boolean }): Promise<SqlStore> {
   await migrate(db, { apply: opts.migrate });
   return new SqlStore(db);
 }
 
-/** SqlStore implements Store with the SQL of sql/ on pg and PGlite alike. */
-export class SqlStore implements Store {
+/**
+ * SqlStore implements the storage interfaces, each defined where it is used (ReadStore in reader.ts,
+ * AdmissionStore in admission.ts, IntegrationStore in sequencer.ts, RateLimitCounters in rate-limit.ts,
+ * IdentityStore in identity.ts; their union, for opening and closing, is log-service.ts Store), with the
+ * SQL of sql/ on pg and PGlite alike.
+ */
+export class SqlStore
+  implements ReadStore, AdmissionStore, IntegrationStore, RateLimitCounters, IdentityStore
+{
   readonly kind: 'pg' | 'pglite';
   private readonly db: Db;
 
@@ -387,7 +260,10 @@ export class SqlStore implements Store {
   async entriesByDigest(digests: readonly Uint8Array[]) {
     if (digests.length === 0) return [];
     const rows = await this.db.query(
-      'SELECT idx, entry, attestation_digest FROM entries WHERE attestation_digest = ANY($1::bytea[])',
+      // A log older than canonical dedup may hold one attestation at several indexes (sql/002): the
+      // receipt names the lowest, the same one every time.
+      `SELECT DISTINCT ON (attestation_digest) idx, entry, attestation_digest FROM entries
+        WHERE attestation_digest = ANY($1::bytea[]) ORDER BY attestation_digest, idx`,
       [digests],
     );
     return rows.map((r) => ({

@@ -1,11 +1,13 @@
 /**
  * fsck class 3, ENTRIES: entries.idx runs 0..tree_size-1 with no gap and nothing past
  * log_state.tree_size; every entry parses (log/entry.ts parseEntry: canonical JSON); its stored digest,
- * identifier, signer and logged_at agree with the entry bytes; no attestation digest appears twice;
- * the stored leaf hash, when the schema has the column, is SHA-256(0x00 || entry) (the level-0 tiles
- * are checked again under TILES).
+ * identifier, signer and logged_at agree with the entry bytes (the digest is log/signature-canonical.ts
+ * dedupDigest); no attestation digest appears twice from log_state.canonical_dedup_from on (below it,
+ * entries logged before canonical dedup took effect may repeat one: counted, not problems); the stored
+ * leaf hash, when the schema has the column, is SHA-256(0x00 || entry) (the level-0 tiles are checked
+ * again under TILES).
  */
-import { attestationDigest } from '../../log/entry.js';
+import { dedupDigest } from '../../log/signature-canonical.js';
 import type { FsckCheck, FsckScan, ScannedEntry } from './scan.js';
 import { hex, sameBytes } from './scan.js';
 
@@ -26,6 +28,14 @@ export function checkEntries(s: FsckScan): FsckCheck {
       }
     },
     async after() {
+      if (s.dedupFrom > s.stateSize) {
+        s.problems.add(
+          'ENTRIES',
+          'DEDUP_FROM_BEYOND_STATE',
+          `log_state.canonical_dedup_from is ${s.dedupFrom}, past log_state.tree_size ${s.stateSize}`,
+          { found: s.dedupFrom.toString(), treeSize: s.stateSize.toString() },
+        );
+      }
       if (expectIdx < s.stateSize) {
         s.problems.add(
           'ENTRIES',
@@ -79,7 +89,10 @@ function checkEntry(s: FsckScan, e: ScannedEntry, digests: Set<string>): void {
     );
   }
   const dKey = Buffer.from(e.digest).toString('latin1');
-  if (digests.has(dKey)) {
+  if (digests.has(dKey) && e.index < s.dedupFrom) {
+    // Logged before canonical dedup took effect (sql/002): another spelling of a logged signature.
+    s.report.duplicatesBeforeDedup++;
+  } else if (digests.has(dKey)) {
     s.problems.add(
       'ENTRIES',
       'DUPLICATE_DIGEST',
@@ -100,7 +113,7 @@ function checkEntry(s: FsckScan, e: ScannedEntry, digests: Set<string>): void {
 function columnsMismatch(e: ScannedEntry): string[] {
   if (!e.parsed) return [];
   const att = e.parsed.attestation;
-  const digest = attestationDigest(att);
+  const digest = dedupDigest(att);
   const out: string[] = [];
   if (!sameBytes(digest, e.digest))
     out.push(`attestation_digest ${hex(e.digest)} (entry says ${hex(digest)})`);

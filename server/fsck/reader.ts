@@ -18,6 +18,8 @@ export interface FsckIdentity {
 export interface FsckState {
   treeSize: bigint;
   rootHash: Uint8Array;
+  /** canonicalDedupFrom: the tree size at which canonical dedup took effect (sql/002). */
+  canonicalDedupFrom: bigint;
 }
 
 /** FsckEntryRow is one stored entry with the columns derived from it. */

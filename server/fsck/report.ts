@@ -35,6 +35,14 @@ export interface FsckReport {
   treeSize: bigint;
   /** entries: rows read from entries. */
   entries: number;
+  /** canonicalDedupFrom: log_state.canonical_dedup_from, the index from which no digest repeats. */
+  canonicalDedupFrom: bigint;
+  /**
+   * duplicatesBeforeDedup: entries below canonicalDedupFrom whose digest an earlier entry has (the same
+   * attestation logged again under another spelling of its signature, before canonical dedup): counted,
+   * not problems.
+   */
+  duplicatesBeforeDedup: number;
   /** signaturesVerified: attestations whose signature was checked and verified. */
   signaturesVerified: number;
   /** tiles: stored hash tiles compared. */
@@ -101,6 +109,8 @@ export function emptyReport(database: 'pg' | 'pglite', rootHash: string): FsckRe
     origin: undefined,
     treeSize: 0n,
     entries: 0,
+    canonicalDedupFrom: 0n,
+    duplicatesBeforeDedup: 0,
     signaturesVerified: 0,
     tiles: 0,
     checkpoints: 0,
@@ -123,7 +133,7 @@ export function formatFsckReport(r: FsckReport): string {
   const lines = [
     `database     ${r.database}${r.origin ? `, log ${r.origin}` : ''}`,
     `tree size    ${r.treeSize} (root ${r.rootHash})`,
-    `entries      ${r.entries} read, ${r.signaturesVerified} signatures verified`,
+    `entries      ${r.entries} read, ${r.signaturesVerified} signatures verified${r.duplicatesBeforeDedup > 0 ? ` (${r.duplicatesBeforeDedup} logged again before canonical dedup at index ${r.canonicalDedupFrom})` : ''}`,
     `tiles        ${r.tiles} recomputed and compared`,
     `checkpoints  ${r.checkpoints} verified (latest size ${r.latestCheckpointSize ?? 'none'}), ${r.consistencyProofs} consistency proofs`,
     `pending      ${r.pending}${r.pendingAlreadyLogged > 0 ? ` (${r.pendingAlreadyLogged} already logged: dropped at integration)` : ''}`,

@@ -17,6 +17,8 @@ export function checkRoot(s: FsckScan): FsckCheck {
       }
       s.stateSize = st.treeSize;
       s.stateRoot = st.rootHash;
+      s.dedupFrom = st.canonicalDedupFrom;
+      s.report.canonicalDedupFrom = st.canonicalDedupFrom;
       s.report.treeSize = st.treeSize;
       return undefined;
     },

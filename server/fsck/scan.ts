@@ -49,9 +49,11 @@ export interface FsckScan {
   /** origin and verifiers: the log's, set by IDENTITY (verifiers stay undefined when its keys do not load). */
   origin: string | undefined;
   verifiers: { ed: Verifier; pgp: Verifier } | undefined;
-  /** stateSize and stateRoot: log_state, read by ROOT before the pass. */
+  /** stateSize, stateRoot and dedupFrom: log_state, read by ROOT before the pass. */
   stateSize: bigint;
   stateRoot: Uint8Array;
+  /** dedupFrom: log_state.canonical_dedup_from (sql/002): no digest repeats at this index or above. */
+  dedupFrom: bigint;
   /** rootSizes: the sizes at which the pass records the recomputed root (CHECKPOINTS sets them). */
   rootSizes: Set<bigint>;
   /** rootsAt: the recomputed root at each of rootSizes that the entries reach. */
@@ -96,6 +98,7 @@ export function newScan(
     verifiers: undefined,
     stateSize: 0n,
     stateRoot: emptyRoot(),
+    dedupFrom: 0n,
     rootSizes: new Set(),
     rootsAt: new Map(),
     tree: { size: 0n, root: emptyRoot(), edge: new Map(), full: [] },

@@ -68,8 +68,13 @@ class SqlFsckReader implements FsckReader {
   }
 
   async state() {
-    const [r] = await this.db.query('SELECT tree_size, root_hash FROM log_state');
-    return r ? { treeSize: big(r.tree_size), rootHash: bytes(r.root_hash) } : undefined;
+    const [r] = await this.db.query('SELECT tree_size, root_hash, canonical_dedup_from FROM log_state');
+    if (!r) return undefined;
+    return {
+      treeSize: big(r.tree_size),
+      rootHash: bytes(r.root_hash),
+      canonicalDedupFrom: big(r.canonical_dedup_from),
+    };
   }
 
   async entries(from: bigint, limit: number) {
