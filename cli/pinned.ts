@@ -6,14 +6,16 @@
  * - Checkpoints (SPEC.md "The log"): a c2sp.org/signed-note whose Ed25519 AND OpenPGP lines by the
  *   pinned keys both verify; the origin is the pinned origin; the OpenPGP signature's creation time is
  *   the checkpoint's timestamp, checked against the server's freshness policy.
- * - Consistency (RFC 9162 §2.1.4): every new checkpoint is proved consistent with the last one kept for
- *   that server before it is kept; equal sizes must have equal roots. Anything else is a fork: both
- *   signed checkpoints are written as evidence and FORK_DETECTED is thrown. A smaller tree is never
- *   accepted (CHECKPOINT_ROLLBACK).
+ * - Consistency (RFC 9162 §2.1.4): every new checkpoint is judged against the last one kept for that
+ *   server with log/consistency.ts judgeCheckpoint (the rule followers and witnesses use too) before it
+ *   is kept: same tree, or a larger one proved consistent. A fork (equal sizes with different roots, or
+ *   a proof that fails) has both signed checkpoints written as evidence and FORK_DETECTED thrown. A
+ *   smaller tree is never accepted (CHECKPOINT_ROLLBACK).
  * - Inclusion (RFC 9162 §2.1.3.2): the entry bytes as received are hashed (RFC 6962 leaf hash) and the
  *   proof is checked against the verified checkpoint; only then is the entry parsed.
  */
 import { type Checkpoint, parseCheckpoint } from '../log/checkpoint.js';
+import { judgeCheckpoint } from '../log/consistency.js';
 import { type Entry, parseEntry } from '../log/entry.js';
 import { isLogError } from '../log/errors.js';
 import { hashLeaf } from '../log/hash.js';
@@ -25,7 +27,7 @@ import {
   openpgpVerifier,
   type Verifier,
 } from '../log/note.js';
-import { verifyConsistency, verifyInclusion } from '../log/proof.js';
+import { verifyInclusion } from '../log/proof.js';
 import { readPublicKey } from '../log/signet.js';
 import type { RawItem, SigClient } from './client.js';
 import { MAX_FUTURE_SKEW_SECONDS, type ServerEntry, type SigHome, writeFileAtomic } from './config.js';
@@ -170,9 +172,47 @@ export function writeEvidence(
 }
 
 /**
+ * judgeNext fetches the consistency proof from `kept` to `next` (two verified checkpoints of the
+ * server's log) when one is needed (0 < kept size < next size), and decides with log/consistency.ts
+ * judgeCheckpoint, the one rule the CLI, followers and witnesses share. A fork is written as evidence
+ * and thrown as FORK_DETECTED; other verdicts are returned.
+ */
+async function judgeNext(
+  home: SigHome,
+  server: ServerEntry,
+  client: SigClient,
+  kept: VerifiedCheckpoint,
+  next: VerifiedCheckpoint,
+): Promise<'same' | 'consistent' | 'rollback'> {
+  const n1 = kept.checkpoint.treeSize;
+  const n2 = next.checkpoint.treeSize;
+  const proof =
+    n1 > 0n && n1 < n2
+      ? await withContext(`server ${server.name}: consistency proof ${n1} -> ${n2}`, () =>
+          client.consistencyProof(n1, n2),
+        )
+      : [];
+  const j = await withContext(`server ${server.name}: checkpoint of size ${n2} after size ${n1}`, () =>
+    judgeCheckpoint(kept.checkpoint, next.checkpoint, proof),
+  );
+  if (j.verdict !== 'fork') return j.verdict;
+  const r1 = Buffer.from(kept.checkpoint.rootHash).toString('base64');
+  const r2 = Buffer.from(next.checkpoint.rootHash).toString('base64');
+  const why =
+    j.reason === 'root-mismatch'
+      ? `two checkpoints of size ${n1} with different roots (${r1} and ${r2}): the log forked`
+      : `the checkpoint of size ${n2} (root ${r2}) is not proved consistent with the checkpoint of size ${n1} (root ${r1}): ${j.cause.code}: ${j.cause.message}`;
+  const dir = writeEvidence(home, server, kept, next, why, j.reason === 'proof-invalid' ? proof : undefined);
+  throw new CliError('FORK_DETECTED', `server ${server.name}: ${why}; evidence in ${dir}`, {
+    evidence: dir,
+  });
+}
+
+/**
  * proveConsistent checks that checkpoints a and b of one log (both verified with the pinned keys) can
- * both be true: equal sizes need equal roots; otherwise the server's consistency proof from the smaller
- * to the larger must verify (RFC 9162 §2.1.4.2). On failure it writes evidence and throws FORK_DETECTED.
+ * both be true, in whichever order they come (a peer's may be older or newer than ours): equal sizes
+ * need equal roots; otherwise the server's consistency proof from the smaller to the larger must
+ * verify (RFC 9162 §2.1.4.2). On failure it writes evidence and throws FORK_DETECTED.
  */
 export async function proveConsistent(
   home: SigHome,
@@ -182,32 +222,7 @@ export async function proveConsistent(
   b: VerifiedCheckpoint,
 ): Promise<void> {
   const [older, newer] = a.checkpoint.treeSize <= b.checkpoint.treeSize ? [a, b] : [b, a];
-  const n1 = older.checkpoint.treeSize;
-  const n2 = newer.checkpoint.treeSize;
-  const r1 = Buffer.from(older.checkpoint.rootHash).toString('base64');
-  const r2 = Buffer.from(newer.checkpoint.rootHash).toString('base64');
-  if (n1 === n2) {
-    if (r1 === r2) return;
-    const why = `two checkpoints of size ${n1} with different roots (${r1} and ${r2}): the log forked`;
-    const dir = writeEvidence(home, server, older, newer, why);
-    throw new CliError('FORK_DETECTED', `server ${server.name}: ${why}; evidence in ${dir}`, {
-      evidence: dir,
-    });
-  }
-  if (n1 === 0n) return; // the empty tree is a prefix of every tree
-  const proof = await withContext(`server ${server.name}: consistency proof ${n1} -> ${n2}`, () =>
-    client.consistencyProof(n1, n2),
-  );
-  try {
-    verifyConsistency(n1, n2, proof, older.checkpoint.rootHash, newer.checkpoint.rootHash);
-  } catch (e) {
-    if (!isLogError(e)) throw e;
-    const why = `the checkpoint of size ${n2} (root ${r2}) is not proved consistent with the checkpoint of size ${n1} (root ${r1}): ${e.code}: ${e.message}`;
-    const dir = writeEvidence(home, server, older, newer, why, proof);
-    throw new CliError('FORK_DETECTED', `server ${server.name}: ${why}; evidence in ${dir}`, {
-      evidence: dir,
-    });
-  }
+  await judgeNext(home, server, client, older, newer);
 }
 
 /** Advance says what happened to the kept checkpoint. */
@@ -217,9 +232,10 @@ export interface Advance {
 }
 
 /**
- * advanceCheckpoint proves a newly received checkpoint consistent with the last one kept for the server
- * (never accepting a smaller tree), then keeps it. Throws FORK_DETECTED (evidence written) or
- * CHECKPOINT_ROLLBACK; the kept checkpoint is unchanged then.
+ * advanceCheckpoint judges a newly received checkpoint against the last one kept for the server
+ * (log/consistency.ts judgeCheckpoint, with the server's consistency proof) and keeps it when it is
+ * the same tree re-signed later or a consistent larger one. Throws FORK_DETECTED (evidence written) or
+ * CHECKPOINT_ROLLBACK (a smaller tree, whatever any proof says); the kept checkpoint is unchanged then.
  */
 export async function advanceCheckpoint(
   home: SigHome,
@@ -233,15 +249,15 @@ export async function advanceCheckpoint(
     return { kept: fresh };
   }
   const kept = await openCheckpoint(server, keptNote, 'kept checkpoint');
-  await proveConsistent(home, server, client, kept, fresh);
-  if (fresh.checkpoint.treeSize < kept.checkpoint.treeSize) {
+  const verdict = await judgeNext(home, server, client, kept, fresh);
+  if (verdict === 'rollback') {
     throw new CliError(
       'CHECKPOINT_ROLLBACK',
       `server ${server.name}: sent a checkpoint of size ${fresh.checkpoint.treeSize}, smaller than the size ${kept.checkpoint.treeSize} already kept; a tree never shrinks, so this answer is an old one replayed`,
       { kept: Number(kept.checkpoint.treeSize), received: Number(fresh.checkpoint.treeSize) },
     );
   }
-  if (fresh.checkpoint.treeSize > kept.checkpoint.treeSize || fresh.timestamp > kept.timestamp) {
+  if (verdict === 'consistent' || fresh.timestamp > kept.timestamp) {
     home.keepCheckpoint(server.name, fresh.checkpoint.treeSize, fresh.note);
     return { previousSize: kept.checkpoint.treeSize, kept: fresh };
   }
