@@ -154,7 +154,9 @@ export class SignerKeys {
     try {
       armored = await this.clientOf(s).key(fp);
     } catch (e) {
-      if (!(e instanceof CliError) || e.code === 'DEADLINE_EXCEEDED') throw e;
+      // Past the deadline the copy is unavailable like any other: an attestation it was needed for stays
+      // unknown (for a trusted signer's logged attestation, "cannot decide"), never quietly valid.
+      if (!(e instanceof CliError)) throw e;
       const status =
         e.code === 'SERVER_LIMIT_EXCEEDED' || e.code === 'SERVER_RESPONSE_INVALID'
           ? 'invalid'

@@ -129,8 +129,16 @@ export async function judge(
 ): Promise<Judgement> {
   const trustedSet = new Set(trusted.map((f) => f.toUpperCase()));
   const untrustedLooked = new Set<string>();
-  const judged: (Judged & { time?: number })[] = [];
-  for (const c of candidates) {
+  const judged: (Judged & { time?: number })[] = new Array(candidates.length);
+  // Trusted signers first: their keys decide the verdict, so they are looked up before any time goes
+  // to the keys of signers who do not count. The output keeps the candidates' order.
+  const order = [...candidates.keys()].sort(
+    (x, y) =>
+      Number(!trustedSet.has(candidates[x]!.attestation.key)) -
+      Number(!trustedSet.has(candidates[y]!.attestation.key)),
+  );
+  for (const i of order) {
+    const c = candidates[i]!;
     const a = c.attestation;
     const base = {
       id: a.data.id,
@@ -143,31 +151,31 @@ export async function judge(
     const isTrusted = trustedSet.has(a.key);
     if (!isTrusted && !untrustedLooked.has(a.key)) {
       if (untrustedLooked.size >= maxUntrustedKeys) {
-        judged.push({
+        judged[i] = {
           ...base,
           status: 'unknown',
           reason: `not checked: more than ${maxUntrustedKeys} signers you do not trust answered; their attestations do not count anyway`,
-        });
+        };
         continue;
       }
       untrustedLooked.add(a.key);
     }
     const found = await lookup(a.key);
     if (!found.key) {
-      judged.push({ ...base, status: 'unknown', reason: found.reason });
+      judged[i] = { ...base, status: 'unknown', reason: found.reason };
       continue;
     }
     try {
       const { signedAt } = await verifyAttestation(a, found.key);
-      judged.push({
+      judged[i] = {
         ...base,
         status: isTrusted ? (a.data.ok ? 'trusted ok' : 'marked bad') : 'untrusted',
         signedAt: signedAt.toISOString(),
         time: signedAt.getTime(),
-      });
+      };
     } catch (e) {
       if (!isLogError(e)) throw e;
-      judged.push({ ...base, status: 'invalid', reason: `${e.code}: ${e.message}` });
+      judged[i] = { ...base, status: 'invalid', reason: `${e.code}: ${e.message}` };
     }
   }
   // Newest per key wins.

@@ -13,7 +13,7 @@ import * as openpgp from 'openpgp';
 import { EXIT } from '../cli/exit-codes.js';
 import { encodeEntry } from '../log/entry.js';
 import { hashChildren, hashLeaf } from '../log/hash.js';
-import { parseAttestation } from '../log/signet.js';
+import { parseAttestation, signAttestation } from '../log/signet.js';
 import { encodeEntryBundle } from '../log/tiles.js';
 import type { ServerHandle } from '../server/main.js';
 import {
@@ -27,6 +27,8 @@ import {
   startTestServer,
   tempDir,
 } from './cli-harness.js';
+import { newSigningKey } from './helpers/keys.js';
+import { refMth, refPath } from './reference.js';
 
 let a: ServerHandle;
 let b: ServerHandle;
@@ -410,6 +412,64 @@ test.serial('bounds: verify --remote refuses an answer past the item cap', async
     t.regex(v.json.servers[0].error.message, /more than 10000 attestations/);
   });
 });
+
+test.serial(
+  'bounds: slow key lookups for signers you do not trust cannot hold the verdict: trusted keys first, the rest stop at the deadline',
+  async (t) => {
+    // 120 attestations by keys nobody trusts, then Alice's ok, in a real tree of the hostile log.
+    const atts = [];
+    const others = new Map<string, string>();
+    for (let i = 0; i < 120; i++) {
+      const k = await newSigningKey(`stranger ${i}`);
+      others.set(k.fingerprint, k.publicKey.armor());
+      atts.push(await signAttestation({ id: alice.id, ok: true }, k.privateKey));
+    }
+    atts.push(parseAttestation(alice.okAttestation));
+    const loggedAt = new Date().toISOString();
+    const entries = atts.map((attestation) => encodeEntry({ attestation, loggedAt }));
+    const leaves = entries.map((e) => hashLeaf(e));
+    await withLog({ treeSize: BigInt(leaves.length), rootHash: refMth(leaves) }, async (log) => {
+      let slowLookups = 0;
+      log.handle = async (req, res) => {
+        if (req.url?.startsWith('/v1/attestations?')) {
+          json(res, {
+            checkpoint: log.checkpoint,
+            attestations: entries.map((e, i) => ({
+              index: i,
+              entry: b64(e),
+              inclusionProof: refPath(i, leaves).map(b64),
+            })),
+            next: null,
+          });
+          return true;
+        }
+        const fp = req.url?.match(/^\/v1\/keys\/([0-9A-F]{40})$/)?.[1];
+        if (fp === alice.fp || (fp && others.has(fp))) {
+          if (fp !== alice.fp) {
+            slowLookups++;
+            await new Promise((r) => setTimeout(r, 1000));
+          }
+          if (res.destroyed) return true;
+          res.writeHead(200, { 'content-type': 'application/pgp-keys' });
+          res.end(fp === alice.fp ? alice.newKey : others.get(fp));
+          return true;
+        }
+        return false;
+      };
+      const home = await verifier('slow-keys', [{ url: log.url, fp: log.fingerprint, name: 'slow' }]);
+      const started = Date.now();
+      const v = await sigJson(home, ['verify', alice.id, '--remote', '--timeout', '4s']);
+      t.is(v.code, EXIT.OK, v.stdout + v.stderr);
+      t.is(v.json.verdict, 'trusted');
+      t.true(Date.now() - started < 20_000, `took ${Date.now() - started} ms`);
+      t.true(slowLookups <= 100, `${slowLookups} slow lookups`);
+      const unknown = v.json.attestations.filter((a: { status: string }) => a.status === 'unknown');
+      t.true(unknown.length >= 20, `${unknown.length} not checked`);
+      t.is(v.json.attestations.at(-1).key, alice.fp, 'the output keeps the order of the answer');
+      t.is(v.json.attestations.at(-1).status, 'trusted ok');
+    });
+  },
+);
 
 test.serial(
   'audit --full: a pinned server claiming a tree of 2^63 fails with a clear error and a report, within a small heap',
