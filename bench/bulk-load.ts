@@ -14,9 +14,8 @@
  * Postgres stores batch k (2 cores).
  */
 import { createHash } from 'node:crypto';
-import { encodeEntry } from '../log/entry.js';
+import { attestationDigest, encodeEntry } from '../log/entry.js';
 import { hashLeaf } from '../log/hash.js';
-import { dedupDigest } from '../log/signature-canonical.js';
 import { type Attestation, signAttestation } from '../log/signet.js';
 import { appendLeaves, type TileCoord } from '../log/tiles.js';
 import { openDb } from '../server/db.js';
@@ -101,7 +100,7 @@ export async function bulkLoad(opts: {
         };
         const entry = encodeEntry({ attestation, loggedAt });
         entries.push(entry);
-        digests.push(dedupDigest(attestation));
+        digests.push(attestationDigest(attestation));
         ids.push(attestation.data.id);
         signerFps.push(tpl.key);
         leaves.push(hashLeaf(entry));

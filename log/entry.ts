@@ -10,7 +10,8 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesEqual } from './bytes.js';
 import { canonicalJson } from './canonical-json.js';
-import { LogError } from './errors.js';
+import { isLogError, LogError } from './errors.js';
+import { dedupDigest } from './signature-canonical.js';
 import { type Attestation, parseAttestation } from './signet.js';
 
 /**
@@ -112,13 +113,21 @@ export function parseEntry(bytes: Uint8Array): Entry {
 }
 
 /**
- * attestationDigest returns SHA-256 of the UTF-8 canonical JSON of {data, key, sig}, sig as sent: it
- * names these exact attestation bytes, whatever their member order or loggedAt. It is not the server's
- * dedup key: that is dedupDigest (log/signature-canonical.ts), which canonicalises the signature packet
- * first. It throws ENTRY_INVALID only when the attestation is not JSON data (never for a parsed one).
+ * attestationDigest returns the server's dedup key, dedupDigest (log/signature-canonical.ts): SHA-256
+ * of the UTF-8 canonical JSON of {data, key, sig} with sig in canonical form, so one attestation has one
+ * digest whatever its member order, its loggedAt, or the spelling of its signature packet (header
+ * format, unhashed subpackets). A sig that is not one signature packet canonicalSig can read
+ * (parseAttestation only checks that it is base64; such a sig never verifies, so it is never logged) is
+ * hashed as it is: every parsed attestation has a digest. It throws ENTRY_INVALID only when the
+ * attestation is not JSON data (never for a parsed attestation).
  */
 export function attestationDigest(att: Attestation): Uint8Array {
-  return sha256(utf8Encoder.encode(canonicalJson({ data: att.data, key: att.key, sig: att.sig })));
+  try {
+    return dedupDigest(att);
+  } catch (e) {
+    if (!isLogError(e, 'SIGNATURE_MALFORMED')) throw e;
+    return sha256(utf8Encoder.encode(canonicalJson({ data: att.data, key: att.key, sig: att.sig })));
+  }
 }
 
 function checkLoggedAt(v: unknown): asserts v is string {

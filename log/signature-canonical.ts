@@ -106,8 +106,8 @@ export function canonicalSig(sig: string): string {
 }
 
 /**
- * dedupDigest returns the server's dedup key for an attestation: SHA-256 of the UTF-8 RFC 8785
- * canonical JSON of {data, key, sig: canonicalSig(sig)}. Two attestations with the same data and key
+ * dedupDigest returns the dedup key of an attestation (the server takes it through log/entry.ts
+ * attestationDigest): SHA-256 of the UTF-8 RFC 8785 canonical JSON of {data, key, sig: canonicalSig(sig)}. Two attestations with the same data and key
  * and the same signature, however its packet is spelled (header format, length encoding, unhashed
  * subpackets, MPI encoding), have the same digest; member order and loggedAt do not matter either.
  *
@@ -116,7 +116,7 @@ export function canonicalSig(sig: string): string {
  * they sent (the first spelling logged, for a replay) and verify it with their own OpenPGP code, which
  * may need what this form drops (an Issuer Key ID in the unhashed area is where older signers put it);
  * and a bug in this re-serialisation could never make a logged signature stop verifying.
- * Throws SIGNATURE_MALFORMED like canonicalSig (never for an attestation the server has verified).
+ * Throws SIGNATURE_MALFORMED like canonicalSig (never for an attestation that verifies).
  */
 export function dedupDigest(att: Pick<Attestation, 'data' | 'key' | 'sig'>): Uint8Array {
   const json = canonicalJson({ data: att.data, key: att.key, sig: canonicalSig(att.sig) });

@@ -8,7 +8,7 @@
  *   2. IDENTITY (identity.ts): log_identity holds the log's origin and keys (Ed25519 vkey, OpenPGP key).
  *   3. ENTRIES (entries.ts): entries.idx runs 0..tree_size-1 with no gap and nothing past
  *      log_state.tree_size; every entry parses (log/entry.ts parseEntry: canonical JSON); its stored
- *      digest (dedupDigest), identifier, signer and logged_at agree with the entry bytes; no
+ *      digest (attestationDigest), identifier, signer and logged_at agree with the entry bytes; no
  *      attestation digest appears twice from log_state.canonical_dedup_from on (repeats below it were
  *      logged before canonical dedup took effect: counted in the report). The RFC 6962 leaf hash
  *      SHA-256(0x00 || entry) equals entries.leaf_hash when the schema has that column (it is checked

@@ -3,12 +3,12 @@
  * migrate right after the SQL of its version, in the same transaction (so a crash at any point rolls
  * back the SQL, the step and the version row together, and the next start runs them all again).
  *
- * Version 2 (sql/002_canonical_dedup.sql): the dedup key became dedupDigest (log/signature-canonical.ts),
- * which only JavaScript computes; recomputeDigests rewrites it from the entry bytes.
+ * Version 2 (sql/002_canonical_dedup.sql): the dedup key (log/entry.ts attestationDigest) became canonical
+ * in the signature packet (log/signature-canonical.ts), which only JavaScript computes; recomputeDigests
+ * rewrites it from the entry bytes.
  */
-import { parseEntry } from '../log/entry.js';
+import { attestationDigest, parseEntry } from '../log/entry.js';
 import { LogError } from '../log/errors.js';
-import { dedupDigest } from '../log/signature-canonical.js';
 import { big, bytes, type Queryable } from './db.js';
 
 /** MigrationStep runs inside the migration transaction, after its version's SQL. */
@@ -23,7 +23,7 @@ export const MIGRATION_STEPS: Readonly<Record<number, MigrationStep>> = {
 const DIGEST_BATCH = 5000;
 
 /**
- * recomputeDigests sets attestation_digest of every entry and pending row to dedupDigest of the
+ * recomputeDigests sets attestation_digest of every entry and pending row to attestationDigest of the
  * attestation in its entry bytes, reading and writing DIGEST_BATCH rows at a time (memory stays flat;
  * on a large log every entries row is rewritten once, which costs about one more copy of the table until
  * Postgres vacuums). Pending rows that now repeat an earlier row's digest are deleted, keeping the lowest
@@ -101,10 +101,10 @@ async function rewrite(
   );
 }
 
-/** digestOf returns dedupDigest of the attestation in entry bytes, or undefined when they do not parse. */
+/** digestOf returns attestationDigest (the canonical dedup key) of the attestation in entry bytes, or undefined when they do not parse. */
 function digestOf(entry: Uint8Array): Uint8Array | undefined {
   try {
-    return dedupDigest(parseEntry(entry).attestation);
+    return attestationDigest(parseEntry(entry).attestation);
   } catch (e) {
     if (e instanceof LogError) return undefined;
     throw e;

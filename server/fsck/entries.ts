@@ -1,13 +1,13 @@
 /**
  * fsck class 3, ENTRIES: entries.idx runs 0..tree_size-1 with no gap and nothing past
  * log_state.tree_size; every entry parses (log/entry.ts parseEntry: canonical JSON); its stored digest,
- * identifier, signer and logged_at agree with the entry bytes (the digest is log/signature-canonical.ts
- * dedupDigest); no attestation digest appears twice from log_state.canonical_dedup_from on (below it,
+ * identifier, signer and logged_at agree with the entry bytes (the digest is log/entry.ts
+ * attestationDigest); no attestation digest appears twice from log_state.canonical_dedup_from on (below it,
  * entries logged before canonical dedup took effect may repeat one: counted, not problems); the stored
  * leaf hash, when the schema has the column, is SHA-256(0x00 || entry) (the level-0 tiles are checked
  * again under TILES).
  */
-import { dedupDigest } from '../../log/signature-canonical.js';
+import { attestationDigest } from '../../log/entry.js';
 import type { FsckCheck, FsckScan, ScannedEntry } from './scan.js';
 import { hex, sameBytes } from './scan.js';
 
@@ -113,7 +113,7 @@ function checkEntry(s: FsckScan, e: ScannedEntry, digests: Set<string>): void {
 function columnsMismatch(e: ScannedEntry): string[] {
   if (!e.parsed) return [];
   const att = e.parsed.attestation;
-  const digest = dedupDigest(att);
+  const digest = attestationDigest(att);
   const out: string[] = [];
   if (!sameBytes(digest, e.digest))
     out.push(`attestation_digest ${hex(e.digest)} (entry says ${hex(digest)})`);

@@ -3,8 +3,8 @@
  * for attestations already logged are counted, not problems: a publish racing an integration in
  * another process can leave one, and the integrator drops it.
  */
-import { parseEntry } from '../../log/entry.js';
-import { dedupDigest } from '../../log/signature-canonical.js';
+import { attestationDigest, parseEntry } from '../../log/entry.js';
+
 import type { FsckPendingRow } from './reader.js';
 import type { FsckCheck, FsckScan } from './scan.js';
 import { sameBytes } from './scan.js';
@@ -35,7 +35,11 @@ export function checkPending(s: FsckScan): FsckCheck {
 function checkPendingRow(s: FsckScan, r: FsckPendingRow): void {
   try {
     const att = parseEntry(r.entry).attestation;
-    if (!sameBytes(dedupDigest(att), r.digest) || r.identifier !== att.data.id || r.signer !== att.key) {
+    if (
+      !sameBytes(attestationDigest(att), r.digest) ||
+      r.identifier !== att.data.id ||
+      r.signer !== att.key
+    ) {
       throw new Error('its digest, identifier or signer column disagrees with its entry bytes');
     }
   } catch (e) {
