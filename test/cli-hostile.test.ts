@@ -28,7 +28,7 @@ import {
   tempDir,
 } from './cli-harness.js';
 import { newSigningKey } from './helpers/keys.js';
-import { refMth, refPath } from './reference.js';
+import { refMth, refPath, refTiles } from './reference.js';
 
 let a: ServerHandle;
 let b: ServerHandle;
@@ -518,6 +518,43 @@ test.serial(
       t.regex(report.error.message, /hash tile tile\/0\/000 differs/);
       t.is(report.error.details.entriesRead, 256);
       t.is(log.requests.get('/log/tile/entries/001') ?? 0, 0, 'stopped at the first bad tile');
+    });
+  },
+);
+
+test.serial(
+  'audit --full streams a tree with full tiles on two levels (66,055 entries) and matches every tile and the root',
+  async (t) => {
+    // Entries that are not attestations: the tree checks out, every attestation is counted invalid.
+    const n = 65_536 + 2 * 256 + 7;
+    const enc = new TextEncoder();
+    const entries = Array.from({ length: n }, (_, i) => enc.encode(`entry ${i}`));
+    const leaves = entries.map((e) => hashLeaf(e));
+    const tiles = refTiles(leaves);
+    for (let b = 0; b * 256 < n; b++) {
+      const width = Math.min(256, n - b * 256);
+      const path = `tile/entries/${String(b).padStart(3, '0')}${width < 256 ? `.p/${width}` : ''}`;
+      tiles.set(path, encodeEntryBundle(entries.slice(b * 256, b * 256 + width)));
+    }
+    await withLog({ treeSize: BigInt(n), rootHash: refMth(leaves) }, async (log) => {
+      log.handle = (req, res) => {
+        const data = req.url?.startsWith('/log/') ? tiles.get(req.url.slice('/log/'.length)) : undefined;
+        if (!data) return false;
+        res.writeHead(200, { 'content-type': 'application/octet-stream' });
+        res.end(data);
+        return true;
+      };
+      const home = tempDir('two-levels');
+      t.is((await sig(home, ['server', 'add', log.url, '--fingerprint', log.fingerprint])).code, 0);
+      const r = await sigJson(home, ['audit', '--full']);
+      t.is(r.code, EXIT.INVALID, r.stderr);
+      const report = r.json.reports[0];
+      t.is(report.error, undefined, JSON.stringify(report.error));
+      t.is(report.full.entries, n);
+      t.is(report.full.entryBundles, 259);
+      t.is(report.full.hashTiles, tiles.size - 259, 'every hash tile, full and partial, on levels 0 to 2');
+      t.is(report.full.invalidCount, n);
+      t.is(report.full.invalidAttestations.length, 100);
     });
   },
 );
