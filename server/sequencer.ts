@@ -4,12 +4,12 @@
  * "Storage and processes").
  *
  * One integrator at a time across every process sharing the database: each batch transaction first
- * takes pg_try_advisory_xact_lock (Store.integrate); a process that does not get it skips the round
+ * takes pg_try_advisory_xact_lock (IntegrationStore.integrate); a process that does not get it skips the round
  * and tries again later. Every round re-reads the tree state inside the transaction (log_state FOR
  * UPDATE), so no process ever integrates from a stale in-memory view, and the lock is released by
  * COMMIT/ROLLBACK or by Postgres when the holder's connection dies.
  *
- * One round, in ONE transaction (Store.integrate), and why dying after each step is safe:
+ * One round, in ONE transaction (IntegrationStore.integrate), and why dying after each step is safe:
  *  1. lock, read log_state and the latest checkpoint. Dying here: nothing written; the lock goes
  *     with the connection.
  *  2. take up to batchMaxSize oldest pending rows (only when the batch is full or its oldest row has
@@ -30,10 +30,71 @@
  */
 import { type Checkpoint, MAX_TREE_SIZE } from '../log/checkpoint.js';
 import { hashLeaf } from '../log/hash.js';
-import { appendLeaves } from '../log/tiles.js';
+import { appendLeaves, type TileCoord } from '../log/tiles.js';
 import { type ServerKeys, signCheckpoint } from './keys.js';
 import type { Logger } from './logger.js';
-import type { Store, StoredCheckpoint } from './store.js';
+
+/** TreeState is the integrated tree (log_state). */
+export interface TreeState {
+  treeSize: bigint;
+  rootHash: Uint8Array;
+}
+
+/** PendingRow is an accepted attestation waiting for integration. */
+export interface PendingRow {
+  seq: bigint;
+  digest: Uint8Array;
+  entry: Uint8Array;
+  identifier: string;
+  signer: string;
+  acceptedAt: Date;
+}
+
+/** StoredCheckpoint is one row of checkpoints: a checkpoint the integrator signed and stored. */
+export interface StoredCheckpoint {
+  treeSize: bigint;
+  rootHash: Uint8Array;
+  note: string;
+  signedAt: Date;
+}
+
+/** IntegrationTx is what the integrator may do inside its batch transaction (under the lock). */
+export interface IntegrationTx {
+  /** state returns the integrated tree, locking its row until the transaction ends. */
+  state(): Promise<TreeState>;
+  /** takePending drops pending rows already logged, then returns up to `limit` of the oldest. */
+  takePending(limit: number): Promise<PendingRow[]>;
+  /** readTiles is a TileFetcher inside this transaction. */
+  readTiles(tiles: readonly TileCoord[]): Promise<Uint8Array[]>;
+  /**
+   * appendBatch writes entries start.. (in order) with their leaf hashes, the changed tiles and the
+   * new state, and deletes their pending rows.
+   */
+  appendBatch(b: {
+    start: bigint;
+    rows: readonly PendingRow[];
+    leafHashes: readonly Uint8Array[];
+    tiles: readonly { tile: TileCoord; data: Uint8Array }[];
+    state: TreeState;
+  }): Promise<void>;
+  /** latestCheckpoint returns the newest stored checkpoint, if any. */
+  latestCheckpoint(): Promise<StoredCheckpoint | undefined>;
+  /** addCheckpoint stores a signed checkpoint. */
+  addCheckpoint(c: StoredCheckpoint): Promise<void>;
+}
+
+/** IntegrationStore is the storage the sequencer uses (SqlStore in server/store.ts). */
+export interface IntegrationStore {
+  /**
+   * integrate runs `fn` in one transaction holding the integrator lock (pg_try_advisory_xact_lock):
+   * returns `{ ran: false }` at once when another process holds it. `beforeCommit` runs last inside
+   * the transaction (a throw rolls everything back). Throws on database errors and what fn throws.
+   */
+  integrate<T>(
+    fn: (tx: IntegrationTx) => Promise<T>,
+    beforeCommit?: () => void,
+  ): Promise<{ ran: true; value: T } | { ran: false }>;
+}
 
 /** SequencerOptions are the batch and checkpoint bounds (ServiceOptions has the same names). */
 export interface SequencerOptions {
@@ -67,7 +128,7 @@ export interface RoundResult {
  * called after each committed round that did something (in-process event for waiting publishers).
  */
 export class Sequencer {
-  private readonly store: Store;
+  private readonly store: IntegrationStore;
   private readonly keys: ServerKeys;
   private readonly opts: SequencerOptions;
   private readonly onRound: (r: RoundResult) => void;
@@ -78,7 +139,12 @@ export class Sequencer {
   private again = false;
   private kicked = 0;
 
-  constructor(store: Store, keys: ServerKeys, opts: SequencerOptions, onRound: (r: RoundResult) => void) {
+  constructor(
+    store: IntegrationStore,
+    keys: ServerKeys,
+    opts: SequencerOptions,
+    onRound: (r: RoundResult) => void,
+  ) {
     this.store = store;
     this.keys = keys;
     this.opts = opts;

@@ -1,0 +1,242 @@
+/**
+ * LogReader: everything a client reads from the log (cf. Tessera's LogReader): the latest signed
+ * checkpoint, tiles (c2sp.org/tlog-tiles), the entry feed, attestation queries, and proofs (through
+ * server/prover.ts). It only reads, through ReadStore.
+ *
+ * Every answer is bounded by the latest signed checkpoint: tiles, proofs, entries and query results never
+ * reach past it, so every answer can be checked against a checkpoint a client can get. Entries the
+ * integrator has committed but no checkpoint covers yet are invisible here.
+ */
+import { type Checkpoint, parseCheckpoint } from '../log/checkpoint.js';
+import { LogError } from '../log/errors.js';
+import { parseNote } from '../log/note.js';
+import { ENTRIES_LEVEL, encodeEntryBundle, TILE_WIDTH, type TileCoord, tileWidthAt } from '../log/tiles.js';
+import { ServiceError } from './errors.js';
+import { checkpointTime, type ServerKeys } from './keys.js';
+import { Prover } from './prover.js';
+import type { StoredCheckpoint } from './sequencer.js';
+
+/** MAX_PAGE is the most items findAttestations and entries return at once. */
+export const MAX_PAGE = 10_000;
+
+/** EntryRow is one integrated entry. */
+export interface EntryRow {
+  index: bigint;
+  entry: Uint8Array;
+}
+
+/** ReadStore is the storage LogReader and the awaiter read (SqlStore in server/store.ts). Every method
+ *  throws on database errors. */
+export interface ReadStore {
+  /** latestCheckpoint returns the newest stored checkpoint, if any. */
+  latestCheckpoint(): Promise<StoredCheckpoint | undefined>;
+  /** readTiles returns the hash tiles at the given widths (prefix of the stored one); throws if absent. */
+  readTiles(tiles: readonly TileCoord[]): Promise<Uint8Array[]>;
+  /** readStoredTile returns a stored tile's widest data, or undefined. */
+  readStoredTile(level: number, index: bigint): Promise<Uint8Array | undefined>;
+  /** readEntries returns the entries with start <= index < end, in order. */
+  readEntries(start: bigint, end: bigint): Promise<EntryRow[]>;
+  /** findEntries returns up to `limit` entries matching id and/or key with after < index < below. */
+  findEntries(q: {
+    id?: string;
+    key?: string;
+    after?: bigint;
+    below: bigint;
+    limit: number;
+  }): Promise<EntryRow[]>;
+  /** entriesByDigest returns, for each of the digests that is logged, its entry at the lowest index. */
+  entriesByDigest(digests: readonly Uint8Array[]): Promise<(EntryRow & { digest: Uint8Array })[]>;
+}
+
+/** SignedCheckpoint is a checkpoint as the log signed it: the note text, its parsed body, and the
+ *  creation time of its OpenPGP signature (the checkpoint's timestamp, SPEC.md "Checkpoint"). */
+export interface SignedCheckpoint {
+  note: string;
+  checkpoint: Checkpoint;
+  timestamp: Date;
+}
+
+/** AttestationPage is one page of an attestation query: matches with their inclusion proofs against
+ *  `checkpoint`, and `next`, the `after` of the next page, when there is one. */
+export interface AttestationPage {
+  checkpoint: SignedCheckpoint;
+  items: { index: bigint; entry: Uint8Array; inclusionProof: Uint8Array[] }[];
+  next?: bigint;
+}
+
+/** LogReader reads and proves; see the file comment. */
+export class LogReader {
+  private readonly store: ReadStore;
+  private readonly keys: ServerKeys;
+  /** prover proves from the stored tiles, with its node cache. */
+  readonly prover: Prover;
+  private cpCache: { note: string; signed: SignedCheckpoint } | undefined;
+  /** seen: the latest checkpoint's size and timestamp, as last read (gauges of server/metrics.ts). */
+  readonly seen: { treeSize: number; checkpointTimestamp: Date | undefined } = {
+    treeSize: 0,
+    checkpointTimestamp: undefined,
+  };
+
+  constructor(store: ReadStore, keys: ServerKeys) {
+    this.store = store;
+    this.keys = keys;
+    this.prover = new Prover((t) => store.readTiles(t));
+  }
+
+  /** latestCheckpoint returns the latest signed checkpoint. Throws NOT_FOUND before the first one
+   *  (only on a new database whose integrator has not run yet). */
+  async latestCheckpoint(): Promise<SignedCheckpoint> {
+    const c = await this.store.latestCheckpoint();
+    if (!c) {
+      throw new ServiceError(
+        'NOT_FOUND',
+        'the log has no checkpoint yet: no integrator has run; start one',
+        {},
+        1,
+      );
+    }
+    return this.signedCheckpoint(c.note);
+  }
+
+  /** signedCheckpoint returns the note of a checkpoint this log signed, parsed, with its timestamp. */
+  async signedCheckpoint(note: string): Promise<SignedCheckpoint> {
+    if (this.cpCache?.note === note) return this.cpCache.signed;
+    const signed: SignedCheckpoint = {
+      note,
+      checkpoint: parseCheckpoint(parseNote(note).text),
+      timestamp: await checkpointTime(this.keys, note),
+    };
+    this.cpCache = { note, signed };
+    this.seen.treeSize = Number(signed.checkpoint.treeSize);
+    this.seen.checkpointTimestamp = signed.timestamp;
+    return signed;
+  }
+
+  /**
+   * readTile returns a hash tile (level >= 0) or entry bundle (level ENTRIES_LEVEL) at the requested
+   * width, or undefined when the tree of the latest checkpoint does not have that tile at least that
+   * wide (c2sp.org/tlog-tiles). Narrower partial tiles are the prefix of the stored one.
+   */
+  async readTile(t: TileCoord): Promise<Uint8Array | undefined> {
+    const cp = await this.latestCheckpoint();
+    const size = cp.checkpoint.treeSize;
+    if (t.width < 1 || t.width > TILE_WIDTH || t.index < 0n) return undefined;
+    if (t.level === ENTRIES_LEVEL) {
+      if (tileWidthAt(0, t.index, size) < t.width) return undefined;
+      const start = t.index * BigInt(TILE_WIDTH);
+      const rows = await this.store.readEntries(start, start + BigInt(t.width));
+      if (rows.length !== t.width) throw new Error(`entries ${start}..+${t.width} are not all stored`);
+      return encodeEntryBundle(rows.map((r) => r.entry));
+    }
+    if (t.level < 0 || tileWidthAt(t.level, t.index, size) < t.width) return undefined;
+    const data = await this.store.readStoredTile(t.level, t.index);
+    if (!data || data.length < t.width * 32)
+      throw new Error(`tile ${t.level}/${t.index} is not stored wide enough`);
+    return data.subarray(0, t.width * 32);
+  }
+
+  /**
+   * findAttestations returns the logged attestations matching `id` and/or `key` (at least one is
+   * required: else ATTESTATION_INVALID), ordered by index, with index > `after`, at most `limit`
+   * (1..MAX_PAGE), each with its entry and inclusion proof against the latest checkpoint (returned too);
+   * entries not yet covered by it are left out. `next` is the `after` for the next page, when there
+   * is one. One query for the entries and one for all the proofs' hashes.
+   */
+  async findAttestations(q: {
+    id?: string;
+    key?: string;
+    after?: bigint;
+    limit: number;
+  }): Promise<AttestationPage> {
+    if (q.id === undefined && q.key === undefined) {
+      throw new LogError('ATTESTATION_INVALID', 'a query needs an id, a key, or both', { field: 'id' });
+    }
+    checkLimit(q.limit);
+    const checkpoint = await this.latestCheckpoint();
+    const rows = await this.store.findEntries({
+      ...(q.id !== undefined ? { id: q.id } : {}),
+      ...(q.key !== undefined ? { key: q.key.toUpperCase() } : {}),
+      ...(q.after !== undefined ? { after: q.after } : {}),
+      below: checkpoint.checkpoint.treeSize,
+      limit: q.limit + 1,
+    });
+    const page = rows.slice(0, q.limit);
+    const proofs = await this.prover.proveMany(
+      page.map((r) => r.index),
+      checkpoint.checkpoint.treeSize,
+    );
+    const items = page.map((r, i) => ({ index: r.index, entry: r.entry, inclusionProof: proofs[i]! }));
+    return rows.length > q.limit
+      ? { checkpoint, items, next: page[page.length - 1]!.index }
+      : { checkpoint, items };
+  }
+
+  /**
+   * proveInclusion returns the RFC 9162 §2.1.3 inclusion proof of `index` in the tree of `treeSize`.
+   * Throws INDEX_OUT_OF_RANGE unless index < treeSize <= the latest checkpoint's size.
+   */
+  async proveInclusion(index: bigint, treeSize: bigint): Promise<Uint8Array[]> {
+    const cp = await this.latestCheckpoint();
+    checkSize('treeSize', treeSize, cp.checkpoint.treeSize);
+    if (index < 0n || index >= treeSize) {
+      throw new LogError(
+        'INDEX_OUT_OF_RANGE',
+        `index must be from 0 to treeSize - 1 = ${treeSize - 1n}, found ${index}`,
+        { field: 'index' },
+      );
+    }
+    return this.prover.proveInclusion(index, treeSize);
+  }
+
+  /**
+   * proveConsistency returns the RFC 9162 §2.1.4 consistency proof between sizes size1 <= size2 <=
+   * the latest checkpoint's size (else INDEX_OUT_OF_RANGE).
+   */
+  async proveConsistency(size1: bigint, size2: bigint): Promise<Uint8Array[]> {
+    const cp = await this.latestCheckpoint();
+    checkSize('size2', size2, cp.checkpoint.treeSize);
+    if (size1 < 0n || size1 > size2) {
+      throw new LogError('INDEX_OUT_OF_RANGE', `size1 must be from 0 to size2 = ${size2}, found ${size1}`, {
+        field: 'from',
+      });
+    }
+    return this.prover.proveConsistency(size1, size2);
+  }
+
+  /**
+   * entries returns up to `limit` (1..MAX_PAGE) entries from index `start`, in log order, within the
+   * latest checkpoint (empty past its end). Throws INDEX_OUT_OF_RANGE for a negative start or bad limit.
+   */
+  async entries(start: bigint, limit: number): Promise<EntryRow[]> {
+    if (start < 0n)
+      throw new LogError('INDEX_OUT_OF_RANGE', `start must be >= 0, found ${start}`, { field: 'start' });
+    checkLimit(limit);
+    const cp = await this.latestCheckpoint();
+    const end =
+      start + BigInt(limit) < cp.checkpoint.treeSize ? start + BigInt(limit) : cp.checkpoint.treeSize;
+    if (end <= start) return [];
+    return this.store.readEntries(start, end);
+  }
+}
+
+function checkLimit(limit: number): void {
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE) {
+    throw new LogError(
+      'INDEX_OUT_OF_RANGE',
+      `limit must be an integer from 1 to ${MAX_PAGE}, found ${limit}`,
+      {
+        field: 'limit',
+      },
+    );
+  }
+}
+
+function checkSize(field: string, size: bigint, max: bigint): void {
+  if (size < 0n || size > max) {
+    throw new LogError(
+      'INDEX_OUT_OF_RANGE',
+      `${field} must be from 0 to the latest checkpoint's size ${max}, found ${size}`,
+      { field, max: max.toString() },
+    );
+  }
+}
