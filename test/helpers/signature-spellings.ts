@@ -98,8 +98,12 @@ export function headerForms(length: number): HeaderForm[] {
   return out;
 }
 
-/** header returns the packet header of a signature (tag 2) with a body of `length` octets. */
+/**
+ * header returns the packet header of a signature (tag 2) with a body of `length` octets; throws when
+ * `form` cannot frame that length.
+ */
 export function header(form: HeaderForm, length: number): Uint8Array {
+  if (!headerForms(length).includes(form)) throw new Error(`header: ${form} cannot frame ${length} octets`);
   switch (form) {
     case 'old1':
       return concat(Uint8Array.of(0x88), be(length, 1));
