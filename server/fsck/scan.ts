@@ -49,7 +49,7 @@ export interface FsckScan {
   /** origin and verifiers: the log's, set by IDENTITY (verifiers stay undefined when its keys do not load). */
   origin: string | undefined;
   verifiers: { ed: Verifier; pgp: Verifier } | undefined;
-  /** stateSize, stateRoot and dedupFrom: log_state, read by ROOT before the pass. */
+  /** stateSize and stateRoot: log_state, read by ROOT before the pass (dedupFrom too). */
   stateSize: bigint;
   stateRoot: Uint8Array;
   /** dedupFrom: log_state.canonical_dedup_from (sql/002): no digest repeats at this index or above. */
