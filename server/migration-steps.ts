@@ -1,5 +1,5 @@
 /**
- * Migration steps: the work a schema migration needs that SQL alone cannot do, run by server/store.ts
+ * Migration steps: the work a schema migration needs that SQL alone cannot do, run by server/migrate.ts
  * migrate right after the SQL of its version, in the same transaction (so a crash at any point rolls
  * back the SQL, the step and the version row together, and the next start runs them all again).
  *

@@ -1,160 +1,26 @@
 /**
  * The store: the server's SQL (fsck's own is in server/fsck/sql-reader.ts), over server/db.ts (pg, PGlite).
- * Schema in sql/ (numbered migrations, applied by `migrate` at start).
+ * Schema in sql/ (numbered migrations, applied at start by server/migrate.ts `migrate`); the sequencer's
+ * transaction is server/integration-tx.ts.
  *
  * SqlStore implements the narrow storage interfaces of the files that use them (see its comment).
  * Reads that serve proofs are one query each (readTiles takes every tile a proof
  * needs at once: plan, one batched read, compute; STYLE.md).
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { TileCoord } from '../log/tiles.js';
 import type { AdmissionStore, NewPending } from './admission.js';
 import { big, bytes, type Db, num, type Queryable } from './db.js';
 import { ServiceError } from './errors.js';
 import type { Identity, IdentityStore } from './identity.js';
+import { integrationTx, readLatestCheckpoint, tileFetcher } from './integration-tx.js';
 import { KeyConflictError, type KeyRow, type KeyUpdate } from './key-intake.js';
-import { MIGRATION_STEPS, type MigrationStep } from './migration-steps.js';
+import { migrate } from './migrate.js';
 import type { RateLimitCounters } from './rate-limit.js';
 import type { EntryRow, ReadStore } from './reader.js';
 import type { IntegrationStore, IntegrationTx, StoredCheckpoint, TreeState } from './sequencer.js';
 
 /** INTEGRATOR_LOCK is the advisory lock key held by the integrating process ("sig-intg"). */
 export const INTEGRATOR_LOCK = 0x7369672d696e7467n;
-/** MIGRATION_LOCK is the advisory lock key held while migrating ("sig-migr"). */
-export const MIGRATION_LOCK = 0x7369672d6d696772n;
-
-/** Migration is one numbered file of sql/. */
-export interface Migration {
-  version: number;
-  name: string;
-  sql: string;
-  /** step: work in JavaScript run after `sql` in the same transaction (server/migration-steps.ts). */
-  step?: MigrationStep | undefined;
-}
-
-/** sqlDir returns the sql/ folder (beside server/ in the source tree, two levels up from dist/server). */
-export function sqlDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 4; i++) {
-    const candidate = join(dir, 'sql');
-    if (existsSync(join(candidate, '001_init.sql'))) return candidate;
-    dir = dirname(dir);
-  }
-  throw new Error(`sql/001_init.sql not found above ${dirname(fileURLToPath(import.meta.url))}`);
-}
-
-/** loadMigrations returns sql/NNN_name.sql in version order; it throws on a gap or a duplicate. */
-export function loadMigrations(dir = sqlDir()): Migration[] {
-  const out: Migration[] = [];
-  for (const f of readdirSync(dir).sort()) {
-    const m = /^(\d{3})_([a-z0-9_]+)\.sql$/.exec(f);
-    if (!m) continue;
-    const version = Number(m[1]);
-    out.push({
-      version,
-      name: m[2]!,
-      sql: readFileSync(join(dir, f), 'utf8'),
-      step: MIGRATION_STEPS[version],
-    });
-  }
-  out.forEach((m, i) => {
-    if (m.version !== i + 1)
-      throw new Error(`sql/: expected migration ${i + 1}, found ${m.version} (${m.name})`);
-  });
-  return out;
-}
-
-/**
- * migrate brings the schema to the newest version this server knows, in one transaction under an
- * advisory lock (a second process starting at the same time waits, then finds nothing to do).
- * Returns the version. Throws SCHEMA_MISMATCH when the database is newer than this server, or older
- * and `apply` is false.
- *
- * Crash safety: the migrations, their steps (data rewritten in JavaScript, server/migration-steps.ts)
- * and the version rows commit together; dying before COMMIT leaves the old schema, data and version,
- * so the next start applies them again from the same point.
- */
-export async function migrate(db: Db, opts: { apply: boolean; migrations?: Migration[] }): Promise<number> {
-  const migrations = opts.migrations ?? loadMigrations();
-  const latest = migrations.length;
-  return db.transaction(async (tx) => {
-    await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK.toString()]);
-    await tx.exec(`
-      CREATE TABLE IF NOT EXISTS schema_migrations (
-        version integer PRIMARY KEY,
-        name text NOT NULL,
-        applied_at timestamptz NOT NULL DEFAULT now()
-      );
-      COMMENT ON TABLE schema_migrations IS 'Applied migrations (sql/NNN_name.sql); the highest version is the schema version.';
-      COMMENT ON COLUMN schema_migrations.version IS 'Migration number NNN.';
-      COMMENT ON COLUMN schema_migrations.name IS 'Migration file name without number and .sql.';
-      COMMENT ON COLUMN schema_migrations.applied_at IS 'When it was applied.';
-    `);
-    const [row] = await tx.query('SELECT coalesce(max(version), 0) AS v FROM schema_migrations');
-    const current = num(row?.v);
-    if (current > latest) {
-      throw new ServiceError(
-        'SCHEMA_MISMATCH',
-        `this database has schema version ${current}; this server needs ${latest}: upgrade the server ` +
-          `(every process sharing the database must run a version that knows schema ${current})`,
-        { found: current, expected: latest },
-      );
-    }
-    if (current < latest && !opts.apply) {
-      throw new ServiceError(
-        'SCHEMA_MISMATCH',
-        `this database has schema version ${current}; this server needs ${latest}: run the migrations ` +
-          '(start the server once with migrations enabled, e.g. `sig server start`)',
-        { found: current, expected: latest },
-      );
-    }
-    for (const m of migrations.slice(current)) {
-      await tx.exec(m.sql);
-      await m.step?.(tx);
-      await tx.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
-    }
-    return latest;
-  });
-}
-
-function tileFetcher(q: Queryable) {
-  return async (tiles: readonly TileCoord[]): Promise<Uint8Array[]> => {
-    if (tiles.length === 0) return [];
-    const rows = await q.query(
-      `SELECT t.level, t.idx, t.width, t.data
-         FROM tiles t JOIN unnest($1::smallint[], $2::bigint[]) AS w(level, idx)
-           ON t.level = w.level AND t.idx = w.idx`,
-      [tiles.map((t) => t.level), tiles.map((t) => t.index.toString())],
-    );
-    const byKey = new Map<string, { width: number; data: Uint8Array }>();
-    for (const r of rows)
-      byKey.set(`${num(r.level)}/${big(r.idx)}`, { width: num(r.width), data: bytes(r.data) });
-    return tiles.map((t) => {
-      const got = byKey.get(`${t.level}/${t.index}`);
-      if (!got || got.width < t.width) {
-        // A tile the tree must have is missing: the store is inconsistent with log_state. Crash loudly.
-        throw new Error(
-          `tile ${t.level}/${t.index} width ${t.width} is not stored (found ${got ? `width ${got.width}` : 'nothing'})`,
-        );
-      }
-      return got.data.subarray(0, t.width * 32);
-    });
-  };
-}
-
-function toCheckpoint(r: Record<string, unknown>): StoredCheckpoint {
-  return {
-    treeSize: big(r.tree_size),
-    rootHash: bytes(r.root_hash),
-    note: String(r.note),
-    signedAt: new Date(r.signed_at as Date),
-  };
-}
-
-const LATEST_CHECKPOINT =
-  'SELECT tree_size, root_hash, note, signed_at FROM checkpoints ORDER BY id DESC LIMIT 1';
 
 /** openStore migrates (or checks) the schema of `db` and returns the SqlStore over it. */
 export async function openStore(db: Db, opts: { migrate: boolean }): Promise<SqlStore> {
@@ -210,8 +76,7 @@ export class SqlStore
   }
 
   async latestCheckpoint(): Promise<StoredCheckpoint | undefined> {
-    const [r] = await this.db.query(LATEST_CHECKPOINT);
-    return r ? toCheckpoint(r) : undefined;
+    return readLatestCheckpoint(this.db);
   }
 
   readTiles(tiles: readonly TileCoord[]): Promise<Uint8Array[]> {
@@ -456,94 +321,4 @@ async function upsertKeys(q: Queryable, keys: readonly KeyUpdate[]): Promise<voi
   }
   const lost = changed.find((k) => !took.has(k.fingerprint));
   if (lost) throw new KeyConflictError(lost.fingerprint);
-}
-
-function integrationTx(q: Queryable): IntegrationTx {
-  return {
-    async state() {
-      const [r] = await q.query('SELECT tree_size, root_hash FROM log_state FOR UPDATE');
-      if (!r) throw new Error('log_state has no row: the schema was not initialised');
-      return { treeSize: big(r.tree_size), rootHash: bytes(r.root_hash) };
-    },
-    async takePending(limit: number) {
-      const rows = await q.query(
-        `SELECT seq, attestation_digest, entry, identifier, signer_fingerprint, accepted_at
-           FROM pending ORDER BY seq LIMIT $1`,
-        [limit],
-      );
-      if (rows.length === 0) return [];
-      // A publish that checked "not logged" just before another process integrated the same
-      // attestation can still insert it into pending afterwards; such rows are already answered
-      // (their entry exists), so drop them instead of logging the attestation twice. Only this
-      // batch's rows are checked (one index probe each).
-      const dropped = await q.query(
-        `DELETE FROM pending p USING entries e
-          WHERE p.seq = ANY($1::bigint[]) AND e.attestation_digest = p.attestation_digest
-         RETURNING p.seq`,
-        [rows.map((r) => big(r.seq).toString())],
-      );
-      const gone = new Set(dropped.map((r) => big(r.seq)));
-      return rows
-        .map((r) => ({
-          seq: big(r.seq),
-          digest: bytes(r.attestation_digest),
-          entry: bytes(r.entry),
-          identifier: String(r.identifier),
-          signer: String(r.signer_fingerprint),
-          acceptedAt: new Date(r.accepted_at as Date),
-        }))
-        .filter((r) => !gone.has(r.seq));
-    },
-    readTiles: tileFetcher(q),
-    async appendBatch(b) {
-      if (b.rows.length > 0) {
-        await q.query(
-          `INSERT INTO entries (idx, leaf_hash, entry, attestation_digest, identifier, signer_fingerprint, logged_at)
-           SELECT $1::bigint + o - 1, l, e, d, i, s, t
-             FROM unnest($2::bytea[], $3::bytea[], $4::bytea[], $5::text[], $6::text[], $7::timestamptz[])
-                  WITH ORDINALITY AS u(l, e, d, i, s, t, o)`,
-          [
-            b.start.toString(),
-            b.leafHashes,
-            b.rows.map((r) => r.entry),
-            b.rows.map((r) => r.digest),
-            b.rows.map((r) => r.identifier),
-            b.rows.map((r) => r.signer),
-            b.rows.map((r) => r.acceptedAt),
-          ],
-        );
-        await q.query('DELETE FROM pending WHERE seq = ANY($1::bigint[])', [
-          b.rows.map((r) => r.seq.toString()),
-        ]);
-      }
-      if (b.tiles.length > 0) {
-        await q.query(
-          `INSERT INTO tiles (level, idx, width, data)
-           SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::smallint[], $4::bytea[])
-           ON CONFLICT (level, idx) DO UPDATE SET width = EXCLUDED.width, data = EXCLUDED.data
-           WHERE tiles.width <= EXCLUDED.width`,
-          [
-            b.tiles.map((t) => t.tile.level),
-            b.tiles.map((t) => t.tile.index.toString()),
-            b.tiles.map((t) => t.tile.width),
-            b.tiles.map((t) => t.data),
-          ],
-        );
-      }
-      await q.query('UPDATE log_state SET tree_size = $1, root_hash = $2, updated_at = now()', [
-        b.state.treeSize.toString(),
-        b.state.rootHash,
-      ]);
-    },
-    async latestCheckpoint() {
-      const [r] = await q.query(LATEST_CHECKPOINT);
-      return r ? toCheckpoint(r) : undefined;
-    },
-    async addCheckpoint(c) {
-      await q.query(
-        'INSERT INTO checkpoints (tree_size, root_hash, note, signed_at) VALUES ($1, $2, $3, $4)',
-        [c.treeSize.toString(), c.rootHash, c.note, c.signedAt],
-      );
-    },
-  };
 }

@@ -1,5 +1,5 @@
 -- Sig Server schema, version 1 (SPEC.md "The log", "Storage and processes").
--- Applied by server/store.ts migrate() inside one transaction under an advisory lock; the runner records
+-- Applied by server/migrate.ts migrate() inside one transaction under an advisory lock; the runner records
 -- the version in schema_migrations. Every table and column carries a comment: \d+ explains the schema.
 
 CREATE TABLE log_identity (

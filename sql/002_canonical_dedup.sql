@@ -1,6 +1,6 @@
 -- Sig Server schema, version 2: dedup on the canonical signature packet (log/entry.ts attestationDigest,
 -- log/signature-canonical.ts).
--- The runner (server/store.ts migrate) applies this, then, in the same transaction, its step for
+-- The runner (server/migrate.ts migrate) applies this, then, in the same transaction, its step for
 -- version 2 (recomputeDigests) rewrites attestation_digest of every entry and pending row from the entry
 -- bytes, deleting pending rows that turn out to repeat an earlier one. A crash anywhere rolls all of it back.
 --

@@ -19,7 +19,7 @@ import { appendLeaves } from '../log/tiles.js';
 import { type Db, openDb } from '../server/db.js';
 import { formatFsckReport, fsck } from '../server/fsck.js';
 import { loadKeys, signCheckpoint } from '../server/keys.js';
-import { loadMigrations, migrate } from '../server/store.js';
+import { loadMigrations, migrate } from '../server/migrate.js';
 import { makeSigner, openService, sha256Id, type TestSigner, verifyReceipt } from './helpers/service.js';
 import { type HeaderForm, spell, splitSignature, subpacket } from './helpers/signature-spellings.js';
 import { backendTest, type StoreBackend } from './helpers/stores.js';

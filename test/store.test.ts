@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import { openDb } from '../server/db.js';
 import { isServiceError } from '../server/errors.js';
-import { loadMigrations, migrate } from '../server/store.js';
+import { loadMigrations, migrate } from '../server/migrate.js';
 import { openService } from './helpers/service.js';
 import { backendTest, pgliteBackend, postgresBackend } from './helpers/stores.js';
 

@@ -1,5 +1,5 @@
 /** fsck class 1, SCHEMA: the database has the schema version this build knows (sql/). */
-import { loadMigrations } from '../store.js';
+import { loadMigrations } from '../migrate.js';
 import type { FsckCheck, FsckScan } from './scan.js';
 
 /**

@@ -1,0 +1,150 @@
+/**
+ * The sequencer's SQL: integrationTx implements server/sequencer.ts IntegrationTx on one transaction
+ * (SqlStore.integrate opens it under the integrator lock). Why each step is safe if the process dies
+ * right after it is in server/sequencer.ts. tileFetcher and readLatestCheckpoint serve SqlStore too,
+ * outside the transaction.
+ */
+import type { TileCoord } from '../log/tiles.js';
+import { big, bytes, num, type Queryable } from './db.js';
+import type { IntegrationTx, PendingRow, StoredCheckpoint, TreeState } from './sequencer.js';
+
+/** AppendBatch is what IntegrationTx.appendBatch writes. */
+type AppendBatch = Parameters<IntegrationTx['appendBatch']>[0];
+
+/** integrationTx returns the IntegrationTx whose every statement runs on `q` (an open transaction). */
+export function integrationTx(q: Queryable): IntegrationTx {
+  return {
+    state: () => lockState(q),
+    takePending: (limit) => takePending(q, limit),
+    readTiles: tileFetcher(q),
+    appendBatch: (b) => appendBatch(q, b),
+    latestCheckpoint: () => readLatestCheckpoint(q),
+    async addCheckpoint(c) {
+      await q.query(
+        'INSERT INTO checkpoints (tree_size, root_hash, note, signed_at) VALUES ($1, $2, $3, $4)',
+        [c.treeSize.toString(), c.rootHash, c.note, c.signedAt],
+      );
+    },
+  };
+}
+
+/**
+ * tileFetcher returns a TileFetcher (log/tiles.ts) reading on `q`: every tile asked for in one query,
+ * each cut to the width asked. A tile the tree must have that is missing or too narrow throws plainly
+ * (the store is inconsistent with log_state).
+ */
+export function tileFetcher(q: Queryable) {
+  return async (tiles: readonly TileCoord[]): Promise<Uint8Array[]> => {
+    if (tiles.length === 0) return [];
+    const rows = await q.query(
+      `SELECT t.level, t.idx, t.width, t.data
+         FROM tiles t JOIN unnest($1::smallint[], $2::bigint[]) AS w(level, idx)
+           ON t.level = w.level AND t.idx = w.idx`,
+      [tiles.map((t) => t.level), tiles.map((t) => t.index.toString())],
+    );
+    const byKey = new Map<string, { width: number; data: Uint8Array }>();
+    for (const r of rows)
+      byKey.set(`${num(r.level)}/${big(r.idx)}`, { width: num(r.width), data: bytes(r.data) });
+    return tiles.map((t) => {
+      const got = byKey.get(`${t.level}/${t.index}`);
+      if (!got || got.width < t.width) {
+        // A tile the tree must have is missing: the store is inconsistent with log_state. Crash loudly.
+        throw new Error(
+          `tile ${t.level}/${t.index} width ${t.width} is not stored (found ${got ? `width ${got.width}` : 'nothing'})`,
+        );
+      }
+      return got.data.subarray(0, t.width * 32);
+    });
+  };
+}
+
+/** readLatestCheckpoint returns the newest row of checkpoints read on `q`, or undefined when none. */
+export async function readLatestCheckpoint(q: Queryable): Promise<StoredCheckpoint | undefined> {
+  const [r] = await q.query(
+    'SELECT tree_size, root_hash, note, signed_at FROM checkpoints ORDER BY id DESC LIMIT 1',
+  );
+  if (!r) return undefined;
+  return {
+    treeSize: big(r.tree_size),
+    rootHash: bytes(r.root_hash),
+    note: String(r.note),
+    signedAt: new Date(r.signed_at as Date),
+  };
+}
+
+async function lockState(q: Queryable): Promise<TreeState> {
+  const [r] = await q.query('SELECT tree_size, root_hash FROM log_state FOR UPDATE');
+  if (!r) throw new Error('log_state has no row: the schema was not initialised');
+  return { treeSize: big(r.tree_size), rootHash: bytes(r.root_hash) };
+}
+
+async function takePending(q: Queryable, limit: number): Promise<PendingRow[]> {
+  const rows = await q.query(
+    `SELECT seq, attestation_digest, entry, identifier, signer_fingerprint, accepted_at
+       FROM pending ORDER BY seq LIMIT $1`,
+    [limit],
+  );
+  if (rows.length === 0) return [];
+  // A publish that checked "not logged" just before another process integrated the same
+  // attestation can still insert it into pending afterwards; such rows are already answered
+  // (their entry exists), so drop them instead of logging the attestation twice. Only this
+  // batch's rows are checked (one index probe each).
+  const dropped = await q.query(
+    `DELETE FROM pending p USING entries e
+      WHERE p.seq = ANY($1::bigint[]) AND e.attestation_digest = p.attestation_digest
+     RETURNING p.seq`,
+    [rows.map((r) => big(r.seq).toString())],
+  );
+  const gone = new Set(dropped.map((r) => big(r.seq)));
+  return rows
+    .map((r) => ({
+      seq: big(r.seq),
+      digest: bytes(r.attestation_digest),
+      entry: bytes(r.entry),
+      identifier: String(r.identifier),
+      signer: String(r.signer_fingerprint),
+      acceptedAt: new Date(r.accepted_at as Date),
+    }))
+    .filter((r) => !gone.has(r.seq));
+}
+
+async function appendBatch(q: Queryable, b: AppendBatch): Promise<void> {
+  if (b.rows.length > 0) await insertEntries(q, b);
+  if (b.tiles.length > 0) {
+    await q.query(
+      `INSERT INTO tiles (level, idx, width, data)
+       SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::smallint[], $4::bytea[])
+       ON CONFLICT (level, idx) DO UPDATE SET width = EXCLUDED.width, data = EXCLUDED.data
+       WHERE tiles.width <= EXCLUDED.width`,
+      [
+        b.tiles.map((t) => t.tile.level),
+        b.tiles.map((t) => t.tile.index.toString()),
+        b.tiles.map((t) => t.tile.width),
+        b.tiles.map((t) => t.data),
+      ],
+    );
+  }
+  await q.query('UPDATE log_state SET tree_size = $1, root_hash = $2, updated_at = now()', [
+    b.state.treeSize.toString(),
+    b.state.rootHash,
+  ]);
+}
+
+async function insertEntries(q: Queryable, b: AppendBatch): Promise<void> {
+  await q.query(
+    `INSERT INTO entries (idx, leaf_hash, entry, attestation_digest, identifier, signer_fingerprint, logged_at)
+     SELECT $1::bigint + o - 1, l, e, d, i, s, t
+       FROM unnest($2::bytea[], $3::bytea[], $4::bytea[], $5::text[], $6::text[], $7::timestamptz[])
+            WITH ORDINALITY AS u(l, e, d, i, s, t, o)`,
+    [
+      b.start.toString(),
+      b.leafHashes,
+      b.rows.map((r) => r.entry),
+      b.rows.map((r) => r.digest),
+      b.rows.map((r) => r.identifier),
+      b.rows.map((r) => r.signer),
+      b.rows.map((r) => r.acceptedAt),
+    ],
+  );
+  await q.query('DELETE FROM pending WHERE seq = ANY($1::bigint[])', [b.rows.map((r) => r.seq.toString())]);
+}
