@@ -10,6 +10,7 @@
  * first tile that differs. Either way the report says how far it got (details.entriesRead).
  */
 import { readFileSync } from 'node:fs';
+import { base64Encode, bytesEqual, concatBytes } from '../log/bytes.js';
 import { parseEntry } from '../log/entry.js';
 import { isLogError, LogError } from '../log/errors.js';
 import { HASH_SIZE, hashChildren, hashLeaf, rootFromLeafHashes } from '../log/hash.js';
@@ -110,8 +111,7 @@ class TileChecker {
 
   private async check(level: number, index: bigint, row: readonly Uint8Array[]): Promise<void> {
     const got = await this.fetchTile(level, index, row.length);
-    const want = Buffer.concat(row);
-    if (got.length !== row.length * HASH_SIZE || Buffer.compare(Buffer.from(got), want) !== 0) {
+    if (got.length !== row.length * HASH_SIZE || !bytesEqual(got, concatBytes(...row))) {
       const p = tilePath({ level, index, width: row.length });
       throw new CliError(
         'SERVER_RESPONSE_INVALID',
@@ -209,10 +209,10 @@ export async function fullAudit(
     }
     await tiles.finish();
     const root = range.root();
-    if (Buffer.compare(Buffer.from(root), Buffer.from(cp.checkpoint.rootHash)) !== 0) {
+    if (!bytesEqual(root, cp.checkpoint.rootHash)) {
       throw new CliError(
         'SERVER_RESPONSE_INVALID',
-        `the ${size} entries in its entry bundles hash to root ${Buffer.from(root).toString('base64')}, but its signed checkpoint says ${Buffer.from(cp.checkpoint.rootHash).toString('base64')}`,
+        `the ${size} entries in its entry bundles hash to root ${base64Encode(root)}, but its signed checkpoint says ${base64Encode(cp.checkpoint.rootHash)}`,
       );
     }
   } catch (e) {

@@ -6,6 +6,7 @@
  */
 import { createInterface } from 'node:readline/promises';
 import { Command, Flags } from '@oclif/core';
+import { base64Encode } from '../log/bytes.js';
 import { isLogError } from '../log/errors.js';
 import { DEFAULT_TIMEOUT, Deadline } from './client.js';
 import { parseDuration, SigHome } from './config.js';
@@ -15,7 +16,7 @@ import { EXIT, EXIT_DESCRIPTIONS, type ExitCode, exitCodeFor } from './exit-code
 /** jsonReplacer prints bigints as numbers (safe) or strings, and bytes as base64. */
 export function jsonReplacer(_k: string, v: unknown): unknown {
   if (typeof v === 'bigint') return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();
-  if (v instanceof Uint8Array) return Buffer.from(v).toString('base64');
+  if (v instanceof Uint8Array) return base64Encode(v);
   return v;
 }
 

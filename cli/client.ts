@@ -158,7 +158,12 @@ export function safeIndex(v: unknown, what: string, url: string): bigint {
   return BigInt(v);
 }
 
-/** strictBase64 decodes standard base64 (with padding), rejecting anything else. */
+/**
+ * strictBase64 decodes standard base64 (with padding), throwing SERVER_RESPONSE_INVALID for anything
+ * else. Unlike log/bytes.ts base64DecodeStrict it accepts non-zero trailing bits ("AB==" decodes as
+ * "AA=="): what it decodes is verified anyway (hashes, proofs, signatures), and the CLI keeps taking
+ * the answers it has always taken.
+ */
 export function strictBase64(v: unknown, what: string, url: string): Uint8Array {
   if (typeof v !== 'string' || !/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(v)) {
     throw invalid(`${what} in standard base64`, v, url);

@@ -14,6 +14,7 @@
  * - Inclusion (RFC 9162 §2.1.3.2): the entry bytes as received are hashed (RFC 6962 leaf hash) and the
  *   proof is checked against the verified checkpoint; only then is the entry parsed.
  */
+import { base64Encode } from '../log/bytes.js';
 import { type Checkpoint, parseCheckpoint } from '../log/checkpoint.js';
 import { judgeCheckpoint } from '../log/consistency.js';
 import { type Entry, parseEntry } from '../log/entry.js';
@@ -161,7 +162,7 @@ export function writeEvidence(
   if (proof) {
     writeFileAtomic(
       `${dir}/consistency-proof.json`,
-      `${JSON.stringify({ from: Number(a.checkpoint.treeSize), to: Number(b.checkpoint.treeSize), consistencyProof: proof.map((h) => Buffer.from(h).toString('base64')) }, null, 2)}\n`,
+      `${JSON.stringify({ from: Number(a.checkpoint.treeSize), to: Number(b.checkpoint.treeSize), consistencyProof: proof.map(base64Encode) }, null, 2)}\n`,
     );
   }
   writeFileAtomic(
@@ -196,8 +197,8 @@ async function judgeNext(
     judgeCheckpoint(kept.checkpoint, next.checkpoint, proof),
   );
   if (j.verdict !== 'fork') return j.verdict;
-  const r1 = Buffer.from(kept.checkpoint.rootHash).toString('base64');
-  const r2 = Buffer.from(next.checkpoint.rootHash).toString('base64');
+  const r1 = base64Encode(kept.checkpoint.rootHash);
+  const r2 = base64Encode(next.checkpoint.rootHash);
   const why =
     j.reason === 'root-mismatch'
       ? `two checkpoints of size ${n1} with different roots (${r1} and ${r2}): the log forked`

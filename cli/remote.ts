@@ -4,6 +4,7 @@
  * cli/client.ts.
  */
 import { readFileSync } from 'node:fs';
+import { base64Encode } from '../log/bytes.js';
 import { canonicalJson } from '../log/canonical-json.js';
 import { isLogError } from '../log/errors.js';
 import { ed25519Verifier } from '../log/note.js';
@@ -396,8 +397,8 @@ export async function publishTo(
           url: server.url,
           origin: server.origin,
           index: Number(c.index),
-          entry: Buffer.from(c.receipt.entry).toString('base64'),
-          inclusionProof: c.receipt.inclusionProof.map((h) => Buffer.from(h).toString('base64')),
+          entry: base64Encode(c.receipt.entry),
+          inclusionProof: c.receipt.inclusionProof.map(base64Encode),
           checkpoint: c.receipt.checkpoint,
           attestation: c.att,
         },

@@ -14,6 +14,7 @@
  * stays within a memory bound.
  */
 import type { PublicKey } from 'openpgp';
+import { base64Encode } from '../log/bytes.js';
 import { isLogError } from '../log/errors.js';
 import { mergeSignerKeys, readSignerKey } from '../log/keys.js';
 import { fingerprintHex } from '../log/signet.js';
@@ -50,7 +51,7 @@ function components(key: PublicKey): Set<string> {
   const out = new Set<string>();
   for (const p of key.toPacketList()) {
     const w = (p as { write?: () => Uint8Array }).write;
-    if (w) out.add(`${p.constructor.name}:${Buffer.from(w.call(p)).toString('base64')}`);
+    if (w) out.add(`${p.constructor.name}:${base64Encode(w.call(p))}`);
   }
   return out;
 }

@@ -36,6 +36,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { base64Encode } from '../log/bytes.js';
 import { openDb } from './db.js';
 import { checkCheckpoints } from './fsck/checkpoints.js';
 import { checkEntries } from './fsck/entries.js';
@@ -44,7 +45,7 @@ import { checkPending } from './fsck/pending.js';
 import type { FsckReader } from './fsck/reader.js';
 import { emptyReport, FSCK_CLASSES, type FsckClass, type FsckReport, Problems } from './fsck/report.js';
 import { checkRoot } from './fsck/root.js';
-import { b64, type FsckCheck, type FsckScan, newScan, scanEntries } from './fsck/scan.js';
+import { type FsckCheck, type FsckScan, newScan, scanEntries } from './fsck/scan.js';
 import { checkSchema } from './fsck/schema.js';
 import { checkSignatures } from './fsck/signatures.js';
 import { type FsckSource, sqlFsckReader } from './fsck/sql-reader.js';
@@ -141,7 +142,7 @@ export async function fsckLog(
     for (const c of checks) await c.after?.();
   }
   const report = s.report;
-  report.rootHash = b64(s.tree.root);
+  report.rootHash = base64Encode(s.tree.root);
   report.problems = problems.sorted();
   report.firstClass = report.problems[0]?.class;
   report.ok = report.problems.length === 0;

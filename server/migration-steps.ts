@@ -7,6 +7,7 @@
  * in the signature packet (log/signature-canonical.ts), which only JavaScript computes; recomputeDigests
  * rewrites it from the entry bytes.
  */
+import { hexEncode } from '../log/bytes.js';
 import { attestationDigest, parseEntry } from '../log/entry.js';
 import { LogError } from '../log/errors.js';
 import { big, bytes, type Queryable } from './db.js';
@@ -67,7 +68,7 @@ async function recomputePending(tx: Queryable): Promise<void> {
     for (const r of rows) {
       const seq = big(r.seq);
       const digest = digestOf(bytes(r.entry));
-      const k = digest && Buffer.from(digest).toString('hex');
+      const k = digest && hexEncode(digest);
       if (k !== undefined && firstSeq.has(k)) duplicates.push(seq.toString());
       else {
         if (k !== undefined) firstSeq.set(k, seq);

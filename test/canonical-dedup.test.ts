@@ -11,6 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import test from 'ava';
+import { base64Encode, hexEncode } from '../log/bytes.js';
 import { canonicalJson } from '../log/canonical-json.js';
 import { attestationDigest, encodeEntry } from '../log/entry.js';
 import { hashLeaf } from '../log/hash.js';
@@ -20,6 +21,7 @@ import { type Db, openDb } from '../server/db.js';
 import { formatFsckReport, fsck } from '../server/fsck.js';
 import { loadKeys, signCheckpoint } from '../server/keys.js';
 import { loadMigrations, migrate } from '../server/migrate.js';
+import { fromB64, fromHex } from './helpers/bytes.js';
 import { makeSigner, openService, sha256Id, type TestSigner, verifyReceipt } from './helpers/service.js';
 import { type HeaderForm, spell, splitSignature, subpacket } from './helpers/signature-spellings.js';
 import { backendTest, type StoreBackend } from './helpers/stores.js';
@@ -31,8 +33,6 @@ const exactDigest = (a: Attestation) =>
       .update(canonicalJson({ data: a.data, key: a.key, sig: a.sig }))
       .digest(),
   );
-const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const utf8 = (s: string) => new TextEncoder().encode(s);
 
 /** A notation subpacket (RFC 9580 §5.2.3.24), human-readable, as anyone may add to the unhashed area. */
@@ -48,7 +48,7 @@ function notation(name: string, value: string): Uint8Array {
 /** An Issuer Key ID subpacket (RFC 9580 §5.2.3.12) naming the signature's own issuer. */
 async function issuerKeyId(att: Attestation): Promise<Uint8Array> {
   const { keyId } = await signatureIssuer(att);
-  return subpacket(16, Uint8Array.from(Buffer.from(keyId, 'hex')));
+  return subpacket(16, fromHex(keyId));
 }
 
 /**
@@ -56,11 +56,11 @@ async function issuerKeyId(att: Attestation): Promise<Uint8Array> {
  * format length) and the unhashed area `unhashed`.
  */
 function respell(att: Attestation, header: HeaderForm | 'new', unhashed?: Uint8Array): Attestation {
-  const parts = splitSignature(new Uint8Array(Buffer.from(att.sig, 'base64')));
+  const parts = splitSignature(fromB64(att.sig));
   const u = unhashed ?? parts.unhashed;
   const length = spell(parts, { header: 'old4', unhashed: u, mpiPad: [] }).length - 5;
   const form = header !== 'new' ? header : length < 192 ? 'new1' : 'new2';
-  return { ...att, sig: b64(spell(parts, { header: form, unhashed: u, mpiPad: [] })) };
+  return { ...att, sig: base64Encode(spell(parts, { header: form, unhashed: u, mpiPad: [] })) };
 }
 
 /** spellings returns re-spelled copies of `att` that anyone could make, each checked to verify. */
@@ -211,7 +211,7 @@ async function digestsOf(db: Db, table: 'entries' | 'pending'): Promise<string[]
   const rows = await db.query(
     `SELECT attestation_digest FROM ${table} ORDER BY ${table === 'entries' ? 'idx' : 'seq'}`,
   );
-  return rows.map((r) => hex(new Uint8Array(r.attestation_digest as Uint8Array)));
+  return rows.map((r) => hexEncode(new Uint8Array(r.attestation_digest as Uint8Array)));
 }
 
 /** v1Fixture signs the attestations of the migration tests: a0, a1, a2 logged, with replays, and p0 pending. */
@@ -249,7 +249,7 @@ backendTest(
       });
 
       t.is(await migrate(db, { apply: true }), loadMigrations().length);
-      const d = (a: Attestation) => hex(attestationDigest(a));
+      const d = (a: Attestation) => hexEncode(attestationDigest(a));
       t.deepEqual(await digestsOf(db, 'entries'), [d(f.a0), d(f.a1), d(f.a0), d(f.a2), d(f.a0), d(f.a1)]);
       t.deepEqual(await digestsOf(db, 'pending'), [d(f.p0), d(f.a2)], 'the pending replay of p0 is gone');
       const [st] = await db.query('SELECT canonical_dedup_from FROM log_state');

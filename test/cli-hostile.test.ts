@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import * as openpgp from 'openpgp';
 import { EXIT } from '../cli/exit-codes.js';
+import { base64Encode } from '../log/bytes.js';
 import { encodeEntry } from '../log/entry.js';
 import { hashChildren, hashLeaf } from '../log/hash.js';
 import { parseAttestation, signAttestation } from '../log/signet.js';
@@ -176,8 +177,8 @@ test.serial(
           json(res, {
             checkpoint: log.checkpoint,
             attestations: [
-              { index: 0, entry: b64(e0), inclusionProof: [b64(l1)] },
-              { index: 1, entry: b64(e1), inclusionProof: [b64(l0)] },
+              { index: 0, entry: base64Encode(e0), inclusionProof: [base64Encode(l1)] },
+              { index: 1, entry: base64Encode(e1), inclusionProof: [base64Encode(l0)] },
             ],
             next: null,
           });
@@ -280,10 +281,6 @@ test.serial('local keys win over every server copy', async (t) => {
 function json(res: ServerResponse, body: unknown): void {
   res.writeHead(200, { 'content-type': 'application/json' });
   res.end(JSON.stringify(body));
-}
-
-function b64(bytes: Uint8Array): string {
-  return Buffer.from(bytes).toString('base64');
 }
 
 /** withLog runs fn with a hostile log and closes it after. */
@@ -394,7 +391,7 @@ test.serial('bounds: verify --remote refuses an answer past the item cap', async
   });
   await withLog({ treeSize: 1n, rootHash: hashLeaf(entry) }, async (log) => {
     let pages = 0;
-    const item = { index: 0, entry: b64(entry), inclusionProof: [] };
+    const item = { index: 0, entry: base64Encode(entry), inclusionProof: [] };
     log.handle = (req, res) => {
       if (!req.url?.startsWith('/v1/attestations?')) return false;
       pages++;
@@ -436,8 +433,8 @@ test.serial(
             checkpoint: log.checkpoint,
             attestations: entries.map((e, i) => ({
               index: i,
-              entry: b64(e),
-              inclusionProof: refPath(i, leaves).map(b64),
+              entry: base64Encode(e),
+              inclusionProof: refPath(i, leaves).map(base64Encode),
             })),
             next: null,
           });

@@ -13,6 +13,7 @@ import type { Checkpoint } from '../log/checkpoint.js';
 import { judgeCheckpoint } from '../log/consistency.js';
 import { type ErrorCode, isLogError } from '../log/errors.js';
 import { proveConsistency } from '../log/proof.js';
+import { fromB64 } from './helpers/bytes.js';
 import { listFiles, vectorPath } from './helpers/vectors.js';
 import { leafHashesFor, nodeReader, refMth } from './reference.js';
 
@@ -260,12 +261,11 @@ test('transparency-dev/merkle consistency vectors: good ones are same or consist
     t.pass('vectors missing (see test/helpers/vectors.ts)');
     return;
   }
-  const b64 = (s: unknown): Uint8Array => new Uint8Array(Buffer.from(s as string, 'base64'));
   let good = 0;
   let bad = 0;
   for (const file of listFiles(vectors).filter((f) => f.endsWith('.json'))) {
     const v = JSON.parse(readFileSync(file, 'utf8').replace(/"(size1|size2)":\s*(\d+)/g, '"$1": "$2"'));
-    const roots = [b64(v.root1), b64(v.root2)];
+    const roots = [fromB64(v.root1), fromB64(v.root2)];
     // Our checkpoints hold 32-byte roots only (the one vector with 12-byte placeholder roots is refused).
     if (roots.some((r) => r.length !== 32)) continue;
     const kept: Checkpoint = {
@@ -280,7 +280,7 @@ test('transparency-dev/merkle consistency vectors: good ones are same or consist
       rootHash: roots[1]!,
       extensions: [],
     };
-    const p = ((v.proof as string[] | null) ?? []).map(b64);
+    const p = ((v.proof as string[] | null) ?? []).map(fromB64);
     let verdict: string;
     try {
       verdict = judgeCheckpoint(kept, next, p).verdict;

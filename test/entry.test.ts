@@ -13,9 +13,10 @@ import { canonicalJson } from '../log/canonical-json.js';
 import { attestationDigest, type Entry, encodeEntry, MAX_ENTRY_BYTES, parseEntry } from '../log/entry.js';
 import { type ErrorCode, LogError } from '../log/errors.js';
 import type { Attestation } from '../log/signet.js';
+import { fromHex } from './helpers/bytes.js';
 
 function f64(hex: string): number {
-  return new DataView(Uint8Array.from(Buffer.from(hex, 'hex')).buffer).getFloat64(0, false);
+  return new DataView(fromHex(hex).buffer).getFloat64(0, false);
 }
 
 function codeOf(fn: () => unknown): ErrorCode | string {

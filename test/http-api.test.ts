@@ -8,9 +8,9 @@ import test from 'ava';
 import { parseEntry } from '../log/entry.js';
 import { hashLeaf } from '../log/hash.js';
 import { verifyInclusion } from '../log/proof.js';
+import { fromB64 } from './helpers/bytes.js';
 import {
   attest,
-  fromB64,
   getJson,
   makeSigner,
   postJson,

@@ -15,9 +15,9 @@ import { parseEntry } from '../log/entry.js';
 import { hashLeaf } from '../log/hash.js';
 import { verifyInclusion } from '../log/proof.js';
 import type { Attestation } from '../log/signet.js';
+import { fromB64 } from './helpers/bytes.js';
 import {
   attest,
-  fromB64,
   getJson,
   makeSigner,
   postJson,

@@ -15,9 +15,9 @@ import {
   tilePath,
   tilesForSize,
 } from '../log/tiles.js';
+import { fromB64 } from './helpers/bytes.js';
 import {
   attest,
-  fromB64,
   getJson,
   makeSigner,
   postJson,

@@ -12,6 +12,7 @@ import { relative } from 'node:path';
 import test from 'ava';
 import { isLogError } from '../log/errors.js';
 import { verifyConsistency, verifyInclusion } from '../log/proof.js';
+import { fromB64 } from './helpers/bytes.js';
 import { listFiles, vectorPath } from './helpers/vectors.js';
 
 /** Good vectors that we reject because a hash in them is not 32 bytes (HASH_INVALID). */
@@ -29,8 +30,7 @@ function readVector(path: string): Raw {
   return JSON.parse(text) as Raw;
 }
 
-const b64 = (s: unknown): Uint8Array => new Uint8Array(Buffer.from(s as string, 'base64'));
-const proofOf = (p: unknown): Uint8Array[] => ((p as string[] | null) ?? []).map(b64);
+const proofOf = (p: unknown): Uint8Array[] => ((p as string[] | null) ?? []).map(fromB64);
 
 function run(t: import('ava').ExecutionContext, group: 'inclusion' | 'consistency', files: string[]) {
   let good = 0;
@@ -44,16 +44,16 @@ function run(t: import('ava').ExecutionContext, group: 'inclusion' | 'consistenc
         ? verifyInclusion(
             BigInt(v.leafIdx as string),
             BigInt(v.treeSize as string),
-            b64(v.leafHash),
+            fromB64(v.leafHash),
             proofOf(v.proof),
-            b64(v.root),
+            fromB64(v.root),
           )
         : verifyConsistency(
             BigInt(v.size1 as string),
             BigInt(v.size2 as string),
             proofOf(v.proof),
-            b64(v.root1),
-            b64(v.root2),
+            fromB64(v.root1),
+            fromB64(v.root2),
           );
     if (STRICTER.has(rel)) {
       t.false(v.wantErr, `${rel} is listed as stricter but is not a good vector`);

@@ -29,6 +29,7 @@ import {
   type Verifier,
   vkeyFromSkey,
 } from '../log/note.js';
+import { fromHex } from './helpers/bytes.js';
 import { readVectorJson, vectorPath } from './helpers/vectors.js';
 
 const enc = new TextEncoder();
@@ -210,7 +211,7 @@ const CHECKPOINT = 'example.com/sig\n42\nq83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjR
 
 test('OpenPGP key ID is SHA-256(name || 0x0A || 0xff || "openpgp" || v4 fingerprint)[:4]', async (t) => {
   const { privateKey, publicKey } = await ed25519LegacyKey();
-  const fpr = Uint8Array.from(Buffer.from(publicKey.getFingerprint(), 'hex'));
+  const fpr = fromHex(publicKey.getFingerprint());
   t.is(fpr.length, 20);
   const want = refKeyId('example.com/sig', Uint8Array.of(0xff), enc.encode('openpgp'), fpr);
   t.is(openpgpKeyId('example.com/sig', fpr), want);

@@ -7,6 +7,7 @@
  * Each prover must call its reader exactly once (never when the proof is empty).
  */
 import test, { type ExecutionContext } from 'ava';
+import { hexEncode } from '../log/bytes.js';
 import { isLogError } from '../log/errors.js';
 import { emptyRoot } from '../log/hash.js';
 import {
@@ -21,7 +22,6 @@ import { leafHashesFor, MemoryTiles, nodeReader, refMth, refPathShape, refProofS
 
 const MAX = 128;
 const leaves = leafHashesFor(MAX, 1);
-const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
 /** mulberry32: a small seeded PRNG, so a failure reproduces. */
 function prng(seed: number): () => number {
@@ -107,9 +107,9 @@ test(`inclusion: every tree size 1..${MAX} and every index (${(MAX * (MAX + 1)) 
   for (let n = 1; n <= MAX; n++) {
     const size = BigInt(n);
     const root = roots[n]!;
-    t.is(hex(root), hex(refMth(leaves.slice(0, n))), `root of size ${n}`);
+    t.is(hexEncode(root), hexEncode(refMth(leaves.slice(0, n))), `root of size ${n}`);
     const { tile, node, calls } = readers(n);
-    t.is(hex(await treeHash(size, tile)), hex(root));
+    t.is(hexEncode(await treeHash(size, tile)), hexEncode(root));
     t.is(calls.tile, 1);
     calls.tile = calls.fetch = 0;
     for (let i = 0; i < n; i++) {
@@ -122,7 +122,8 @@ test(`inclusion: every tree size 1..${MAX} and every index (${(MAX * (MAX + 1)) 
         t.fail(`size ${n} index ${i}: reader calls ${JSON.stringify(calls)}, expected ${want} each`);
       }
       calls.tile = calls.fetch = calls.direct = 0;
-      if (proof.map(hex).join() !== viaNodes.map(hex).join()) t.fail(`size ${n} index ${i}: readers differ`);
+      if (proof.map(hexEncode).join() !== viaNodes.map(hexEncode).join())
+        t.fail(`size ${n} index ${i}: readers differ`);
       verifyInclusion(index, size, leaf, proof, root);
       proofs++;
 
@@ -199,7 +200,8 @@ test(`consistency: every pair of sizes 1 <= size1 <= size2 <= ${MAX} (${(MAX * (
         t.fail(`${n1} -> ${n2}: reader calls ${JSON.stringify(calls)}, expected ${want} each`);
       }
       calls.tile = calls.fetch = calls.direct = 0;
-      if (proof.map(hex).join() !== viaNodes.map(hex).join()) t.fail(`${n1} -> ${n2}: readers differ`);
+      if (proof.map(hexEncode).join() !== viaNodes.map(hexEncode).join())
+        t.fail(`${n1} -> ${n2}: readers differ`);
       verifyConsistency(size1, size2, proof, root1, root2);
       proofs++;
 

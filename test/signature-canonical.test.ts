@@ -15,6 +15,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import test from 'ava';
 import fc from 'fast-check';
 import * as openpgp from 'openpgp';
+import { base64Encode, hexEncode } from '../log/bytes.js';
 import { canonicalJson } from '../log/canonical-json.js';
 import { attestationDigest } from '../log/entry.js';
 import { LogError } from '../log/errors.js';
@@ -27,6 +28,7 @@ import {
   signAttestation,
   verifyAttestation,
 } from '../log/signet.js';
+import { fromB64 } from './helpers/bytes.js';
 import {
   type HeaderForm,
   headerForms,
@@ -50,9 +52,6 @@ const vectorsFile = vectorPath('signet/attestations.json');
 const validCases = vectorsFile
   ? readVectorJson<{ cases: VectorCase[] }>(vectorsFile).cases.filter((c) => c.valid)
   : [];
-const unb64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64'));
-const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 function codeOf(fn: () => unknown): string {
   try {
@@ -115,7 +114,7 @@ test('packetHeader: the shortest OpenPGP-format length at every boundary, read b
   ];
   for (const [length, want] of cases) {
     const h = packetHeader(2, length);
-    t.is(hex(h), want, `length ${length}`);
+    t.is(hexEncode(h), want, `length ${length}`);
     t.deepEqual(packetFraming(h), { tag: 2, bodyStart: h.length, end: h.length + length });
   }
   t.throws(() => packetHeader(64, 1));
@@ -128,7 +127,7 @@ test(`vectors: the ${validCases.length} GnuPG signatures canonicalise to an Open
   for (const c of validCases) {
     const key = await readPublicKey(readFileSync(vectorPath(`signet/${c.key}`)!, 'utf8'));
     const att = parseAttestation(c.attestation);
-    const sent = unb64(att.sig);
+    const sent = fromB64(att.sig);
     const canon = canonicalSignature(sent);
     const before = splitSignature(sent);
     const after = splitSignature(canon);
@@ -142,7 +141,7 @@ test(`vectors: the ${validCases.length} GnuPG signatures canonicalise to an Open
     t.deepEqual(canonicalSignature(canon), canon, `${c.name}: idempotent`);
     // Everything signed is kept: the canonical form verifies as the original does (the issuer is
     // named by the Issuer Fingerprint in the hashed area).
-    const canonical = { ...att, sig: b64(canon) };
+    const canonical = { ...att, sig: base64Encode(canon) };
     await verifyAttestation(canonical, key);
     t.deepEqual(dedupDigest(canonical), dedupDigest(att), c.name);
     t.deepEqual(attestationDigest(canonical), attestationDigest(att), `${c.name}: one dedup key`);
@@ -213,7 +212,7 @@ function spellingOf(p: SignatureParts) {
 test('property: every spelling of a real signature (header, lengths, unhashed area, MPI padding) canonicalises to the same bytes', async (t) => {
   const sigs: { name: string; packet: Uint8Array }[] = (await samples).map((s) => ({
     name: s.name,
-    packet: unb64(s.att.sig),
+    packet: fromB64(s.att.sig),
   }));
   sigs.push({ name: 'v6 Ed25519', packet: await v6Signature() });
   for (const { name, packet } of sigs) {
@@ -231,7 +230,7 @@ test('property: every spelling of a real signature (header, lengths, unhashed ar
 });
 
 test('property: a change to anything signed or pinned (signed part, hash prefix, salt, values) changes the canonical bytes or is refused', async (t) => {
-  const sigs = [...(await samples).map((s) => unb64(s.att.sig)), await v6Signature()];
+  const sigs = [...(await samples).map((s) => fromB64(s.att.sig)), await v6Signature()];
   for (const packet of sigs) {
     const parts = splitSignature(packet);
     const canon = canonicalSignature(packet);
@@ -281,7 +280,7 @@ test('property: a change to anything signed or pinned (signed part, hash prefix,
 });
 
 test('canonicalSignature refuses what is not exactly one v4 or v6 signature packet it can read (SIGNATURE_MALFORMED)', async (t) => {
-  const good = unb64((await samples).find((s) => s.name.includes('EdDSALegacy'))!.att.sig);
+  const good = fromB64((await samples).find((s) => s.name.includes('EdDSALegacy'))!.att.sig);
   const parts = splitSignature(good);
   const body = good.subarray(2);
   const withBody = (b: Uint8Array) => Uint8Array.from([...packetHeader(2, b.length), ...b]);
@@ -316,7 +315,7 @@ test('canonicalSignature refuses what is not exactly one v4 or v6 signature pack
     'SIGNATURE_MALFORMED',
   );
   t.is(
-    codeOf(() => canonicalSig(`${b64(good)}\n`)),
+    codeOf(() => canonicalSig(`${base64Encode(good)}\n`)),
     'SIGNATURE_MALFORMED',
   );
 });

@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import test from 'ava';
 import fc from 'fast-check';
 import * as openpgp from 'openpgp';
+import { hexEncode } from '../log/bytes.js';
 import { type ErrorCode, LogError } from '../log/errors.js';
 import {
   type Attestation,
@@ -55,7 +56,6 @@ const WHY_CODE: Record<string, ErrorCode> = {
   'signature is not base64 OpenPGP': 'SIGNATURE_MALFORMED',
 };
 
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const utf8 = (s: string) => new TextEncoder().encode(s);
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
 
@@ -97,8 +97,8 @@ test(`vectors: ${validCases.length} valid Signet attestations verify, at their s
     const { signedAt } = await verifyAttestation(att, key);
     if (c.signedAt) t.is(signedAt.toISOString(), gnupgTime(c.signedAt), c.name);
     if (c.signedBytesHex) {
-      const python = hex(pythonSerialization(att.data));
-      const node = hex(nodeSerialization(att.data));
+      const python = hexEncode(pythonSerialization(att.data));
+      const node = hexEncode(nodeSerialization(att.data));
       if (c.name.endsWith('/python')) t.is(python, c.signedBytesHex, c.name);
       else if (c.name.endsWith('/node')) t.is(node, c.signedBytesHex, c.name);
       else t.fail(`${c.name}: cannot tell which serialisation it uses`);
@@ -525,11 +525,11 @@ test('parseAttestation returns a copy: other fields kept, nested keys sorted, __
 test('serialisations of non-ASCII and astral characters match Python and Node by hand', (t) => {
   const e = { id: 'x', ok: true, comment: 'é' };
   t.is(text(pythonSerialization(e)), '{"comment": "\\u00e9", "id": "x", "ok": true}');
-  t.is(hex(nodeSerialization(e)), hex(utf8('{"comment":"é","id":"x","ok":true}')));
-  t.is(hex(nodeSerialization(e)).includes('c3a9'), true);
+  t.is(hexEncode(nodeSerialization(e)), hexEncode(utf8('{"comment":"é","id":"x","ok":true}')));
+  t.is(hexEncode(nodeSerialization(e)).includes('c3a9'), true);
   const smile = { id: 'x', ok: true, comment: '😀' };
   t.is(text(pythonSerialization(smile)), '{"comment": "\\ud83d\\ude00", "id": "x", "ok": true}');
-  t.true(hex(nodeSerialization(smile)).includes('f09f9880'));
+  t.true(hexEncode(nodeSerialization(smile)).includes('f09f9880'));
   // Python output is pure ASCII.
   t.true([...pythonSerialization(smile)].every((b) => b < 0x80));
 });

@@ -20,6 +20,7 @@
  */
 import { rm } from 'node:fs/promises';
 import test, { type ExecutionContext } from 'ava';
+import { hexEncode } from '../log/bytes.js';
 import type { Checkpoint } from '../log/checkpoint.js';
 import { attestationDigest, parseEntry } from '../log/entry.js';
 import { hashLeaf, rootFromLeafHashes } from '../log/hash.js';
@@ -59,8 +60,6 @@ function rng(seed: number): () => number {
   };
 }
 
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
-
 /** Run is the shared state of one crash run. */
 interface Run {
   server: ChildServer;
@@ -97,7 +96,7 @@ async function crashRun(t: ExecutionContext, backend: 'postgres' | 'pglite'): Pr
   const signers = await Promise.all([makeSigner('Crash A'), makeSigner('Crash B'), makeSigner('Crash C')]);
   const keysArmored = signers.map((s) => s.armoredPublicKey);
   const atts = await presign(signers, ATTESTATIONS, `sha256:crash-${backend}`);
-  const digestOf = atts.map((a) => hex(attestationDigest(a)));
+  const digestOf = atts.map((a) => hexEncode(attestationDigest(a)));
 
   const first = await spawnServer({ env });
   const run: Run = {
@@ -170,11 +169,11 @@ async function crashRun(t: ExecutionContext, backend: 'postgres' | 'pglite'): Pr
         try {
           const v = await verifyReceiptOffline(r, run.keys);
           const entry = parseEntry(v.entry);
-          if (hex(attestationDigest(entry.attestation)) !== digestOf[mine[k]!]) {
+          if (hexEncode(attestationDigest(entry.attestation)) !== digestOf[mine[k]!]) {
             throw new Error(`receipt ${k} is for another attestation`);
           }
           const before = run.receipts.get(mine[k]!);
-          if (before && (before.index !== v.index || hex(before.entry) !== hex(v.entry))) {
+          if (before && (before.index !== v.index || hexEncode(before.entry) !== hexEncode(v.entry))) {
             throw new Error(`attestation ${mine[k]} got index ${v.index}, earlier ${before.index}`);
           }
           run.receipts.set(mine[k]!, v);
@@ -249,7 +248,7 @@ async function crashRun(t: ExecutionContext, backend: 'postgres' | 'pglite'): Pr
       entries.map((_, i) => i),
       'entries feed is 0..n-1',
     );
-    const digests = entries.map((e) => hex(attestationDigest(parseEntry(e.entry).attestation)));
+    const digests = entries.map((e) => hexEncode(attestationDigest(parseEntry(e.entry).attestation)));
     t.is(new Set(digests).size, digests.length, 'no attestation logged twice');
     t.deepEqual(
       [...digests].sort(),
@@ -258,16 +257,20 @@ async function crashRun(t: ExecutionContext, backend: 'postgres' | 'pglite'): Pr
     );
     for (const [i, r] of run.receipts) {
       const e = entries[Number(r.index)];
-      if (!e || hex(e.entry) !== hex(r.entry)) {
+      if (!e || hexEncode(e.entry) !== hexEncode(r.entry)) {
         t.fail(`attestation ${i}: receipt index ${r.index} holds other bytes in the final log`);
       }
     }
     const leaves = entries.map((e) => hashLeaf(e.entry));
-    t.is(hex(rootFromLeafHashes(leaves)), hex(final.rootHash), 'final root = root of the entries');
+    t.is(
+      hexEncode(rootFromLeafHashes(leaves)),
+      hexEncode(final.rootHash),
+      'final root = root of the entries',
+    );
     const rebuilt = await appendLeaves(0n, leaves, async () => []);
     for (const { tile, data } of rebuilt.tiles) {
       const got = new Uint8Array(await (await fetch(`${url}/log/${tilePath(tile)}`)).arrayBuffer());
-      t.is(hex(got), hex(data), `tile ${tilePath(tile)} = recomputed`);
+      t.is(hexEncode(got), hexEncode(data), `tile ${tilePath(tile)} = recomputed`);
     }
     let proofs = 0;
     for (const cp of run.checkpoints.values()) {

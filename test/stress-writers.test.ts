@@ -15,11 +15,13 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
+import { hexEncode } from '../log/bytes.js';
 import type { Checkpoint } from '../log/checkpoint.js';
 import { attestationDigest, parseEntry } from '../log/entry.js';
 import { hashLeaf } from '../log/hash.js';
 import { verifyInclusion } from '../log/proof.js';
 import { formatFsckReport, fsck } from '../server/fsck.js';
+import { fromB64 } from './helpers/bytes.js';
 import {
   type ChildServer,
   fetchAllEntries,
@@ -39,7 +41,6 @@ import { tempDir } from './helpers/stores.js';
 
 const ATTESTATIONS = 150;
 const CLIENTS = 6;
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 test('writers: three processes on one Postgres, one SIGKILLed: one log, no fork, every receipt verifies', async (t) => {
   const db = await freshPostgres('writers');
@@ -61,7 +62,7 @@ test('writers: three processes on one Postgres, one SIGKILLed: one log, no fork,
     const signers = await Promise.all([makeSigner('Writer A'), makeSigner('Writer B')]);
     const keysArmored = signers.map((s) => s.armoredPublicKey);
     const atts = await presign(signers, ATTESTATIONS, 'sha256:writers');
-    const digestOf = atts.map((a) => hex(attestationDigest(a)));
+    const digestOf = atts.map((a) => hexEncode(attestationDigest(a)));
 
     // The first process makes the keys; the others use the same key files.
     servers.push(await spawnServer({ env: { ...common, DATA_DIR: dirs[0]! } }));
@@ -116,7 +117,7 @@ test('writers: three processes on one Postgres, one SIGKILLed: one log, no fork,
       for (const [k, r] of got.entries()) {
         try {
           const v = await verifyReceiptOffline(r, keys);
-          if (hex(attestationDigest(parseEntry(v.entry).attestation)) !== digestOf[mine[k]!]) {
+          if (hexEncode(attestationDigest(parseEntry(v.entry).attestation)) !== digestOf[mine[k]!]) {
             throw new Error('receipt for another attestation');
           }
           const before = receipts.get(mine[k]!);
@@ -226,7 +227,7 @@ test('writers: three processes on one Postgres, one SIGKILLed: one log, no fork,
       entries.map((e) => e.index),
       entries.map((_, i) => i),
     );
-    const digests = entries.map((e) => hex(attestationDigest(parseEntry(e.entry).attestation)));
+    const digests = entries.map((e) => hexEncode(attestationDigest(parseEntry(e.entry).attestation)));
     t.is(new Set(digests).size, ATTESTATIONS, 'each attestation logged once');
     t.deepEqual([...digests].sort(), [...digestOf].sort());
 
@@ -244,10 +245,14 @@ test('writers: three processes on one Postgres, one SIGKILLed: one log, no fork,
         r.index,
         final!.treeSize,
         hashLeaf(r.entry),
-        body.inclusionProof.map((p) => new Uint8Array(Buffer.from(p, 'base64'))),
+        body.inclusionProof.map(fromB64),
         final!.rootHash,
       );
-      t.is(hex(entries[Number(r.index)]!.entry), hex(r.entry), `attestation ${i} at its receipt's index`);
+      t.is(
+        hexEncode(entries[Number(r.index)]!.entry),
+        hexEncode(r.entry),
+        `attestation ${i} at its receipt's index`,
+      );
     }
     t.log(`${proofs} seen checkpoints and ${receipts.size} receipts proved against the final checkpoint`);
 

@@ -13,6 +13,7 @@
 import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import test from 'ava';
+import { hexEncode } from '../log/bytes.js';
 import { isLogError, type LogError } from '../log/errors.js';
 import { emptyRoot, hashLeaf, rootFromLeafHashes } from '../log/hash.js';
 import { treeHash } from '../log/proof.js';
@@ -34,7 +35,6 @@ import {
 import { listFiles, vectorPath } from './helpers/vectors.js';
 import { leafHashesFor, MemoryTiles, nodeReader, refMth, refTiles } from './reference.js';
 
-const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const ascii = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 // ---------------------------------------------------------------------------------------------
@@ -89,7 +89,7 @@ if (logDir) {
       const want = new Uint8Array(readFileSync(join(logDir, rel)));
       const got = store.tiles.get(rel);
       t.truthy(got, `${rel} was not produced`);
-      t.is(hex(got ?? new Uint8Array()), hex(want), `${rel} differs`);
+      t.is(hexEncode(got ?? new Uint8Array()), hexEncode(want), `${rel} differs`);
       // And the files decode to what they should.
       const c = parseTilePath(rel);
       if (c.level === ENTRIES_LEVEL) {
@@ -98,7 +98,7 @@ if (logDir) {
           WORDS.slice(0, c.width),
         );
       } else {
-        t.deepEqual(decodeHashTile(want, c.width).map(hex), leaves.slice(0, c.width).map(hex));
+        t.deepEqual(decodeHashTile(want, c.width).map(hexEncode), leaves.slice(0, c.width).map(hexEncode));
       }
       compared++;
     }
@@ -114,10 +114,14 @@ if (logDir) {
       if (name !== 'checkpoint') t.is(name, `checkpoint.${cp.size}`, 'checkpoint.N has size N');
       sizes.add(cp.size);
       const slice = leaves.slice(0, cp.size);
-      t.is(hex(rootFromLeafHashes(slice)), hex(cp.root), `${name}: rootFromLeafHashes`);
-      t.is(hex(await treeHash(BigInt(cp.size), nodeReader(slice))), hex(cp.root), `${name}: treeHash`);
+      t.is(hexEncode(rootFromLeafHashes(slice)), hexEncode(cp.root), `${name}: rootFromLeafHashes`);
+      t.is(
+        hexEncode(await treeHash(BigInt(cp.size), nodeReader(slice))),
+        hexEncode(cp.root),
+        `${name}: treeHash`,
+      );
       const store = new MemoryTiles();
-      t.is(hex(await store.append(slice)), hex(cp.root), `${name}: appendLeaves in one batch`);
+      t.is(hexEncode(await store.append(slice)), hexEncode(cp.root), `${name}: appendLeaves in one batch`);
     }
     t.is(sizes.size, WORDS.length + 1, 'checkpoints for every size 0..15');
     t.true(sizes.has(0));
@@ -278,7 +282,7 @@ test('hash tiles and entry bundles: encodings both ways and their errors', (t) =
   const hashes = leafHashesFor(3);
   const data = encodeHashTile(hashes);
   t.is(data.length, 96);
-  t.deepEqual(decodeHashTile(data, 3).map(hex), hashes.map(hex));
+  t.deepEqual(decodeHashTile(data, 3).map(hexEncode), hashes.map(hexEncode));
   const code = (f: () => unknown) => (t.throws(f) as LogError).code;
   t.is(
     code(() => decodeHashTile(data, 2)),
@@ -311,7 +315,7 @@ test('hash tiles and entry bundles: encodings both ways and their errors', (t) =
   t.deepEqual([...bundle.subarray(0, 7)], [0, 3, 0x6f, 0x6e, 0x65, 0, 0]);
   t.deepEqual([...bundle.subarray(7, 9)], [0xff, 0xff]);
   t.is(bundle.length, 2 + 3 + 2 + 2 + 65535);
-  t.deepEqual(decodeEntryBundle(bundle, 3).map(hex), entries.map(hex));
+  t.deepEqual(decodeEntryBundle(bundle, 3).map(hexEncode), entries.map(hexEncode));
   t.deepEqual(decodeEntryBundle(bundle).length, 3);
   const big = t.throws(() => encodeEntryBundle([ascii('x'), new Uint8Array(65536)])) as LogError;
   t.is(big.code, 'ENTRY_TOO_LARGE');
@@ -378,7 +382,11 @@ test('tileHashReader: one deduplicated fetch per read, nodes from every tile lev
   ids.forEach((id, i) => {
     const size = 2 ** id.level;
     const start = Number(id.index) * size;
-    t.is(hex(got[i]!), hex(refMth(leaves.slice(start, start + size))), `node ${id.level}/${id.index}`);
+    t.is(
+      hexEncode(got[i]!),
+      hexEncode(refMth(leaves.slice(start, start + size))),
+      `node ${id.level}/${id.index}`,
+    );
   });
   // One read of overlapping nodes (every subtree of the first tile and of the partial one, largest
   // first, as a batch of proofs would ask): each still equals the reference.
@@ -392,13 +400,13 @@ test('tileHashReader: one deduplicated fetch per read, nodes from every tile lev
   overlapping.forEach((id, i) => {
     const size = 2 ** id.level;
     const start = Number(id.index) * size;
-    if (hex(all[i]!) !== hex(refMth(leaves.slice(start, start + size))))
+    if (hexEncode(all[i]!) !== hexEncode(refMth(leaves.slice(start, start + size))))
       t.fail(`node ${id.level}/${id.index}`);
   });
   t.is(overlapping.length, 511 + 112 + 56 + 28 + 14 + 7 + 3 + 1);
   t.deepEqual(await read([]), []);
   t.is(seen.length, 2, 'no fetch for an empty read');
-  t.is(hex(await treeHash(BigInt(n), read)), hex(refMth(leaves)));
+  t.is(hexEncode(await treeHash(BigInt(n), read)), hexEncode(refMth(leaves)));
 
   // Nodes that are not complete subtrees of the tree are refused before any fetch.
   for (const id of [
@@ -416,7 +424,7 @@ test('tileHashReader: one deduplicated fetch per read, nodes from every tile lev
   // A fetcher that answers with a wider version of a partial tile (a later partial, or the full
   // tile) is fine: tiles only grow to the right. One that answers short is TILE_INVALID.
   const small = tileHashReader(5n, async (tiles) => tiles.map(() => store.tiles.get('tile/0/000')!));
-  t.is(hex((await small([{ level: 2, index: 0n }]))[0]!), hex(refMth(leaves.slice(0, 4))));
+  t.is(hexEncode((await small([{ level: 2, index: 0n }]))[0]!), hexEncode(refMth(leaves.slice(0, 4))));
   const short = tileHashReader(5n, async (tiles) => tiles.map(() => new Uint8Array(4 * 32)));
   t.true(isLogError(await t.throwsAsync(short([{ level: 0, index: 0n }])), 'TILE_INVALID'));
   const odd = tileHashReader(5n, async (tiles) => tiles.map(() => new Uint8Array(7 * 32 + 1)));
@@ -440,12 +448,12 @@ test('appendLeaves: a 70,000-leaf tree in batches equals the tiles of the c2sp.o
     t.true(store.fetchCalls - before <= 1, 'at most one fetch per append');
     at += size;
   }
-  t.is(hex(root), hex(refMth(leaves)));
+  t.is(hexEncode(root), hexEncode(refMth(leaves)));
   const want = refTiles(leaves);
   const got = store.latest();
   t.deepEqual([...got.keys()].sort(), [...want.keys()].map((p) => p.replace(/\.p\/\d+$/, '')).sort());
   for (const [path, data] of want) {
-    t.is(hex(got.get(path.replace(/\.p\/\d+$/, ''))!), hex(data), path);
+    t.is(hexEncode(got.get(path.replace(/\.p\/\d+$/, ''))!), hexEncode(data), path);
   }
   t.deepEqual([...want.keys()].sort(), tilesForSize(BigInt(n)).map(tilePath).sort());
 
@@ -455,7 +463,7 @@ test('appendLeaves: a 70,000-leaf tree in batches equals the tiles of the c2sp.o
   t.is(store.fetchCalls - before, 1);
   t.deepEqual(same.tiles, []);
   t.is(same.treeSize, BigInt(n));
-  t.is(hex(same.rootHash), hex(root));
+  t.is(hexEncode(same.rootHash), hexEncode(root));
 });
 
 test('appendLeaves: the tiles it returns, level by level, when a level-1 tile fills', async (t) => {
@@ -468,7 +476,7 @@ test('appendLeaves: the tiles it returns, level by level, when a level-1 tile fi
     ['tile/0/255', 'tile/0/256.p/10', 'tile/1/000', 'tile/2/000.p/1'],
     'full tiles at width 256, partial ones at their width, every level',
   );
-  t.is(hex(r.rootHash), hex(refMth(leaves)));
+  t.is(hexEncode(r.rootHash), hexEncode(refMth(leaves)));
   t.is(r.treeSize, 65546n);
   const e1 = await t.throwsAsync(appendLeaves(0n, [new Uint8Array(32), new Uint8Array(33)], store.fetch));
   t.true(isLogError(e1, 'HASH_INVALID'));

@@ -1,4 +1,5 @@
 import { Flags } from '@oclif/core';
+import { base64Encode } from '../../log/bytes.js';
 import { deadlineFrom, exitCodesHelp, SigCommand, TIMEOUT_FLAGS } from '../base.js';
 import { EXIT } from '../exit-codes.js';
 import { pickServer } from '../logread.js';
@@ -37,7 +38,7 @@ export default class LogCheckpoint extends SigCommand {
       server: s.name,
       origin: c.origin,
       treeSize: c.treeSize,
-      rootHash: Buffer.from(c.rootHash).toString('base64'),
+      rootHash: base64Encode(c.rootHash),
       timestamp: got.checkpoint.timestamp.toISOString(),
       fresh: got.freshness.fresh,
       ageSeconds: got.freshness.ageSeconds,

@@ -1,4 +1,5 @@
 import { Args, Flags } from '@oclif/core';
+import { base64Encode } from '../../log/bytes.js';
 import { hashLeaf } from '../../log/hash.js';
 import { deadlineFrom, exitCodesHelp, SigCommand, TIMEOUT_FLAGS } from '../base.js';
 import { CliError } from '../errors.js';
@@ -48,10 +49,10 @@ export default class LogEntry extends SigCommand {
       server: s.name,
       index,
       treeSize: cp.checkpoint.treeSize,
-      leafHash: Buffer.from(hashLeaf(got.entry)).toString('base64'),
+      leafHash: base64Encode(hashLeaf(got.entry)),
       entry,
-      entryBytes: Buffer.from(got.entry).toString('base64'),
-      inclusionProof: inclusionProof.map((h) => Buffer.from(h).toString('base64')),
+      entryBytes: base64Encode(got.entry),
+      inclusionProof: inclusionProof.map(base64Encode),
     };
     this.log(Buffer.from(got.entry).toString('utf8'));
     this.info(

@@ -1,4 +1,5 @@
 import { Args, Flags } from '@oclif/core';
+import { base64Encode } from '../../log/bytes.js';
 import { verifyConsistency } from '../../log/proof.js';
 import { deadlineFrom, exitCodesHelp, SigCommand, TIMEOUT_FLAGS } from '../base.js';
 import { CliError, withContext } from '../errors.js';
@@ -40,17 +41,16 @@ export default class LogProofConsistency extends SigCommand {
         verifyConsistency(from, to, proof, rootFrom, rootTo),
       );
     }
-    const b64 = (h: Uint8Array) => Buffer.from(h).toString('base64');
-    this.log(`from ${from} (root ${b64(rootFrom)}) to ${to} (root ${b64(rootTo)})`);
-    for (const h of proof) this.log(`  ${b64(h)}`);
+    this.log(`from ${from} (root ${base64Encode(rootFrom)}) to ${to} (root ${base64Encode(rootTo)})`);
+    for (const h of proof) this.log(`  ${base64Encode(h)}`);
     this.info('verified');
     return {
       server: s.name,
       from,
       to,
-      rootFrom: b64(rootFrom),
-      rootTo: b64(rootTo),
-      consistencyProof: proof.map(b64),
+      rootFrom: base64Encode(rootFrom),
+      rootTo: base64Encode(rootTo),
+      consistencyProof: proof.map(base64Encode),
       verified: true,
     };
   }

@@ -1,4 +1,5 @@
 import { Args, Flags } from '@oclif/core';
+import { base64Encode } from '../../log/bytes.js';
 import { hashLeaf } from '../../log/hash.js';
 import { verifyInclusion } from '../../log/proof.js';
 import { deadlineFrom, exitCodesHelp, SigCommand, TIMEOUT_FLAGS } from '../base.js';
@@ -40,17 +41,18 @@ export default class LogProofInclusion extends SigCommand {
     await withContext(`server ${s.name}: inclusion proof of entry ${index} in tree size ${size}`, () =>
       verifyInclusion(index, size, leafHash, proof, root),
     );
-    const b64 = (h: Uint8Array) => Buffer.from(h).toString('base64');
-    this.log(`index ${index}, tree size ${size}\nleaf hash ${b64(leafHash)}\nroot ${b64(root)}`);
-    for (const h of proof) this.log(`  ${b64(h)}`);
+    this.log(
+      `index ${index}, tree size ${size}\nleaf hash ${base64Encode(leafHash)}\nroot ${base64Encode(root)}`,
+    );
+    for (const h of proof) this.log(`  ${base64Encode(h)}`);
     this.info('verified');
     return {
       server: s.name,
       index,
       treeSize: size,
-      leafHash: b64(leafHash),
-      rootHash: b64(root),
-      inclusionProof: proof.map(b64),
+      leafHash: base64Encode(leafHash),
+      rootHash: base64Encode(root),
+      inclusionProof: proof.map(base64Encode),
       verified: true,
     };
   }

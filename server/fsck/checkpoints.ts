@@ -5,6 +5,7 @@
  * is consistent with the latest checkpoint by an RFC 9162 §2.1.4 proof built from the stored tiles
  * (log/proof.ts proveConsistency + verifyConsistency).
  */
+import { base64Encode, bytesEqual } from '../../log/bytes.js';
 import { parseCheckpoint } from '../../log/checkpoint.js';
 import { emptyRoot } from '../../log/hash.js';
 import { openNote } from '../../log/note.js';
@@ -12,7 +13,7 @@ import { proveConsistency, verifyConsistency } from '../../log/proof.js';
 import { type TileCoord, tileHashReader, tilePath } from '../../log/tiles.js';
 import type { FsckCheckpointRow } from './reader.js';
 import type { FsckCheck, FsckScan } from './scan.js';
-import { b64, sameBytes, tileKey } from './scan.js';
+import { tileKey } from './scan.js';
 
 /** CHECKPOINT_BATCH is how many checkpoint rows are read at a time. */
 const CHECKPOINT_BATCH = 500;
@@ -41,7 +42,7 @@ export function checkCheckpoints(s: FsckScan): FsckCheck {
           s.report.checkpoints++;
           await checkCheckpoint(s, r, prevSize);
           if (r.treeSize > prevSize) prevSize = r.treeSize;
-          seen.set(`${r.treeSize}/${b64(r.rootHash)}`, { size: r.treeSize, root: r.rootHash });
+          seen.set(`${r.treeSize}/${base64Encode(r.rootHash)}`, { size: r.treeSize, root: r.rootHash });
           latest = r;
         }
         if (rows.length < CHECKPOINT_BATCH) break;
@@ -83,12 +84,12 @@ async function checkCheckpoint(s: FsckScan, r: FsckCheckpointRow, prevSize: bigi
     );
   }
   const recomputed = s.rootsAt.get(r.treeSize);
-  if (recomputed && !sameBytes(recomputed, r.rootHash)) {
+  if (recomputed && !bytesEqual(recomputed, r.rootHash)) {
     s.problems.add(
       'CHECKPOINTS',
       'CHECKPOINT_ROOT_MISMATCH',
-      `${where} commits to root ${b64(r.rootHash)}, but the entries give ${b64(recomputed)} at that size`,
-      { id, expected: b64(recomputed), found: b64(r.rootHash) },
+      `${where} commits to root ${base64Encode(r.rootHash)}, but the entries give ${base64Encode(recomputed)} at that size`,
+      { id, expected: base64Encode(recomputed), found: base64Encode(r.rootHash) },
     );
   } else if (!recomputed && r.treeSize <= s.stateSize) {
     s.problems.add('CHECKPOINTS', 'CHECKPOINT_ROOT_MISMATCH', `${where}: the entries do not reach its size`, {
@@ -117,11 +118,11 @@ async function checkNote(s: FsckScan, r: FsckCheckpointRow, where: string): Prom
       );
     }
     const body = parseCheckpoint(opened.text);
-    if (body.origin !== s.origin || body.treeSize !== r.treeSize || !sameBytes(body.rootHash, r.rootHash)) {
+    if (body.origin !== s.origin || body.treeSize !== r.treeSize || !bytesEqual(body.rootHash, r.rootHash)) {
       s.problems.add(
         'CHECKPOINTS',
         'CHECKPOINT_BODY_MISMATCH',
-        `${where}: its note says origin ${body.origin}, size ${body.treeSize}, root ${b64(body.rootHash)}; its row says ${s.origin}, ${r.treeSize}, ${b64(r.rootHash)}`,
+        `${where}: its note says origin ${body.origin}, size ${body.treeSize}, root ${base64Encode(body.rootHash)}; its row says ${s.origin}, ${r.treeSize}, ${base64Encode(r.rootHash)}`,
         { id },
       );
     }
@@ -163,7 +164,7 @@ async function checkConsistency(
       s.problems.add(
         'CHECKPOINTS',
         'CHECKPOINT_INCONSISTENT',
-        `the checkpoint of size ${size} (root ${b64(root)}) is not consistent with the latest (size ${latestSize}): ${(e as Error).message}`,
+        `the checkpoint of size ${size} (root ${base64Encode(root)}) is not consistent with the latest (size ${latestSize}): ${(e as Error).message}`,
         { size: size.toString(), latest: latestSize.toString() },
       );
     }

@@ -7,9 +7,9 @@
  * leaf hash, when the schema has the column, is SHA-256(0x00 || entry) (the level-0 tiles are checked
  * again under TILES).
  */
+import { bytesEqual, hexEncode } from '../../log/bytes.js';
 import { attestationDigest } from '../../log/entry.js';
 import type { FsckCheck, FsckScan, ScannedEntry } from './scan.js';
-import { hex, sameBytes } from './scan.js';
 
 /**
  * checkEntries returns the ENTRIES check: each batch of the pass is checked row by row, and after the
@@ -69,11 +69,11 @@ function checkIndex(s: FsckScan, idx: bigint, expectIdx: bigint): void {
 
 function checkEntry(s: FsckScan, e: ScannedEntry, digests: Set<string>): void {
   const idx = e.index.toString();
-  if (e.leafHash && !sameBytes(e.leaf, e.leafHash)) {
+  if (e.leafHash && !bytesEqual(e.leaf, e.leafHash)) {
     s.problems.add(
       'ENTRIES',
       'ENTRY_LEAF_HASH_MISMATCH',
-      `entry ${idx}: stored leaf_hash ${hex(e.leafHash)} is not SHA-256(0x00 || entry) = ${hex(e.leaf)}: the entry bytes or the leaf hash were altered`,
+      `entry ${idx}: stored leaf_hash ${hexEncode(e.leafHash)} is not SHA-256(0x00 || entry) = ${hexEncode(e.leaf)}: the entry bytes or the leaf hash were altered`,
       { index: idx },
     );
   }
@@ -96,8 +96,8 @@ function checkEntry(s: FsckScan, e: ScannedEntry, digests: Set<string>): void {
     s.problems.add(
       'ENTRIES',
       'DUPLICATE_DIGEST',
-      `entry ${idx}: attestation digest ${hex(e.digest)} was already logged at a lower index`,
-      { index: idx, digest: hex(e.digest) },
+      `entry ${idx}: attestation digest ${hexEncode(e.digest)} was already logged at a lower index`,
+      { index: idx, digest: hexEncode(e.digest) },
     );
   }
   digests.add(dKey);
@@ -115,8 +115,8 @@ function columnsMismatch(e: ScannedEntry): string[] {
   const att = e.parsed.attestation;
   const digest = attestationDigest(att);
   const out: string[] = [];
-  if (!sameBytes(digest, e.digest))
-    out.push(`attestation_digest ${hex(e.digest)} (entry says ${hex(digest)})`);
+  if (!bytesEqual(digest, e.digest))
+    out.push(`attestation_digest ${hexEncode(e.digest)} (entry says ${hexEncode(digest)})`);
   if (e.identifier !== att.data.id)
     out.push(`identifier ${JSON.stringify(e.identifier)} (entry says ${JSON.stringify(att.data.id)})`);
   if (e.signer !== att.key) out.push(`signer_fingerprint ${e.signer} (entry says ${att.key})`);

@@ -3,11 +3,11 @@
  * for attestations already logged are counted, not problems: a publish racing an integration in
  * another process can leave one, and the integrator drops it.
  */
+import { bytesEqual } from '../../log/bytes.js';
 import { attestationDigest, parseEntry } from '../../log/entry.js';
 
 import type { FsckPendingRow } from './reader.js';
 import type { FsckCheck, FsckScan } from './scan.js';
-import { sameBytes } from './scan.js';
 
 /** PENDING_BATCH is how many pending rows are read at a time. */
 const PENDING_BATCH = 1000;
@@ -36,7 +36,7 @@ function checkPendingRow(s: FsckScan, r: FsckPendingRow): void {
   try {
     const att = parseEntry(r.entry).attestation;
     if (
-      !sameBytes(attestationDigest(att), r.digest) ||
+      !bytesEqual(attestationDigest(att), r.digest) ||
       r.identifier !== att.data.id ||
       r.signer !== att.key
     ) {

@@ -1,6 +1,6 @@
 /** fsck class 6, ROOT: log_state has its row, and its root equals the root recomputed from the entries. */
+import { base64Encode, bytesEqual } from '../../log/bytes.js';
 import type { FsckCheck, FsckScan } from './scan.js';
-import { b64, sameBytes } from './scan.js';
 
 /**
  * checkRoot returns the ROOT check. Before the pass it reads log_state into s.stateSize and s.stateRoot
@@ -24,12 +24,12 @@ export function checkRoot(s: FsckScan): FsckCheck {
     },
     async after() {
       const root = s.tree.root;
-      if (!sameBytes(root, s.stateRoot)) {
+      if (!bytesEqual(root, s.stateRoot)) {
         s.problems.add(
           'ROOT',
           'ROOT_MISMATCH',
-          `log_state.root_hash is ${b64(s.stateRoot)} but the root recomputed from the ${s.report.entries} entries is ${b64(root)}`,
-          { expected: b64(root), found: b64(s.stateRoot) },
+          `log_state.root_hash is ${base64Encode(s.stateRoot)} but the root recomputed from the ${s.report.entries} entries is ${base64Encode(root)}`,
+          { expected: base64Encode(root), found: base64Encode(s.stateRoot) },
         );
       }
     },

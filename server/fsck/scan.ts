@@ -168,11 +168,3 @@ async function appendToTree(s: FsckScan, leaves: readonly Uint8Array[]): Promise
     off += take;
   }
 }
-
-/** b64 is standard base64, as the report prints hashes. */
-export const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64');
-/** hex is lower-case hex, as the report prints digests. */
-export const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
-/** sameBytes says whether two byte arrays are equal. */
-export const sameBytes = (a: Uint8Array, b: Uint8Array): boolean =>
-  a.length === b.length && Buffer.from(a).equals(b);

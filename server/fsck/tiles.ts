@@ -3,9 +3,10 @@
  * the pass in s.tree) equals the stored one, at the width the tree has; no tile is missing or extra
  * (c2sp.org/tlog-tiles).
  */
+import { base64Encode, bytesEqual } from '../../log/bytes.js';
 import { tilePath, tilesForSize } from '../../log/tiles.js';
 import type { FsckCheck, FsckScan, TileData } from './scan.js';
-import { b64, sameBytes, tileKey } from './scan.js';
+import { tileKey } from './scan.js';
 
 /**
  * checkTiles returns the TILES check: before the pass it reads the stored tile coordinates (about
@@ -45,15 +46,20 @@ async function compareTiles(s: FsckScan, computed: readonly TileData[]): Promise
     if (!st) continue; // reported as TILE_MISSING
     const w = c.tile.width;
     if (st.width < w) continue; // reported as TILE_WIDTH_MISMATCH
-    if (sameBytes(st.data.subarray(0, w * 32), c.data)) continue;
+    if (bytesEqual(st.data.subarray(0, w * 32), c.data)) continue;
     let hash = 0;
     const at = (d: Uint8Array, i: number) => d.subarray(i * 32, i * 32 + 32);
-    while (hash < w && sameBytes(at(st.data, hash), at(c.data, hash))) hash++;
+    while (hash < w && bytesEqual(at(st.data, hash), at(c.data, hash))) hash++;
     s.problems.add(
       'TILES',
       'TILE_MISMATCH',
       `stored tile ${tilePath(c.tile)} differs from the one recomputed from the entries, first at hash ${hash}`,
-      { tile: tilePath(c.tile), hash, expected: b64(at(c.data, hash)), found: b64(at(st.data, hash)) },
+      {
+        tile: tilePath(c.tile),
+        hash,
+        expected: base64Encode(at(c.data, hash)),
+        found: base64Encode(at(st.data, hash)),
+      },
     );
   }
 }

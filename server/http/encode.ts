@@ -2,12 +2,8 @@
  * Encoding at the HTTP edge (docs/contracts.md, HTTP wire format): bigint indexes and sizes become JSON
  * numbers (safe integers), bytes become standard base64, checkpoints are the signed note text verbatim.
  */
+import { base64Encode } from '../../log/bytes.js';
 import type { Receipt } from '../log-service.js';
-
-/** b64 returns the standard base64 of `bytes`. */
-export function b64(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
-}
 
 /** num returns `n` as a JSON number; throws (a bug, not bad input) when it is not a safe integer. */
 export function num(n: bigint): number {
@@ -27,13 +23,17 @@ export interface ReceiptJson {
 export function encodeReceipt(r: Receipt): ReceiptJson {
   return {
     index: num(r.index),
-    entry: b64(r.entry),
-    inclusionProof: r.inclusionProof.map(b64),
+    entry: base64Encode(r.entry),
+    inclusionProof: r.inclusionProof.map(base64Encode),
     checkpoint: r.checkpoint.note,
   };
 }
 
 /** encodeProofItem returns `{index, entry, inclusionProof}` for query answers. */
 export function encodeProofItem(it: { index: bigint; entry: Uint8Array; inclusionProof: Uint8Array[] }) {
-  return { index: num(it.index), entry: b64(it.entry), inclusionProof: it.inclusionProof.map(b64) };
+  return {
+    index: num(it.index),
+    entry: base64Encode(it.entry),
+    inclusionProof: it.inclusionProof.map(base64Encode),
+  };
 }

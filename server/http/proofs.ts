@@ -6,8 +6,9 @@
  * tree the log has not signed is useless to a client, and a size past the tree is 400 INDEX_OUT_OF_RANGE.
  */
 import { type Router as ExpressRouter, Router } from 'express';
+import { base64Encode } from '../../log/bytes.js';
 import type { HttpContext } from './context.js';
-import { b64, num } from './encode.js';
+import { num } from './encode.js';
 import { HttpError } from './errors.js';
 import { queryIndex, queryLimit } from './params.js';
 
@@ -33,7 +34,7 @@ export function proofRoutes(ctx: HttpContext): ExpressRouter {
     }
     const proof = await ctx.service.proveInclusion(index, size);
     res.setHeader('Cache-Control', 'public, max-age=31536000, immutable');
-    res.json({ index: num(index), treeSize: num(size), inclusionProof: proof.map(b64) });
+    res.json({ index: num(index), treeSize: num(size), inclusionProof: proof.map(base64Encode) });
   });
 
   r.get('/v1/proof/consistency', async (req, res) => {
@@ -48,7 +49,7 @@ export function proofRoutes(ctx: HttpContext): ExpressRouter {
     }
     const proof = await ctx.service.proveConsistency(from, to);
     res.setHeader('Cache-Control', 'public, max-age=31536000, immutable');
-    res.json({ from: num(from), to: num(to), consistencyProof: proof.map(b64) });
+    res.json({ from: num(from), to: num(to), consistencyProof: proof.map(base64Encode) });
   });
 
   r.get('/v1/entries', async (req, res) => {
@@ -56,7 +57,7 @@ export function proofRoutes(ctx: HttpContext): ExpressRouter {
     const limit = queryLimit(req, ctx.config.queryPageLimit);
     const entries = await ctx.service.entries(start, limit);
     res.setHeader('Cache-Control', 'no-cache');
-    res.json({ entries: entries.map((e) => ({ index: num(e.index), entry: b64(e.entry) })) });
+    res.json({ entries: entries.map((e) => ({ index: num(e.index), entry: base64Encode(e.entry) })) });
   });
   return r;
 }

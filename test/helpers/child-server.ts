@@ -16,6 +16,7 @@ import type { Checkpoint } from '../../log/checkpoint.js';
 import { hashLeaf } from '../../log/hash.js';
 import { verifyConsistency, verifyInclusion } from '../../log/proof.js';
 import { type Attestation, readPublicKey, signAttestation } from '../../log/signet.js';
+import { fromB64 } from './bytes.js';
 import { newSigningKey, openLogCheckpoint } from './keys.js';
 
 /** ROOT is the repository root (two levels above this file). */
@@ -208,8 +209,8 @@ export interface VerifiedReceipt {
 export async function verifyReceiptOffline(r: ReceiptJson, keys: LogKeys): Promise<VerifiedReceipt> {
   if (!Number.isSafeInteger(r.index) || r.index < 0) throw new Error(`receipt index ${r.index} is not valid`);
   const cp = await openCheckpoint(r.checkpoint, keys);
-  const entry = new Uint8Array(Buffer.from(r.entry, 'base64'));
-  const proof = r.inclusionProof.map((p) => new Uint8Array(Buffer.from(p, 'base64')));
+  const entry = fromB64(r.entry);
+  const proof = r.inclusionProof.map(fromB64);
   verifyInclusion(BigInt(r.index), cp.treeSize, hashLeaf(entry), proof, cp.rootHash);
   return { index: BigInt(r.index), entry, checkpoint: cp, note: r.checkpoint };
 }
@@ -229,7 +230,7 @@ export async function proveConsistentOnline(
   const res = await fetch(`${url}/v1/proof/consistency?from=${older.treeSize}&to=${newer.treeSize}`);
   if (res.status !== 200) throw new Error(`consistency ${older.treeSize}->${newer.treeSize}: ${res.status}`);
   const body = (await res.json()) as { consistencyProof: string[] };
-  const proof = body.consistencyProof.map((p) => new Uint8Array(Buffer.from(p, 'base64')));
+  const proof = body.consistencyProof.map(fromB64);
   verifyConsistency(older.treeSize, newer.treeSize, proof, older.rootHash, newer.rootHash);
 }
 
@@ -244,8 +245,7 @@ export async function fetchAllEntries(
     if (res.status !== 200) throw new Error(`entries from ${out.length}: ${res.status}`);
     const body = (await res.json()) as { entries: { index: number; entry: string }[] };
     if (body.entries.length === 0) throw new Error(`entries feed ended at ${out.length} < ${treeSize}`);
-    for (const e of body.entries)
-      out.push({ index: e.index, entry: new Uint8Array(Buffer.from(e.entry, 'base64')) });
+    for (const e of body.entries) out.push({ index: e.index, entry: fromB64(e.entry) });
   }
   return out;
 }

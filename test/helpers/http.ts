@@ -11,6 +11,7 @@ import { type Attestation, readPublicKey, signAttestation } from '../../log/sign
 import { type Config, loadConfig } from '../../server/config.js';
 import { createLogger } from '../../server/logger.js';
 import { type ServerHandle, startServer } from '../../server/main.js';
+import { fromB64 } from './bytes.js';
 import { newSigningKey, openLogCheckpoint } from './keys.js';
 import type { StoreBackend } from './stores.js';
 
@@ -144,11 +145,6 @@ export async function verifyReceipt(r: ReceiptJson, keys: ServerKeys): Promise<b
     cp.rootHash,
   );
   return cp.treeSize;
-}
-
-/** fromB64 decodes standard base64. */
-export function fromB64(s: string): Uint8Array {
-  return new Uint8Array(Buffer.from(s, 'base64'));
 }
 
 /** waitFor polls `check` until it returns a value other than undefined, for at most `ms`. */

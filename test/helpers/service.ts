@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type * as openpgp from 'openpgp';
+import { bytesEqual, hexEncode } from '../../log/bytes.js';
 import { attestationDigest, parseEntry } from '../../log/entry.js';
 import { hashLeaf } from '../../log/hash.js';
 import { verifyInclusion } from '../../log/proof.js';
@@ -95,7 +96,7 @@ export async function reverifyLog(svc: LogService) {
   if (BigInt(entries.length) !== n) throw new Error(`${entries.length} entries in bundles, tree size ${n}`);
   const digests = new Set<string>();
   for (const e of entries) {
-    const d = Buffer.from(attestationDigest(parseEntry(e).attestation)).toString('hex');
+    const d = hexEncode(attestationDigest(parseEntry(e).attestation));
     if (digests.has(d)) throw new Error(`attestation ${d} logged twice`);
     digests.add(d);
   }
@@ -107,11 +108,11 @@ export async function reverifyLog(svc: LogService) {
   for (const tc of want) {
     const got = await svc.readTile(tc);
     const exp = ref.get(tilePath(tc));
-    if (!got || !exp || Buffer.compare(Buffer.from(got), Buffer.from(exp)) !== 0) {
+    if (!got || !exp || !bytesEqual(got, exp)) {
       throw new Error(`tile ${tilePath(tc)} differs from the recomputed tree`);
     }
   }
-  if (Buffer.compare(Buffer.from(refMth(leaves)), Buffer.from(cp.checkpoint.rootHash)) !== 0) {
+  if (!bytesEqual(refMth(leaves), cp.checkpoint.rootHash)) {
     throw new Error(`checkpoint root differs from the recomputed root at size ${n}`);
   }
   return { checkpoint: cp, entries, leaves };
