@@ -4,8 +4,8 @@
  * cli/client.ts.
  */
 import { readFileSync } from 'node:fs';
-import { base64Encode } from '../log/bytes.js';
-import { canonicalJson } from '../log/canonical-json.js';
+import { base64Encode, bytesEqual } from '../log/bytes.js';
+import { attestationDigest } from '../log/entry.js';
 import { isLogError } from '../log/errors.js';
 import { ed25519Verifier } from '../log/note.js';
 import { type Attestation, fingerprintHex, readPublicKey } from '../log/signet.js';
@@ -336,8 +336,10 @@ async function attestationsPerRequest(client: SigClient): Promise<number> {
  * publishTo sends attestations (and the signers' public keys) to one server and checks every receipt
  * offline before keeping it: the entry bytes hash to the leaf the inclusion proof proves against the
  * receipt's checkpoint, that checkpoint is signed by the PINNED keys and consistent with the last kept,
- * and the entry holds exactly the attestation sent (RFC 8785 bytes). Throws on any failure; keeps
- * nothing of a publish whose receipts do not all verify.
+ * and the entry holds the attestation sent: the same log/entry.ts attestationDigest (same data, same
+ * key, same canonical signature). Not the same bytes: the server dedups on that digest, so a re-spelled
+ * copy of a logged attestation (other packet header or unhashed subpackets) gets the first copy's
+ * receipt. Throws on any failure; keeps nothing of a publish whose receipts do not all verify.
  */
 export async function publishTo(
   home: SigHome,
@@ -374,7 +376,7 @@ export async function publishTo(
       byNote.set(r.checkpoint, cp);
     }
     const entry = await verifyItem(server, cp, r);
-    if (canonicalJson(entry.attestation) !== canonicalJson(att)) {
+    if (!bytesEqual(attestationDigest(entry.attestation), attestationDigest(att))) {
       throw new CliError(
         'RECEIPT_INVALID',
         `server ${server.name}: receipt ${i} (entry ${r.index}) holds a different attestation from the one sent (${entry.attestation.data.id} by ${entry.attestation.key}, expected ${att.data.id} by ${att.key})`,

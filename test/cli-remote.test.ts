@@ -8,6 +8,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { EXIT } from '../cli/exit-codes.js';
+import { base64Encode } from '../log/bytes.js';
 import type { ServerHandle } from '../server/main.js';
 import {
   checkBuilt,
@@ -21,6 +22,8 @@ import {
   type TamperProxy,
   tempDir,
 } from './cli-harness.js';
+import { fromB64 } from './helpers/bytes.js';
+import { spell, splitSignature } from './helpers/signature-spellings.js';
 
 let a: ServerHandle;
 let b: ServerHandle;
@@ -464,4 +467,31 @@ test.serial('publish sends more attestations than a server takes per request in 
   } finally {
     await small.close();
   }
+});
+
+test.serial('publish of a re-spelled copy of a logged attestation gets the first receipt', async (t) => {
+  // The server dedups on the canonical signature (log/entry.ts attestationDigest): a copy whose signature
+  // packet has a legacy header answers with the first copy's entry, which the CLI must accept.
+  const pub = await publisher(a.url, 'respell');
+  const file = resourceFile('respell');
+  t.is((await sig(pub.home, ['attest', file, '--ok'])).code, 0);
+  const first = await sigJson(pub.home, ['publish', file]);
+  t.is(first.code, 0, first.stderr);
+  const index = first.json.servers[0].receipts[0].index as number;
+  const entries = (await a.service.storageCounts()).entries;
+
+  const dir = join(pub.home, 'attestations');
+  const [sub] = readdirSync(dir);
+  const [name] = readdirSync(join(dir, sub!));
+  const path = join(dir, sub!, name!);
+  const att = readJsonFile(path);
+  const parts = splitSignature(fromB64(att.sig));
+  const respelled = base64Encode(spell(parts, { header: 'old2', unhashed: parts.unhashed, mpiPad: [] }));
+  t.not(respelled, att.sig);
+  writeFileSync(path, JSON.stringify({ ...att, sig: respelled }));
+
+  const again = await sigJson(pub.home, ['publish', file]);
+  t.is(again.code, 0, again.stderr);
+  t.is(again.json.servers[0].receipts[0].index, index, "the first copy's receipt");
+  t.is((await a.service.storageCounts()).entries, entries, 'nothing new logged');
 });
