@@ -14,7 +14,8 @@
  *      SHA-256(0x00 || entry) equals entries.leaf_hash when the schema has that column (it is checked
  *      again, through the level-0 tiles, under TILES).
  *   4. SIGNATURES (signatures.ts): every attestation verifies (log/signet.ts verifyAttestation) with the
- *      signer's stored key, as of its loggedAt (the server's acceptance rule).
+ *      signer's stored key, as of its loggedAt (the server's acceptance rule); the key is read as the
+ *      server reads it (server/key-cache.ts), and a key the signer-key rules refuse is a problem.
  *   5. TILES (tiles.ts): every hash tile recomputed from the entries (log/tiles.ts appendLeaves) equals
  *      the stored one, at the width the tree has; no tile is missing or extra (c2sp.org/tlog-tiles).
  *   6. ROOT (root.ts): log_state has its row; its root equals the root recomputed from the entries.

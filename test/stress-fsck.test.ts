@@ -3,9 +3,9 @@
  * signers, real signatures, several batches and checkpoints) passes on PGlite and on Postgres; then one
  * thing at a time is broken directly in the database (one entry byte, one tile byte, a deleted entry row,
  * a deleted tile row, a tampered checkpoint note, a rolled-back log_state root, a pending row for a
- * logged attestation, a bad signature re-encoded canonically) and fsck must fail naming that problem.
- * On Postgres each corruption is applied in a transaction, checked by fsckDb on that same connection,
- * and rolled back.
+ * logged attestation, a bad signature re-encoded canonically, a hostile signer key from a database
+ * written before keys were checked) and fsck must fail naming that problem. On Postgres each corruption
+ * is applied in a transaction, checked by fsckDb on that same connection, and rolled back.
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,10 +13,12 @@ import test from 'ava';
 import pg from 'pg';
 import { canonicalJson } from '../log/canonical-json.js';
 import { type Db, openDb, type Row } from '../server/db.js';
+import { MAX_PROBLEMS_PER_CLASS } from '../server/fsck/report.js';
 import { type FsckReport, formatFsckReport, fsck, fsckDb } from '../server/fsck.js';
 import { LogService } from '../server/log-service.js';
 import { checkBuilt, sig } from './cli-harness.js';
 import { makeSigner, presign } from './helpers/child-server.js';
+import { expensiveDsaKey } from './helpers/hostile-keys.js';
 import { freshPostgres } from './helpers/postgres.js';
 import { tempDir } from './helpers/stores.js';
 
@@ -276,6 +278,38 @@ test('fsck on Postgres: a good log verifies; each corruption fails naming the pr
     t.regex(sigProblems[0]!.message, /^entry 8: /);
     t.true(problemCodes(r).includes('ENTRY_COLUMNS_MISMATCH'));
     t.true(problemCodes(r).includes('TILE_MISMATCH'));
+
+    // A signer's stored key replaced by DSA-16384 (test/helpers/hostile-keys.ts: seconds of modular
+    // exponentiation in openpgp.js, issue 8 attack 2), as a database written before keys were checked may
+    // hold: fsck reads it as the server does (server/key-cache.ts), refuses it before any math and names
+    // the key and the rule in one problem per entry it signed, instead of stalling on each of them.
+    const dsa = await expensiveDsaKey(16384);
+    const refused = await inTransaction(fresh.url, async (db) => {
+      const [row] = await db.query('SELECT signer_fingerprint AS fp FROM entries WHERE idx = 0');
+      await db.query('UPDATE signer_keys SET armored = $1 WHERE fingerprint = $2', [dsa, row!.fp]);
+      const signed = await db.query('SELECT count(*) AS n FROM entries WHERE signer_fingerprint = $1', [
+        row!.fp,
+      ]);
+      return { fp: String(row!.fp), signed: Number(signed[0]!.n), report: await fsckDb(db) };
+    });
+    const refusedText = formatFsckReport(refused.report);
+    t.is(refused.report.firstClass, 'SIGNATURES', refusedText);
+    t.deepEqual(
+      refused.report.problems.map((p) => p.code),
+      [
+        ...Array(Math.min(refused.signed, MAX_PROBLEMS_PER_CLASS)).fill('KEY_REFUSED'),
+        ...(refused.signed > MAX_PROBLEMS_PER_CLASS ? ['MORE_PROBLEMS'] : []),
+      ],
+      refusedText,
+    );
+    t.deepEqual(refused.report.problems[0]!.details, {
+      index: '0',
+      key: refused.fp,
+      cause: 'KEY_ALGORITHM_REFUSED',
+      rule: 'algorithm',
+    });
+    t.regex(refusedText, new RegExp(`entry 0: the signer's key ${refused.fp} .*rule algorithm.*DSA`));
+    t.is(refused.report.signaturesVerified, N - refused.signed);
 
     // And the rollbacks left the log as it was.
     t.true((await fsck({ databaseUrl: fresh.url, dataDir })).ok);
