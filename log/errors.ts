@@ -33,6 +33,10 @@ export const ERROR_CODES = [
   'KEY_MISMATCH', // `key` is not the primary fingerprint of the key that made the signature
   'KEY_UNKNOWN', // no public key for the signer
   'ENTRY_INVALID', // log entry bytes that are not canonical JSON of the entry shape
+  // c2sp.org/tlog-witness and c2sp.org/tlog-policy (log/witness.ts, log/policy.ts)
+  'WITNESS_REQUEST_INVALID', // a malformed add-checkpoint request body (the witness answers 400)
+  'WITNESS_RESPONSE_INVALID', // a malformed add-checkpoint response body (200 cosignature lines, 409 size)
+  'POLICY_INVALID', // a tlog-policy file that does not parse (details.line names the line)
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

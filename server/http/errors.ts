@@ -35,6 +35,11 @@ export const HTTP_STATUS: Record<string, number> = {
   // log/errors.ts codes that only our own stored data can produce: a bug, not bad input.
   TILE_INVALID: 500,
   ENTRY_INVALID: 500,
+  // log/witness.ts, log/policy.ts: a bad add-checkpoint request is the 400 c2sp.org/tlog-witness names;
+  // a witness's malformed answer is an upstream's bad data; a policy file is the operator's.
+  WITNESS_REQUEST_INVALID: 400,
+  WITNESS_RESPONSE_INVALID: 502,
+  POLICY_INVALID: 400,
   // server/log-service.ts
   BACKLOG_FULL: 503,
   INTEGRATION_TIMEOUT: 503,
