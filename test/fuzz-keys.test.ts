@@ -30,9 +30,13 @@
  *       reorders or invalidates the victim's own packets, or brings in other keys' packets), so a changed
  *       key could only mean an unverified packet was kept;
  *   (c) GET /healthz, polled about every 50 ms from a worker thread for the whole run, answers 200
- *       within 500 ms each time. This bounds how long anything blocks the event loop (the server's and
- *       this process's: they are the same one); it is not a speed target. The maximum and the count are
- *       printed.
+ *       every time, within 500 ms but for at most 1% of the polls, and never later than 2 s. This bounds
+ *       how long anything blocks the event loop (the server's and this process's: they are the same one);
+ *       it is not a speed target. The 1% and the 2 s leave room for a machine whose cores are shared with
+ *       other test files (a PGlite query waits for the CPU like anything else: a 597 ms poll was seen at a
+ *       load average of 16 on 2 cores); a key whose math runs on the event loop blocks it for seconds at
+ *       a time (12 s was measured with the algorithm check removed), which fails both bounds. The maximum,
+ *       the count and the polls over 500 ms are printed.
  *
  * Both backends run, one after the other (not at once: two fuzzers on two shared cores would measure
  * each other in (c)); the merge is a compare-and-set write (server/store.ts), written differently per
@@ -67,6 +71,8 @@ const RUNS = Number(process.env.FUZZ_KEYS_RUNS ?? 150);
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31);
 const HEALTH_EVERY_MS = 50;
 const HEALTH_BOUND_MS = 500;
+/** HEALTH_HARD_BOUND_MS: no poll may take longer, whatever the machine's load (see (c)). */
+const HEALTH_HARD_BOUND_MS = 2000;
 
 type Packet = Awaited<ReturnType<typeof packetsOf>>[number];
 const isSig = (p: Packet): p is openpgp.SignaturePacket => p instanceof openpgp.SignaturePacket;
@@ -420,7 +426,7 @@ const { parentPort, workerData } = require('node:worker_threads');
 let running = true;
 parentPort.once('message', () => { running = false; });
 (async () => {
-  let max = 0, count = 0;
+  let max = 0, count = 0, slow = 0;
   const failures = [];
   while (running) {
     const start = performance.now();
@@ -431,28 +437,34 @@ parentPort.once('message', () => { running = false; });
     } catch (e) {
       failures.push('healthz failed: ' + e.message);
     }
-    max = Math.max(max, performance.now() - start);
+    const ms = performance.now() - start;
+    max = Math.max(max, ms);
+    if (ms >= workerData.bound) slow++;
     count++;
     // Pacing, not synchronisation: nothing waits on this timer but the next poll.
     await new Promise((resolve) => setTimeout(resolve, workerData.every));
   }
-  parentPort.postMessage({ max, count, failures });
+  parentPort.postMessage({ max, count, slow, failures });
 })();
 `;
 
 /** HealthPoller runs HEALTH_POLLER against `url` from construction until stop() (property c). */
 class HealthPoller {
   private readonly worker: Worker;
-  private result: Promise<{ max: number; count: number; failures: string[] }> | undefined;
+  private result: Promise<{ max: number; count: number; slow: number; failures: string[] }> | undefined;
   constructor(url: string) {
-    this.worker = new Worker(HEALTH_POLLER, { eval: true, workerData: { url, every: HEALTH_EVERY_MS } });
+    this.worker = new Worker(HEALTH_POLLER, {
+      eval: true,
+      workerData: { url, every: HEALTH_EVERY_MS, bound: HEALTH_BOUND_MS },
+    });
   }
-  /** stop ends the polling and returns the slowest answer (ms), the number of polls and the failures. */
-  stop(): Promise<{ max: number; count: number; failures: string[] }> {
+  /** stop ends the polling and returns the slowest answer (ms), the number of polls, how many took
+   *  HEALTH_BOUND_MS or longer, and the failures. */
+  stop(): Promise<{ max: number; count: number; slow: number; failures: string[] }> {
     this.result ??= (async () => {
       const answer = once(this.worker, 'message');
       this.worker.postMessage('stop');
-      const [r] = (await answer) as [{ max: number; count: number; failures: string[] }];
+      const [r] = (await answer) as [{ max: number; count: number; slow: number; failures: string[] }];
       await this.worker.terminate();
       return r;
     })();
@@ -582,7 +594,7 @@ async function fuzzBackend(t: ExecutionContext, b: StoreBackend, seed: number): 
       tally.line('POST /v1/attestations with keys'),
       tally.line('check: fresh publish, POST /v1/attestations'),
       tally.line('check: fresh publish, POST /sig'),
-      `GET /healthz: ${polled.count} polls, max ${polled.max.toFixed(1)} ms (bound ${HEALTH_BOUND_MS} ms)`,
+      `GET /healthz: ${polled.count} polls, max ${polled.max.toFixed(1)} ms, ${polled.slow} over ${HEALTH_BOUND_MS} ms (bounds: at most 1% over ${HEALTH_BOUND_MS} ms, none over ${HEALTH_HARD_BOUND_MS} ms)`,
     ];
     for (const l of lines) t.log(l);
     console.log(lines.join('\n  '));
@@ -595,8 +607,12 @@ async function fuzzBackend(t: ExecutionContext, b: StoreBackend, seed: number): 
     t.deepEqual(polled.failures, [], 'healthz answered 200 throughout');
     t.true(polled.count > 0, 'healthz was polled');
     t.true(
-      polled.max < HEALTH_BOUND_MS,
-      `healthz answered within ${HEALTH_BOUND_MS} ms (max ${polled.max} ms)`,
+      polled.slow <= polled.count / 100,
+      `healthz answered within ${HEALTH_BOUND_MS} ms but for at most 1% of ${polled.count} polls (${polled.slow} slower)`,
+    );
+    t.true(
+      polled.max < HEALTH_HARD_BOUND_MS,
+      `healthz answered within ${HEALTH_HARD_BOUND_MS} ms every time (max ${polled.max} ms)`,
     );
   } finally {
     await health?.stop();
