@@ -13,6 +13,7 @@ export const ERROR_CODES = [
   'INDEX_OUT_OF_RANGE', // index >= treeSize, size1 > size2, negative or non-integer numbers
   'INCLUSION_PROOF_INVALID',
   'CONSISTENCY_PROOF_INVALID',
+  'LOOKUP_PROOF_INVALID', // SPEC.md "The index": a map lookup proof malformed or not folding to the root
   // c2sp.org/tlog-tiles
   'TILE_PATH_INVALID',
   'TILE_INVALID', // wrong length for its width, bad bundle framing

@@ -2,9 +2,10 @@
  * The transparency-log core, pure (no I/O): RFC 6962/9162 hashing and proofs, c2sp.org/tlog-tiles,
  * c2sp.org/tlog-checkpoint (and judging a new checkpoint against a kept one), c2sp.org/signed-note
  * (Ed25519 and OpenPGP lines), RFC 8785 canonical JSON, bytes/hex/base64, Signet attestations, the
- * log's entry bytes, and witnessing: c2sp.org/tlog-cosignature (cosignature/v1), c2sp.org/tlog-witness
- * (add-checkpoint bodies and the witness's decision) and c2sp.org/tlog-policy (policies and quorums).
- * The server proves with this code and the CLI verifies with the same code.
+ * log's entry bytes, the verifiable index (SPEC.md "The index"), and witnessing:
+ * c2sp.org/tlog-cosignature (cosignature/v1), c2sp.org/tlog-witness (add-checkpoint bodies and the
+ * witness's decision) and c2sp.org/tlog-policy (policies and quorums). The server proves with this
+ * code and the CLI verifies with the same code.
  */
 export * from './bytes.js';
 export * from './canonical-json.js';
@@ -14,6 +15,7 @@ export * from './cosignature.js';
 export * from './entry.js';
 export * from './errors.js';
 export * from './hash.js';
+export * from './index-map.js';
 export * from './note.js';
 export * from './policy.js';
 export * from './proof.js';
