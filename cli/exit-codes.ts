@@ -78,6 +78,10 @@ const BY_CODE: Record<string, ExitCode> = {
   NOTE_UNVERIFIED: EXIT.INVALID,
   NOTE_SIGNATURE_INVALID: EXIT.INVALID,
   ENTRY_INVALID: EXIT.INVALID,
+  LOOKUP_PROOF_INVALID: EXIT.INVALID,
+  WITNESS_RESPONSE_INVALID: EXIT.INVALID,
+  WITNESS_REQUEST_INVALID: EXIT.USAGE,
+  POLICY_INVALID: EXIT.USAGE,
   // Attestation and key errors are mostly about local input (a file the user gave); where they come
   // from a server the CLI wraps them in SERVER_RESPONSE_INVALID first.
   KEY_INVALID: EXIT.USAGE,
