@@ -159,6 +159,188 @@ function keyOf<V>(line: number, what: string, make: () => V): V {
   }
 }
 
+/** PolicyState is what parseWitnessPolicy has read so far, line by line. */
+interface PolicyState {
+  logs: PolicyLog[];
+  witnesses: PolicyWitness[];
+  groups: PolicyGroup[];
+  quorum: string | undefined;
+  /** Every defined name -> the line that defined it. */
+  defined: Map<string, number>;
+  /** Every name already listed as a group member -> the line of that group. */
+  member: Map<string, number>;
+  logKeys: Map<string, number>;
+  witnessKeys: Map<string, number>;
+}
+
+/** PolicyLine is a line that is neither blank nor a comment: its number, keyword and items. */
+interface PolicyLine {
+  line: number;
+  keyword: string;
+  args: string[];
+}
+
+/** Throws unless the raw line has only allowed characters (no control characters but tab, no DEL). */
+function checkCharacters(line: number, raw: string): void {
+  const bad = FORBIDDEN.exec(raw);
+  if (bad) {
+    const c = bad[0].charCodeAt(0);
+    const hint = c === 0x0d ? ' (carriage return: use \\n line ends)' : '';
+    throw policyError(
+      line,
+      `character 0x${c.toString(16).padStart(2, '0')}${hint} is not allowed (only tab and newline of the control characters)`,
+      { column: bad.index + 1 },
+    );
+  }
+}
+
+/** Throws unless the line has min to max items after its keyword. */
+function arity({ line, keyword, args }: PolicyLine, min: number, max: number, usage: string): void {
+  if (args.length < min || args.length > max) {
+    throw policyError(line, `expected "${usage}", found ${args.length} item(s) after "${keyword}"`, {
+      keyword,
+    });
+  }
+}
+
+/** Throws unless name is still free: witnesses and groups share one namespace with `none`. */
+function checkFree(state: PolicyState, { line, keyword }: PolicyLine, name: string): void {
+  const at = state.defined.get(name);
+  if (at !== undefined) {
+    throw policyError(
+      line,
+      name === POLICY_NONE
+        ? `the name "none" is predefined (quorum none); choose another name`
+        : `duplicate name ${JSON.stringify(name)} (defined on line ${at}; witnesses and groups share one namespace)`,
+      { keyword, name },
+    );
+  }
+}
+
+/** Reads a `log <vkey> [<url>]` line into state. */
+function parseLogLine(state: PolicyState, l: PolicyLine): void {
+  const { line, keyword } = l;
+  arity(l, 1, 2, 'log <vkey> [<url>]');
+  const [vkey, url] = l.args as [string, string | undefined];
+  const verifier = keyOf(line, 'log vkey (an Ed25519 signed-note vkey, type 0x01)', () =>
+    ed25519Verifier(vkey),
+  );
+  checkUrl(line, url);
+  const pk = vkeyPublicKey(vkey);
+  const dup = state.logKeys.get(pk);
+  if (dup !== undefined) throw policyError(line, `duplicate log: the key of line ${dup} again`, { keyword });
+  state.logKeys.set(pk, line);
+  if (state.logs.length >= POLICY_LIMITS.logs)
+    throw policyError(line, `more than ${POLICY_LIMITS.logs} logs`);
+  state.logs.push(
+    url === undefined
+      ? { vkey, origin: verifier.name, verifier }
+      : { vkey, origin: verifier.name, verifier, url },
+  );
+}
+
+/** Reads a `witness <name> <vkey> [<url>]` line into state. */
+function parseWitnessLine(state: PolicyState, l: PolicyLine): void {
+  const { line, keyword } = l;
+  arity(l, 2, 3, 'witness <name> <vkey> [<url>]');
+  const [name, vkey, url] = l.args as [string, string, string | undefined];
+  checkFree(state, l, name);
+  const verifier = keyOf(line, 'witness vkey (a cosignature/v1 vkey, type 0x04)', () =>
+    cosignatureVerifier(vkey),
+  );
+  checkUrl(line, url);
+  const pk = vkeyPublicKey(vkey);
+  const dup = state.witnessKeys.get(pk);
+  if (dup !== undefined) {
+    throw policyError(line, `duplicate witness: the key of line ${dup} again`, { keyword, name });
+  }
+  state.witnessKeys.set(pk, line);
+  if (state.witnesses.length >= POLICY_LIMITS.witnesses) {
+    throw policyError(line, `more than ${POLICY_LIMITS.witnesses} witnesses`);
+  }
+  state.defined.set(name, line);
+  state.witnesses.push(url === undefined ? { name, vkey, verifier } : { name, vkey, verifier, url });
+}
+
+/** The threshold of group `name`: `all`, `any` or a canonical decimal k with 1 <= k <= n. */
+function groupThreshold({ line, keyword }: PolicyLine, name: string, k: string, n: number): number {
+  if (k === 'all') return n;
+  if (k === 'any') return 1;
+  if (THRESHOLD.test(k) && k.length <= 6 && Number(k) <= n) return Number(k);
+  throw policyError(
+    line,
+    `group ${JSON.stringify(name)}: threshold ${JSON.stringify(k)} is not "all", "any" or a decimal k with 1 <= k <= ${n} (its number of members)`,
+    { keyword, name },
+  );
+}
+
+/**
+ * Records m as a member of group `name`; throws when m is `none`, not defined on an earlier line, the
+ * group itself, or already a member of this or another group.
+ */
+function addGroupMember(state: PolicyState, { line, keyword }: PolicyLine, name: string, m: string): void {
+  if (m === POLICY_NONE) {
+    throw policyError(line, `group ${JSON.stringify(name)}: "none" cannot be a group member`, {
+      keyword,
+      name,
+    });
+  }
+  if (!state.defined.has(m) && m !== name) {
+    throw policyError(
+      line,
+      `group ${JSON.stringify(name)}: undefined name ${JSON.stringify(m)} (a member must be a witness or group defined on an earlier line)`,
+      { keyword, name, member: m },
+    );
+  }
+  if (m === name) {
+    throw policyError(line, `group ${JSON.stringify(name)} lists itself (a cycle)`, {
+      keyword,
+      name,
+      member: m,
+    });
+  }
+  const at = state.member.get(m);
+  if (at !== undefined) {
+    throw policyError(
+      line,
+      `group ${JSON.stringify(name)}: ${JSON.stringify(m)} is already a member ${at === line ? 'of this group' : `of the group on line ${at}`} (each name can be a group member once)`,
+      { keyword, name, member: m },
+    );
+  }
+  state.member.set(m, line);
+}
+
+/** Reads a `group <name> all|any|<k> <name>...` line into state. */
+function parseGroupLine(state: PolicyState, l: PolicyLine): void {
+  const { line } = l;
+  arity(l, 3, Number.POSITIVE_INFINITY, 'group <name> all|any|<k> <name>...');
+  const [name, k, ...members] = l.args as [string, string, ...string[]];
+  checkFree(state, l, name);
+  const threshold = groupThreshold(l, name, k, members.length);
+  for (const m of members) addGroupMember(state, l, name, m);
+  state.defined.set(name, line);
+  if (state.groups.length >= POLICY_LIMITS.groups)
+    throw policyError(line, `more than ${POLICY_LIMITS.groups} groups`);
+  state.groups.push({ name, threshold, members });
+}
+
+/** Reads a `quorum <name>` line into state. */
+function parseQuorumLine(state: PolicyState, l: PolicyLine): void {
+  const { line, keyword } = l;
+  arity(l, 1, 1, 'quorum <name>');
+  const [name] = l.args as [string];
+  if (state.quorum !== undefined)
+    throw policyError(line, 'a second quorum line (a policy has exactly one)', { keyword });
+  if (!state.defined.has(name)) {
+    throw policyError(
+      line,
+      `undefined name ${JSON.stringify(name)} (the quorum must be "none" or a witness or group defined on an earlier line)`,
+      { keyword, name },
+    );
+  }
+  state.quorum = name;
+}
+
 /**
  * parseWitnessPolicy returns the policy in a c2sp.org/tlog-policy file (see the file comment for the
  * syntax and the strict readings). Throws POLICY_INVALID with details.line (1-based; undefined for
@@ -171,163 +353,38 @@ function keyOf<V>(line: number, what: string, make: () => V): V {
  */
 export function parseWitnessPolicy(input: string | Uint8Array): WitnessPolicy {
   const text = policyText(input);
-  const logs: PolicyLog[] = [];
-  const witnesses: PolicyWitness[] = [];
-  const groups: PolicyGroup[] = [];
-  let quorum: string | undefined;
-  /** Every defined name -> the line that defined it. */
-  const defined = new Map<string, number>([[POLICY_NONE, 0]]);
-  /** Every name already listed as a group member -> the line of that group. */
-  const member = new Map<string, number>();
-  const logKeys = new Map<string, number>();
-  const witnessKeys = new Map<string, number>();
+  const state: PolicyState = {
+    logs: [],
+    witnesses: [],
+    groups: [],
+    quorum: undefined,
+    defined: new Map([[POLICY_NONE, 0]]),
+    member: new Map(),
+    logKeys: new Map(),
+    witnessKeys: new Map(),
+  };
   const lines = text.split('\n');
   if (lines.at(-1) === '') lines.pop(); // the newline ending the last line
-  lines.forEach((raw, i) => {
+  for (const [i, raw] of lines.entries()) {
     const line = i + 1;
-    const bad = FORBIDDEN.exec(raw);
-    if (bad) {
-      const c = bad[0].charCodeAt(0);
-      const hint = c === 0x0d ? ' (carriage return: use \\n line ends)' : '';
-      throw policyError(
-        line,
-        `character 0x${c.toString(16).padStart(2, '0')}${hint} is not allowed (only tab and newline of the control characters)`,
-        { column: bad.index + 1 },
-      );
-    }
+    checkCharacters(line, raw);
     const trimmed = raw.replace(/^[ \t]+|[ \t]+$/g, '');
-    if (trimmed === '' || trimmed.startsWith('#')) return;
+    if (trimmed === '' || trimmed.startsWith('#')) continue;
     const [keyword, ...args] = trimmed.split(/[ \t]+/) as [string, ...string[]];
-    const arity = (min: number, max: number, usage: string): void => {
-      if (args.length < min || args.length > max) {
-        throw policyError(line, `expected "${usage}", found ${args.length} item(s) after "${keyword}"`, {
-          keyword,
-        });
-      }
-    };
-    /** Throws unless name is still free: witnesses and groups share one namespace with `none`. */
-    const checkFree = (name: string): void => {
-      const at = defined.get(name);
-      if (at !== undefined) {
-        throw policyError(
-          line,
-          name === POLICY_NONE
-            ? `the name "none" is predefined (quorum none); choose another name`
-            : `duplicate name ${JSON.stringify(name)} (defined on line ${at}; witnesses and groups share one namespace)`,
-          { keyword, name },
-        );
-      }
-    };
+    const l: PolicyLine = { line, keyword, args };
     switch (keyword) {
-      case 'log': {
-        arity(1, 2, 'log <vkey> [<url>]');
-        const [vkey, url] = args as [string, string | undefined];
-        const verifier = keyOf(line, 'log vkey (an Ed25519 signed-note vkey, type 0x01)', () =>
-          ed25519Verifier(vkey),
-        );
-        checkUrl(line, url);
-        const pk = vkeyPublicKey(vkey);
-        const dup = logKeys.get(pk);
-        if (dup !== undefined)
-          throw policyError(line, `duplicate log: the key of line ${dup} again`, { keyword });
-        logKeys.set(pk, line);
-        if (logs.length >= POLICY_LIMITS.logs)
-          throw policyError(line, `more than ${POLICY_LIMITS.logs} logs`);
-        logs.push(
-          url === undefined
-            ? { vkey, origin: verifier.name, verifier }
-            : { vkey, origin: verifier.name, verifier, url },
-        );
-        return;
-      }
-      case 'witness': {
-        arity(2, 3, 'witness <name> <vkey> [<url>]');
-        const [name, vkey, url] = args as [string, string, string | undefined];
-        checkFree(name);
-        const verifier = keyOf(line, 'witness vkey (a cosignature/v1 vkey, type 0x04)', () =>
-          cosignatureVerifier(vkey),
-        );
-        checkUrl(line, url);
-        const pk = vkeyPublicKey(vkey);
-        const dup = witnessKeys.get(pk);
-        if (dup !== undefined) {
-          throw policyError(line, `duplicate witness: the key of line ${dup} again`, { keyword, name });
-        }
-        witnessKeys.set(pk, line);
-        if (witnesses.length >= POLICY_LIMITS.witnesses) {
-          throw policyError(line, `more than ${POLICY_LIMITS.witnesses} witnesses`);
-        }
-        defined.set(name, line);
-        witnesses.push(url === undefined ? { name, vkey, verifier } : { name, vkey, verifier, url });
-        return;
-      }
-      case 'group': {
-        arity(3, Number.POSITIVE_INFINITY, 'group <name> all|any|<k> <name>...');
-        const [name, k, ...members] = args as [string, string, ...string[]];
-        checkFree(name);
-        let threshold: number;
-        if (k === 'all') threshold = members.length;
-        else if (k === 'any') threshold = 1;
-        else if (THRESHOLD.test(k) && k.length <= 6 && Number(k) <= members.length) threshold = Number(k);
-        else {
-          throw policyError(
-            line,
-            `group ${JSON.stringify(name)}: threshold ${JSON.stringify(k)} is not "all", "any" or a decimal k with 1 <= k <= ${members.length} (its number of members)`,
-            { keyword, name },
-          );
-        }
-        for (const m of members) {
-          if (m === POLICY_NONE) {
-            throw policyError(line, `group ${JSON.stringify(name)}: "none" cannot be a group member`, {
-              keyword,
-              name,
-            });
-          }
-          if (!defined.has(m) && m !== name) {
-            throw policyError(
-              line,
-              `group ${JSON.stringify(name)}: undefined name ${JSON.stringify(m)} (a member must be a witness or group defined on an earlier line)`,
-              { keyword, name, member: m },
-            );
-          }
-          if (m === name) {
-            throw policyError(line, `group ${JSON.stringify(name)} lists itself (a cycle)`, {
-              keyword,
-              name,
-              member: m,
-            });
-          }
-          const at = member.get(m);
-          if (at !== undefined) {
-            throw policyError(
-              line,
-              `group ${JSON.stringify(name)}: ${JSON.stringify(m)} is already a member ${at === line ? 'of this group' : `of the group on line ${at}`} (each name can be a group member once)`,
-              { keyword, name, member: m },
-            );
-          }
-          member.set(m, line);
-        }
-        defined.set(name, line);
-        if (groups.length >= POLICY_LIMITS.groups)
-          throw policyError(line, `more than ${POLICY_LIMITS.groups} groups`);
-        groups.push({ name, threshold, members });
-        return;
-      }
-      case 'quorum': {
-        arity(1, 1, 'quorum <name>');
-        const [name] = args as [string];
-        if (quorum !== undefined)
-          throw policyError(line, 'a second quorum line (a policy has exactly one)', { keyword });
-        if (!defined.has(name)) {
-          throw policyError(
-            line,
-            `undefined name ${JSON.stringify(name)} (the quorum must be "none" or a witness or group defined on an earlier line)`,
-            { keyword, name },
-          );
-        }
-        quorum = name;
-        return;
-      }
+      case 'log':
+        parseLogLine(state, l);
+        break;
+      case 'witness':
+        parseWitnessLine(state, l);
+        break;
+      case 'group':
+        parseGroupLine(state, l);
+        break;
+      case 'quorum':
+        parseQuorumLine(state, l);
+        break;
       default:
         throw policyError(
           line,
@@ -335,7 +392,8 @@ export function parseWitnessPolicy(input: string | Uint8Array): WitnessPolicy {
           { keyword: keyword.slice(0, 40) },
         );
     }
-  });
+  }
+  const { logs, witnesses, groups, quorum } = state;
   if (quorum === undefined)
     throw policyError(undefined, 'no quorum line (use "quorum none" to ask for no cosignatures)');
   return { logs, witnesses, groups, quorum };
