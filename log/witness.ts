@@ -308,15 +308,6 @@ export async function decideAddCheckpoint(
   log: WitnessedLog | undefined,
   cosigned: CosignedTree | undefined,
 ): Promise<AddCheckpointOutcome> {
-  const refuse = (
-    status: 400 | 403 | 404 | 422,
-    reason: AddCheckpointRefusal,
-    message: string,
-    judgement?: CheckpointJudgement,
-  ): AddCheckpointOutcome =>
-    judgement === undefined
-      ? { verdict: 'refuse', status, reason, message }
-      : { verdict: 'refuse', status, reason, message, judgement };
   if (log === undefined) {
     return refuse(404, 'unknown-origin', `unknown log origin ${JSON.stringify(request.origin)}`);
   }
@@ -326,6 +317,45 @@ export async function decideAddCheckpoint(
     );
   }
   const kept = keptCheckpoint(log.origin, cosigned);
+  const opened = await openSignedCheckpoint(request, log);
+  if ('verdict' in opened) return opened;
+  return (
+    checkOldSize(request.oldSize, kept.treeSize, opened.checkpoint.treeSize) ??
+    checkEmptyTreeRoot(opened.checkpoint) ??
+    judgeGrowth(kept, opened, request.consistencyProof)
+  );
+}
+
+/** A refusal of decideAddCheckpoint (AddCheckpointOutcome `refuse`). */
+type Refusal = Extract<AddCheckpointOutcome, { verdict: 'refuse' }>;
+
+function refuse(
+  status: Refusal['status'],
+  reason: AddCheckpointRefusal,
+  message: string,
+  judgement?: CheckpointJudgement,
+): Refusal {
+  return judgement === undefined
+    ? { verdict: 'refuse', status, reason, message }
+    : { verdict: 'refuse', status, reason, message, judgement };
+}
+
+/** A signed checkpoint verified by a trusted key of its log: the checkpoint, its note text, the lines. */
+interface OpenedCheckpoint {
+  checkpoint: Checkpoint;
+  text: string;
+  logSignatures: NoteSignature[];
+}
+
+/**
+ * The 403 step: opens request.signedCheckpoint with log.verifiers, ignoring unknown keys. Refuses 403
+ * when no trusted key verifies or a trusted key's line fails; throws (the caller's bug) when the
+ * checkpoint's origin is not request.origin.
+ */
+async function openSignedCheckpoint(
+  request: ParsedAddCheckpointRequest,
+  log: WitnessedLog,
+): Promise<OpenedCheckpoint | Refusal> {
   let text: string;
   let logSignatures: NoteSignature[];
   try {
@@ -344,32 +374,62 @@ export async function decideAddCheckpoint(
       `decideAddCheckpoint: request.origin ${JSON.stringify(request.origin)} is not the checkpoint's ${JSON.stringify(checkpoint.origin)}`,
     );
   }
-  const n = checkpoint.treeSize;
-  if (request.oldSize > n) {
+  return { checkpoint, text, logSignatures };
+}
+
+/**
+ * The 400 and 409 steps: an old size larger than the checkpoint size (400), then an old size other
+ * than the cosigned size (409 with that size). Undefined when the old size is the cosigned one.
+ */
+function checkOldSize(
+  oldSize: bigint,
+  cosignedSize: bigint,
+  treeSize: bigint,
+): AddCheckpointOutcome | undefined {
+  if (oldSize > treeSize) {
     return refuse(
       400,
       'old-size-too-large',
-      `old size ${request.oldSize} is larger than the checkpoint size ${n}`,
+      `old size ${oldSize} is larger than the checkpoint size ${treeSize}`,
     );
   }
-  if (request.oldSize !== kept.treeSize) {
+  if (oldSize !== cosignedSize) {
     return {
       verdict: 'conflict',
       status: 409,
-      treeSize: kept.treeSize,
-      message: `old size ${request.oldSize} is not the size of the latest cosigned checkpoint, ${kept.treeSize}`,
+      treeSize: cosignedSize,
+      message: `old size ${oldSize} is not the size of the latest cosigned checkpoint, ${cosignedSize}`,
     };
   }
-  if (n === 0n && !bytesEqual(checkpoint.rootHash, emptyRoot())) {
+  return undefined;
+}
+
+/** The first 422 step: a size-0 checkpoint whose root is not SHA-256(""). Undefined otherwise. */
+function checkEmptyTreeRoot(checkpoint: Checkpoint): Refusal | undefined {
+  if (checkpoint.treeSize === 0n && !bytesEqual(checkpoint.rootHash, emptyRoot())) {
     return refuse(
       422,
       'empty-tree-root',
       `a checkpoint of size 0 has the root SHA-256("") ${base64Encode(emptyRoot())}, found ${base64Encode(checkpoint.rootHash)}`,
     );
   }
+  return undefined;
+}
+
+/**
+ * The last step, judgeCheckpoint(kept, checkpoint, proof): `cosign` for the same tree again or a
+ * consistent larger one; 422 for a proof where none can be, a proof that fails, or another root at the
+ * cosigned size. The old size is the kept size, at most the checkpoint's (checkOldSize).
+ */
+function judgeGrowth(
+  kept: Checkpoint,
+  opened: OpenedCheckpoint,
+  consistencyProof: Uint8Array[],
+): AddCheckpointOutcome {
+  const { checkpoint, text, logSignatures } = opened;
   let judgement: CheckpointJudgement;
   try {
-    judgement = judgeCheckpoint(kept, checkpoint, request.consistencyProof);
+    judgement = judgeCheckpoint(kept, checkpoint, consistencyProof);
   } catch (e) {
     // Sizes and hashes were checked; the one refusal left is a proof where none can be (old size 0,
     // or equal sizes and roots).
