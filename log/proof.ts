@@ -433,59 +433,53 @@ export function proveConsistencyFromHashes(
   return fold(plan, checkRead(hashes, plan.flat().length, 'proveConsistencyFromHashes: got'));
 }
 
-/**
- * verifyConsistency checks that `proof` proves the tree of size2 leaves with root `root2` extends the
- * tree of size1 leaves with root `root1` (RFC 9162 §2.1.4.2). Equal sizes need an empty proof and equal
- * roots. Returns nothing; throws INDEX_OUT_OF_RANGE unless size1 and size2 are bigints with
- * 0 < size1 <= size2 <= 2^64-1 (or both 0), HASH_INVALID when a root or proof element is not 32 bytes,
- * and CONSISTENCY_PROOF_INVALID when the proof has the wrong length or does not lead to both roots.
- */
-export function verifyConsistency(
-  size1: bigint,
-  size2: bigint,
+/** Checks a consistency proof between two trees of the same size: empty, and equal roots. */
+function verifyEqualSizes(
+  size: bigint,
   proof: readonly Uint8Array[],
   root1: Uint8Array,
   root2: Uint8Array,
 ): void {
-  checkSizes(size1, size2);
-  checkHash(root1, 'root1');
-  checkHash(root2, 'root2');
-  checkProofHashes(proof);
-  if (size1 === size2) {
-    if (proof.length !== 0) {
-      throw new LogError(
-        'CONSISTENCY_PROOF_INVALID',
-        `a consistency proof between equal sizes (${size1}) is empty, found ${proof.length} hashes`,
-        { field: 'proof', expected: 0, found: proof.length },
-      );
-    }
-    if (!bytesEqual(root1, root2)) {
-      throw new LogError(
-        'CONSISTENCY_PROOF_INVALID',
-        `two trees of size ${size1} have different roots ${hexEncode(root1)} and ${hexEncode(root2)}: the log forked`,
-        { field: 'root2' },
-      );
-    }
-    return;
+  if (proof.length !== 0) {
+    throw new LogError(
+      'CONSISTENCY_PROOF_INVALID',
+      `a consistency proof between equal sizes (${size}) is empty, found ${proof.length} hashes`,
+      { field: 'proof', expected: 0, found: proof.length },
+    );
   }
-  // Expected length (transparency-dev/merkle): the inclusion path of leaf size1-1 in the tree of
-  // size2, less its `shift` lowest levels (covered by the complete subtree ending at size1), plus
-  // that subtree's hash unless it is the whole first tree.
+  if (!bytesEqual(root1, root2)) {
+    throw new LogError(
+      'CONSISTENCY_PROOF_INVALID',
+      `two trees of size ${size} have different roots ${hexEncode(root1)} and ${hexEncode(root2)}: the log forked`,
+      { field: 'root2' },
+    );
+  }
+}
+
+/**
+ * The length of the consistency proof from size1 to size2 > size1 (transparency-dev/merkle): the
+ * inclusion path of leaf size1-1 in the tree of size2, less its `shift` lowest levels (covered by the
+ * complete subtree ending at size1), plus that subtree's hash unless it is the whole first tree
+ * (`seeded`: then the path starts at root1).
+ */
+function consistencyProofLength(size1: bigint, size2: bigint): { length: number; seeded: boolean } {
   const shift = trailingZeros(size1);
   const diverge = bitLength((size1 - 1n) ^ (size2 - 1n));
   const inner = diverge - shift;
   const border = popCount((size1 - 1n) >> BigInt(diverge));
   const seeded = size1 === 1n << BigInt(shift);
-  const expected = (seeded ? 0 : 1) + inner + border;
-  if (proof.length !== expected) {
-    throw new LogError(
-      'CONSISTENCY_PROOF_INVALID',
-      `a consistency proof from size ${size1} to ${size2} has ${expected} hashes, found ${proof.length}`,
-      { field: 'proof', expected, found: proof.length },
-    );
-  }
-  // RFC 9162 §2.1.4.2, steps 2 to 8.
-  const path = seeded ? [root1, ...proof] : proof;
+  return { length: (seeded ? 0 : 1) + inner + border, seeded };
+}
+
+/**
+ * The first and second roots a consistency path (the proof, after root1 when seeded) leads to
+ * (RFC 9162 §2.1.4.2, steps 2 to 8). The path has the length consistencyProofLength gives.
+ */
+function consistencyRoots(
+  size1: bigint,
+  size2: bigint,
+  path: readonly Uint8Array[],
+): { fr: Uint8Array; sr: Uint8Array } {
   let fn = size1 - 1n;
   let sn = size2 - 1n;
   while ((fn & 1n) === 1n) {
@@ -511,6 +505,40 @@ export function verifyConsistency(
     sn >>= 1n;
   }
   if (sn !== 0n) throw new Error('verifyConsistency: proof shorter than the path (length check failed)');
+  return { fr, sr };
+}
+
+/**
+ * verifyConsistency checks that `proof` proves the tree of size2 leaves with root `root2` extends the
+ * tree of size1 leaves with root `root1` (RFC 9162 §2.1.4.2). Equal sizes need an empty proof and equal
+ * roots. Returns nothing; throws INDEX_OUT_OF_RANGE unless size1 and size2 are bigints with
+ * 0 < size1 <= size2 <= 2^64-1 (or both 0), HASH_INVALID when a root or proof element is not 32 bytes,
+ * and CONSISTENCY_PROOF_INVALID when the proof has the wrong length or does not lead to both roots.
+ */
+export function verifyConsistency(
+  size1: bigint,
+  size2: bigint,
+  proof: readonly Uint8Array[],
+  root1: Uint8Array,
+  root2: Uint8Array,
+): void {
+  checkSizes(size1, size2);
+  checkHash(root1, 'root1');
+  checkHash(root2, 'root2');
+  checkProofHashes(proof);
+  if (size1 === size2) {
+    verifyEqualSizes(size1, proof, root1, root2);
+    return;
+  }
+  const { length: expected, seeded } = consistencyProofLength(size1, size2);
+  if (proof.length !== expected) {
+    throw new LogError(
+      'CONSISTENCY_PROOF_INVALID',
+      `a consistency proof from size ${size1} to ${size2} has ${expected} hashes, found ${proof.length}`,
+      { field: 'proof', expected, found: proof.length },
+    );
+  }
+  const { fr, sr } = consistencyRoots(size1, size2, seeded ? [root1, ...proof] : proof);
   if (!bytesEqual(fr, root1)) {
     throw new LogError(
       'CONSISTENCY_PROOF_INVALID',
