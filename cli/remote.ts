@@ -9,7 +9,7 @@ import { attestationDigest } from '../log/entry.js';
 import { isLogError } from '../log/errors.js';
 import { ed25519Verifier } from '../log/note.js';
 import { type Attestation, fingerprintHex, readPublicKey } from '../log/signet.js';
-import { CLIENT_LIMITS, type Deadline, SigClient } from './client.js';
+import { CLIENT_LIMITS, type Deadline, type RawReceipt, SigClient } from './client.js';
 import {
   DEFAULT_MAX_AGE_SECONDS,
   isServerName,
@@ -332,41 +332,48 @@ async function attestationsPerRequest(client: SigClient): Promise<number> {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 1 ? v : DEFAULT_PER_REQUEST;
 }
 
+/** A receipt whose entry holds the attestation sent, under a checkpoint signed by the pinned keys. */
+interface CheckedReceipt {
+  index: bigint;
+  cp: VerifiedCheckpoint;
+  receipt: RawReceipt;
+  att: Attestation;
+}
+
 /**
- * publishTo sends attestations (and the signers' public keys) to one server and checks every receipt
- * offline before keeping it: the entry bytes hash to the leaf the inclusion proof proves against the
- * receipt's checkpoint, that checkpoint is signed by the PINNED keys and consistent with the last kept,
- * and the entry holds the attestation sent: the same log/entry.ts attestationDigest (same data, same
- * key, same canonical signature). Not the same bytes: the server dedups on that digest, so a re-spelled
- * copy of a logged attestation (other packet header or unhashed subpackets) gets the first copy's
- * receipt. Throws on any failure; keeps nothing of a publish whose receipts do not all verify.
+ * Sends attestations (and keys) to the server and returns its receipts, one per attestation in order.
+ * A server takes at most limits.maxAttestationsPerRequest per POST (413 past it): send in chunks of
+ * that size. A failure after some chunks leaves those logged but no receipt kept; publishing again
+ * returns their existing receipts.
  */
-export async function publishTo(
-  home: SigHome,
+async function publishInChunks(
   server: ServerEntry,
   client: SigClient,
   attestations: Attestation[],
   keys: string[],
-): Promise<PublishResult> {
-  const keptBefore = home.keptCheckpoint(server.name)?.split('\n')[1];
-  const sizeBefore = keptBefore !== undefined && /^\d+$/.test(keptBefore) ? BigInt(keptBefore) : 0n;
-  const raw = await withContext(`server ${server.name}`, async () => {
-    // A server takes at most limits.maxAttestationsPerRequest per POST (413 past it): send in chunks
-    // of that size. A failure after some chunks leaves those logged but no receipt kept; publishing
-    // again returns their existing receipts.
+): Promise<RawReceipt[]> {
+  return withContext(`server ${server.name}`, async () => {
     const per = attestations.length > 1 ? await attestationsPerRequest(client) : 1;
-    const out: Awaited<ReturnType<SigClient['publish']>> = [];
+    const out: RawReceipt[] = [];
     for (let i = 0; i < attestations.length; i += per) {
       out.push(...(await client.publish(attestations.slice(i, i + per), keys)));
     }
     return out;
   });
-  const checked: {
-    index: bigint;
-    cp: VerifiedCheckpoint;
-    receipt: (typeof raw)[number];
-    att: Attestation;
-  }[] = [];
+}
+
+/**
+ * Checks receipt i against attestations[i] (publishTo): its checkpoint opened with the pinned keys
+ * (each distinct note once), its inclusion proof, and the attestationDigest of its entry. Returns the
+ * checked receipts and the distinct checkpoints; throws RECEIPT_INVALID for an entry that holds another
+ * attestation, and what openCheckpoint and verifyItem throw.
+ */
+async function checkReceipts(
+  server: ServerEntry,
+  attestations: Attestation[],
+  raw: RawReceipt[],
+): Promise<{ checked: CheckedReceipt[]; checkpoints: VerifiedCheckpoint[] }> {
+  const checked: CheckedReceipt[] = [];
   const byNote = new Map<string, VerifiedCheckpoint>();
   for (const [i, r] of raw.entries()) {
     const att = attestations[i]!;
@@ -385,10 +392,16 @@ export async function publishTo(
     }
     checked.push({ index: r.index, cp, receipt: r, att });
   }
-  const cps = [...byNote.values()].sort((a, b) => (a.checkpoint.treeSize < b.checkpoint.treeSize ? -1 : 1));
-  let last: VerifiedCheckpoint | undefined;
-  for (const cp of cps) last = (await advanceCheckpoint(home, server, client, cp)).kept;
-  const receipts: PublishResult['receipts'] = [];
+  return { checked, checkpoints: [...byNote.values()] };
+}
+
+/** Writes each checked receipt to its file (home.receiptPath) and returns what publishTo reports of them. */
+function writeReceipts(
+  home: SigHome,
+  server: ServerEntry,
+  checked: CheckedReceipt[],
+): NonNullable<PublishResult['receipts']> {
+  const receipts: NonNullable<PublishResult['receipts']> = [];
   for (const c of checked) {
     const file = home.receiptPath(server.name, c.index);
     writeFileAtomic(
@@ -410,6 +423,33 @@ export async function publishTo(
     );
     receipts.push({ index: c.index, id: c.att.data.id, key: c.att.key, file });
   }
+  return receipts;
+}
+
+/**
+ * publishTo sends attestations (and the signers' public keys) to one server and checks every receipt
+ * offline before keeping it: the entry bytes hash to the leaf the inclusion proof proves against the
+ * receipt's checkpoint, that checkpoint is signed by the PINNED keys and consistent with the last kept,
+ * and the entry holds the attestation sent: the same log/entry.ts attestationDigest (same data, same
+ * key, same canonical signature). Not the same bytes: the server dedups on that digest, so a re-spelled
+ * copy of a logged attestation (other packet header or unhashed subpackets) gets the first copy's
+ * receipt. Throws on any failure; keeps nothing of a publish whose receipts do not all verify.
+ */
+export async function publishTo(
+  home: SigHome,
+  server: ServerEntry,
+  client: SigClient,
+  attestations: Attestation[],
+  keys: string[],
+): Promise<PublishResult> {
+  const keptBefore = home.keptCheckpoint(server.name)?.split('\n')[1];
+  const sizeBefore = keptBefore !== undefined && /^\d+$/.test(keptBefore) ? BigInt(keptBefore) : 0n;
+  const raw = await publishInChunks(server, client, attestations, keys);
+  const { checked, checkpoints } = await checkReceipts(server, attestations, raw);
+  const cps = checkpoints.sort((a, b) => (a.checkpoint.treeSize < b.checkpoint.treeSize ? -1 : 1));
+  let last: VerifiedCheckpoint | undefined;
+  for (const cp of cps) last = (await advanceCheckpoint(home, server, client, cp)).kept;
+  const receipts = writeReceipts(home, server, checked);
   const f = last ? freshness(server, last.timestamp) : undefined;
   return {
     server: server.name,

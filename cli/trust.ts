@@ -128,8 +128,41 @@ export async function judge(
   maxUntrustedKeys = Number.POSITIVE_INFINITY,
 ): Promise<Judgement> {
   const trustedSet = new Set(trusted.map((f) => f.toUpperCase()));
+  const judged = await checkCandidates(candidates, lookup, trustedSet, maxUntrustedKeys);
+  markSuperseded(judged);
+  const out = judged.map(({ time: _t, ...j }) => j);
+  const undecided = out.filter(
+    (j) =>
+      (j.status === 'invalid' || j.status === 'unknown') && trustedSet.has(j.key) && j.entries.length > 0,
+  );
+  const trustedOk = out.filter((j) => j.status === 'trusted ok').length;
+  const trustedNotOk = out.filter((j) => j.status === 'marked bad').length;
+  const verdict: Verdict =
+    undecided.length > 0
+      ? 'cannot decide'
+      : trustedNotOk > policy.maxNotOk
+        ? 'marked bad'
+        : trustedOk >= policy.minOk
+          ? 'trusted'
+          : 'not trusted';
+  return { verdict, trustedOk, trustedNotOk, policy, attestations: out, undecided };
+}
+
+/** A Judged with its signature time in milliseconds, when its signature verified. */
+type Timed = Judged & { time?: number };
+
+/**
+ * Verifies each candidate with its signer's key (looked up for at most maxUntrustedKeys untrusted
+ * signers) and returns them in the candidates' order, with their status before superseding.
+ */
+async function checkCandidates(
+  candidates: readonly Candidate[],
+  lookup: KeyLookup,
+  trustedSet: ReadonlySet<string>,
+  maxUntrustedKeys: number,
+): Promise<Timed[]> {
   const untrustedLooked = new Set<string>();
-  const judged: (Judged & { time?: number })[] = new Array(candidates.length);
+  const judged: Timed[] = new Array(candidates.length);
   // Trusted signers first: their keys decide the verdict, so they are looked up before any time goes
   // to the keys of signers who do not count. The output keeps the candidates' order.
   const order = [...candidates.keys()].sort(
@@ -178,8 +211,15 @@ export async function judge(
       judged[i] = { ...base, status: 'invalid', reason: `${e.code}: ${e.message}` };
     }
   }
-  // Newest per key wins.
-  const newest = new Map<string, Judged & { time?: number }>();
+  return judged;
+}
+
+/**
+ * Newest per key wins: marks every verified attestation superseded unless it is the newest of its key
+ * (on equal times not-ok wins).
+ */
+function markSuperseded(judged: Timed[]): void {
+  const newest = new Map<string, Timed>();
   for (const j of judged) {
     if (j.time === undefined) continue;
     const cur = newest.get(j.key);
@@ -193,20 +233,4 @@ export async function judge(
       j.reason = `superseded by a newer attestation of the same key signed ${winner.signedAt} (ok: ${winner.ok})`;
     }
   }
-  const out = judged.map(({ time: _t, ...j }) => j);
-  const undecided = out.filter(
-    (j) =>
-      (j.status === 'invalid' || j.status === 'unknown') && trustedSet.has(j.key) && j.entries.length > 0,
-  );
-  const trustedOk = out.filter((j) => j.status === 'trusted ok').length;
-  const trustedNotOk = out.filter((j) => j.status === 'marked bad').length;
-  const verdict: Verdict =
-    undecided.length > 0
-      ? 'cannot decide'
-      : trustedNotOk > policy.maxNotOk
-        ? 'marked bad'
-        : trustedOk >= policy.minOk
-          ? 'trusted'
-          : 'not trusted';
-  return { verdict, trustedOk, trustedNotOk, policy, attestations: out, undecided };
 }

@@ -36,6 +36,17 @@ export interface VerifyResult {
   exitCode: ExitCode;
 }
 
+/**
+ * ServersAsked is what asking the servers gave: the servers asked, their reports, the exit code so far,
+ * and whether none gave a fresh answer.
+ */
+interface ServersAsked {
+  servers: ServerEntry[];
+  reports: ServerReport[];
+  exit: ExitCode;
+  noFresh: boolean;
+}
+
 /** Verify is `sig verify`: the trust policy over local attestations and (with --remote) every server's. */
 export default class Verify extends SigCommand {
   static override summary =
@@ -83,54 +94,14 @@ ${exitCodesHelp([EXIT.OK, EXIT.USAGE, EXIT.NOT_TRUSTED, EXIT.STALE, EXIT.INVALID
     const localProblems = await collectLocal(this.home, id, candidates, parseAttestation);
     for (const p of localProblems) warn(`local file ${p.file} skipped: ${p.reason}`);
 
-    const reports: ServerReport[] = [];
-    let servers: ServerEntry[] = [];
-    let exit: ExitCode = EXIT.OK;
-    let noFresh = false;
-    if (flags.remote) {
-      servers = flags.server ? flags.server.map((s) => this.home.server(s)) : this.home.servers();
-      if (servers.length === 0) servers = await this.offerServer(warn, deadline);
-      const fromServers: { server: ServerEntry; report: ServerReport; atts: CandidateSet }[] = [];
-      for (const s of servers) {
-        try {
-          const atts = new CandidateSet();
-          const report = await queryServer(this.home, s, clientFor(s, warn, deadline), id, atts);
-          fromServers.push({ server: s, report, atts });
-          reports.push(report);
-          if (report.status === 'stale') warn(`server ${s.name} is stale: ${report.reason}`);
-        } catch (e) {
-          const r = failureReport(s, e);
-          reports.push(r);
-          // Invalid data and forks are attacks or bugs: they fail the run even if another server answers.
-          // A server that is down or refuses only matters when no server gives a fresh answer (below).
-          if (r.status === 'invalid' || r.status === 'fork') exit = worse(exit, r.error!.exitCode);
-          warn(`server ${s.name}: ${r.status}: ${r.error!.code}: ${r.error!.message}`);
-        }
-      }
-      const fresh = fromServers.filter((x) => x.report.status === 'fresh');
-      const usable = fresh.length > 0 ? fresh : flags['allow-stale'] ? fromServers : [];
-      if (fresh.length === 0) {
-        noFresh = true;
-        if (flags['allow-stale']) {
-          warn(
-            servers.length === 0
-              ? 'no server configured: answering from local attestations only (--allow-stale)'
-              : 'no server gave a fresh answer: going on with stale answers (--allow-stale); a replayed old answer could hide a newer not-ok',
-          );
-        } else {
-          const all = (status: string) => reports.length > 0 && reports.every((r) => r.status === status);
-          exit = worse(
-            exit,
-            all('unavailable') ? EXIT.UNAVAILABLE : all('refused') ? EXIT.REFUSED : EXIT.STALE,
-          );
-        }
-      }
-      for (const x of usable) candidates.addAll(x.atts);
-    }
+    const asked: ServersAsked = flags.remote
+      ? await this.askServers(id, candidates, flags, warn, deadline)
+      : { servers: [], reports: [], exit: EXIT.OK, noFresh: false };
+    let exit = asked.exit;
 
     const trust = this.home.trust();
-    const aborted = noFresh && !flags['allow-stale'];
-    const keys = new SignerKeys(this.home, servers, (s) => clientFor(s, warn, deadline), warn);
+    const aborted = asked.noFresh && !flags['allow-stale'];
+    const keys = new SignerKeys(this.home, asked.servers, (s) => clientFor(s, warn, deadline), warn);
     const j = await judge(
       candidates.list(),
       keys.lookup,
@@ -146,7 +117,7 @@ ${exitCodesHelp([EXIT.OK, EXIT.USAGE, EXIT.NOT_TRUSTED, EXIT.STALE, EXIT.INVALID
       trustedOk: j.trustedOk,
       trustedNotOk: j.trustedNotOk,
       policy: j.policy,
-      servers: reports,
+      servers: asked.reports,
       attestations: j.attestations,
       undecided: j.undecided,
       keys: await keys.reports(),
@@ -157,6 +128,63 @@ ${exitCodesHelp([EXIT.OK, EXIT.USAGE, EXIT.NOT_TRUSTED, EXIT.STALE, EXIT.INVALID
     this.print(result, aborted);
     this.setExit(exit);
     return result;
+  }
+
+  /**
+   * askServers (--remote) asks each server (--server, else all configured, else one offered) for the
+   * attestations of id and adds those of the fresh answers to candidates (of every answer with
+   * --allow-stale). Returns the servers, their reports and the exit code so far: an invalid answer or a
+   * fork fails the run, and so does having no fresh answer (noFresh) unless --allow-stale.
+   */
+  private async askServers(
+    id: string,
+    candidates: CandidateSet,
+    flags: { server?: string[]; 'allow-stale': boolean },
+    warn: (m: string) => void,
+    deadline: Deadline,
+  ): Promise<ServersAsked> {
+    const reports: ServerReport[] = [];
+    let exit: ExitCode = EXIT.OK;
+    let noFresh = false;
+    let servers = flags.server ? flags.server.map((s) => this.home.server(s)) : this.home.servers();
+    if (servers.length === 0) servers = await this.offerServer(warn, deadline);
+    const fromServers: { server: ServerEntry; report: ServerReport; atts: CandidateSet }[] = [];
+    for (const s of servers) {
+      try {
+        const atts = new CandidateSet();
+        const report = await queryServer(this.home, s, clientFor(s, warn, deadline), id, atts);
+        fromServers.push({ server: s, report, atts });
+        reports.push(report);
+        if (report.status === 'stale') warn(`server ${s.name} is stale: ${report.reason}`);
+      } catch (e) {
+        const r = failureReport(s, e);
+        reports.push(r);
+        // Invalid data and forks are attacks or bugs: they fail the run even if another server answers.
+        // A server that is down or refuses only matters when no server gives a fresh answer (below).
+        if (r.status === 'invalid' || r.status === 'fork') exit = worse(exit, r.error!.exitCode);
+        warn(`server ${s.name}: ${r.status}: ${r.error!.code}: ${r.error!.message}`);
+      }
+    }
+    const fresh = fromServers.filter((x) => x.report.status === 'fresh');
+    const usable = fresh.length > 0 ? fresh : flags['allow-stale'] ? fromServers : [];
+    if (fresh.length === 0) {
+      noFresh = true;
+      if (flags['allow-stale']) {
+        warn(
+          servers.length === 0
+            ? 'no server configured: answering from local attestations only (--allow-stale)'
+            : 'no server gave a fresh answer: going on with stale answers (--allow-stale); a replayed old answer could hide a newer not-ok',
+        );
+      } else {
+        const all = (status: string) => reports.length > 0 && reports.every((r) => r.status === status);
+        exit = worse(
+          exit,
+          all('unavailable') ? EXIT.UNAVAILABLE : all('refused') ? EXIT.REFUSED : EXIT.STALE,
+        );
+      }
+    }
+    for (const x of usable) candidates.addAll(x.atts);
+    return { servers, reports, exit, noFresh };
   }
 
   /** offerServer handles --remote with no server: asks for one on a terminal, else says how to add one. */
