@@ -8,7 +8,7 @@
  *     algorithms, then only what verifies) and merged with the stored copy by mergeSignerKeys, the one
  *     merge rule. Every path that takes keys (publish with keys, POST /v1/keys) comes through here.
  *
- * A LogError keeps its code, message and details across the thread boundary (see toAnswer).
+ * A LogError keeps its code, message and details across the thread boundary (see toFailure).
  */
 import type { PublicKey } from 'openpgp';
 import { isLogError, LogError } from '../log/errors.js';
@@ -54,12 +54,16 @@ export async function runTask(task: CryptoTask, cache: KeyCache): Promise<Crypto
     return { signedAtMs: r.signedAt.getTime() };
   }
   const out: MergedKey[] = [];
+  // A key sent twice in one request: the second copy merges into the first one's result.
+  const byFingerprint = new Map<string, PublicKey>();
   for (const [i, k] of task.keys.entries()) {
     try {
       const incoming = await readSignerKey(k.incoming);
-      const merged =
-        k.stored === undefined ? incoming : mergeSignerKeys(await cache.read(k.stored), incoming);
-      out.push({ fingerprint: fingerprintHex(merged), armored: merged.armor() });
+      const fp = fingerprintHex(incoming);
+      const base = byFingerprint.get(fp) ?? (k.stored === undefined ? undefined : await cache.read(k.stored));
+      const merged = base === undefined ? incoming : mergeSignerKeys(base, incoming);
+      byFingerprint.set(fp, merged);
+      out.push({ fingerprint: fp, armored: merged.armor() });
     } catch (e) {
       if (!isLogError(e)) throw e;
       throw new LogError(e.code, `keys[${i}]: ${e.message}`, { ...e.details, field: 'keys', key: i });

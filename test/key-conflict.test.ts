@@ -74,3 +74,23 @@ backendTest(test, 'concurrent key uploads each add their part; none is lost', as
     await svc.close();
   }
 });
+
+backendTest(test, 'a key sent twice in one request keeps what both copies add', async (t, b) => {
+  const s = await newSubkeySigner('victim');
+  const copy = async (extra: string) =>
+    (
+      await openpgp.reformatKey({
+        privateKey: s.privateKey,
+        userIDs: [{ name: 'victim' }, { name: extra }],
+        format: 'object',
+      })
+    ).publicKey.armor();
+  const svc = await openService(b, { verifyWorkers: 0 });
+  try {
+    t.deepEqual(await svc.putKeys([await copy('at home'), await copy('at work')]), [s.fingerprint]);
+    const stored = await readSignerKey((await svc.getKey(s.fingerprint))!);
+    t.deepEqual(stored.users.map((u) => u.userID?.userID).sort(), ['at home', 'at work', 'victim']);
+  } finally {
+    await svc.close();
+  }
+});
