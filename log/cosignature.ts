@@ -25,10 +25,10 @@
  * filippo.io/torchwood does. Pure: no I/O (the signer's clock is injected).
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { base64DecodeStrict, base64Encode, concatBytes } from './bytes.js';
+import { base64Encode, concatBytes } from './bytes.js';
 import { parseCheckpoint } from './checkpoint.js';
 import { isLogError, LogError } from './errors.js';
-import { isValidKeyName, noteKeyId, type Signer, type Verifier } from './note.js';
+import { isValidKeyName, noteKeyId, type Signer, splitNoteKey, type Verifier } from './note.js';
 
 /** SIGNATURE_TYPE_COSIGNATURE_V1 is the c2sp.org/signed-note signature type of cosignature/v1: 0x04. */
 export const SIGNATURE_TYPE_COSIGNATURE_V1 = 0x04;
@@ -91,21 +91,9 @@ export function cosignatureKeyId(name: string, publicKey: Uint8Array): number {
   return noteKeyId(name, typeAndKey(publicKey));
 }
 
-/** Splits "<name>+<hex8>+<base64(0x04 || 32 bytes)>" (the base64 may itself contain '+'). */
+/** splitKey splits a cosigner key text (note.ts splitNoteKey), then checks 33 bytes of type 0x04. */
 function splitKey(what: 'vkey' | 'skey', s: string): { name: string; keyId: number; key: Uint8Array } {
-  const a = s.indexOf('+');
-  const b = a < 0 ? -1 : s.indexOf('+', a + 1);
-  if (b < 0) throw keyError(what, 'expected <name>+<8 hex digits>+<base64 key>');
-  const name = s.slice(0, a);
-  const hash = s.slice(a + 1, b);
-  if (!isValidKeyName(name)) {
-    throw keyError(what, `invalid key name ${JSON.stringify(name)} (non-empty, no spaces, no '+')`);
-  }
-  if (!/^[0-9a-fA-F]{8}$/.test(hash)) {
-    throw keyError(what, `key ID ${JSON.stringify(hash)} is not 8 hex digits`);
-  }
-  const data = base64DecodeStrict(s.slice(b + 1));
-  if (data === undefined) throw keyError(what, 'key data is not canonical standard base64');
+  const { name, keyId, data } = splitNoteKey(what, s);
   if (data.length === 0 || data[0] !== SIGNATURE_TYPE_COSIGNATURE_V1) {
     const type = data.length === 0 ? 'none' : `0x${data[0]!.toString(16).padStart(2, '0')}`;
     const hint = data[0] === 0x01 ? ' (0x01 is a log key: Ed25519 signed-note signatures)' : '';
@@ -117,7 +105,7 @@ function splitKey(what: 'vkey' | 'skey', s: string): { name: string; keyId: numb
   if (data.length !== 33) {
     throw keyError(what, `key data is ${data.length} bytes; expected 33 (type 0x04 and 32 key bytes)`);
   }
-  return { name, keyId: Number.parseInt(hash, 16), key: data.slice(1) };
+  return { name, keyId, key: data.slice(1) };
 }
 
 function vkeyOf(name: string, publicKey: Uint8Array): string {

@@ -386,8 +386,13 @@ function keyError(what: string, why: string): LogError {
   return new LogError('KEY_INVALID', `${what}: ${why}`, { field: what });
 }
 
-/** Splits "<name>+<hex8>+<base64>" (base64 may itself contain '+'). */
-function splitKey(what: string, s: string): { name: string; keyId: number; data: Uint8Array } {
+/**
+ * splitNoteKey splits a signed-note key text "<name>+<hex8>+<base64>" (c2sp.org/signed-note; the base64
+ * may itself contain '+') into its name, key ID and key data (the type byte first), checking the name,
+ * the 8 hex digits and canonical base64, but not the type or length of the data: each key type checks
+ * its own. Throws KEY_INVALID with details.field = `what`.
+ */
+export function splitNoteKey(what: string, s: string): { name: string; keyId: number; data: Uint8Array } {
   if (typeof s !== 'string') throw keyError(what, `expected a string, got ${typeof s}`);
   const a = s.indexOf('+');
   const b = a < 0 ? -1 : s.indexOf('+', a + 1);
@@ -402,6 +407,12 @@ function splitKey(what: string, s: string): { name: string; keyId: number; data:
   }
   const data = base64DecodeStrict(s.slice(b + 1));
   if (data === undefined) throw keyError(what, 'key data is not canonical standard base64');
+  return { name, keyId: Number.parseInt(hash, 16), data };
+}
+
+/** splitKey splits an Ed25519 (type 0x01) note key text: splitNoteKey, then 33 bytes of type 0x01. */
+function splitKey(what: string, s: string): { name: string; keyId: number; data: Uint8Array } {
+  const { name, keyId, data } = splitNoteKey(what, s);
   if (data.length !== 33)
     throw keyError(what, `key data is ${data.length} bytes; expected 33 (type 0x01 and 32 key bytes)`);
   if (data[0] !== SIGNATURE_TYPE_ED25519) {
@@ -410,7 +421,7 @@ function splitKey(what: string, s: string): { name: string; keyId: number; data:
       `unsupported key type 0x${data[0]!.toString(16).padStart(2, '0')}; expected 0x01 (Ed25519)`,
     );
   }
-  return { name, keyId: Number.parseInt(hash, 16), data };
+  return { name, keyId, data };
 }
 
 function ed25519TypeAndKey(publicKey: Uint8Array): Uint8Array {

@@ -46,16 +46,7 @@ export class SqlStore
   }
 
   async identity(): Promise<Identity | undefined> {
-    const [r] = await this.db.query(
-      'SELECT origin, note_vkey, openpgp_fingerprint, openpgp_public_key FROM log_identity',
-    );
-    if (!r) return undefined;
-    return {
-      origin: String(r.origin),
-      vkey: String(r.note_vkey),
-      openpgpFingerprint: String(r.openpgp_fingerprint),
-      openpgpPublicKey: String(r.openpgp_public_key),
-    };
+    return readIdentity(this.db);
   }
 
   async recordIdentity(id: Identity): Promise<Identity> {
@@ -321,4 +312,18 @@ async function upsertKeys(q: Queryable, keys: readonly KeyUpdate[]): Promise<voi
   }
   const lost = changed.find((k) => !took.has(k.fingerprint));
   if (lost) throw new KeyConflictError(lost.fingerprint);
+}
+
+/** readIdentity returns the log_identity row read on `q` (fsck reads it in its snapshot), or undefined. */
+export async function readIdentity(q: Pick<Queryable, 'query'>): Promise<Identity | undefined> {
+  const [r] = await q.query(
+    'SELECT origin, note_vkey, openpgp_fingerprint, openpgp_public_key FROM log_identity',
+  );
+  if (!r) return undefined;
+  return {
+    origin: String(r.origin),
+    vkey: String(r.note_vkey),
+    openpgpFingerprint: String(r.openpgp_fingerprint),
+    openpgpPublicKey: String(r.openpgp_public_key),
+  };
 }

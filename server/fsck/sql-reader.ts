@@ -4,6 +4,7 @@
  * the same snapshot even while a live integrator keeps appending.
  */
 import { big, bytes, num, type Queryable } from '../db.js';
+import { readIdentity } from '../store.js';
 import type { FsckEntryRow, FsckReader, FsckTileRow } from './reader.js';
 
 /** FsckSource is what fsck reads through: a database (or one transaction of it) and its kind. */
@@ -54,17 +55,8 @@ class SqlFsckReader implements FsckReader {
     return num(v?.v);
   }
 
-  async identity() {
-    const [r] = await this.db.query(
-      'SELECT origin, note_vkey, openpgp_fingerprint, openpgp_public_key FROM log_identity',
-    );
-    if (!r) return undefined;
-    return {
-      origin: String(r.origin),
-      vkey: String(r.note_vkey),
-      openpgpFingerprint: String(r.openpgp_fingerprint),
-      openpgpPublicKey: String(r.openpgp_public_key),
-    };
+  identity() {
+    return readIdentity(this.db);
   }
 
   async state() {
