@@ -600,7 +600,9 @@ async function fuzzBackend(t: ExecutionContext, b: StoreBackend, seed: number): 
     console.log(lines.join('\n  '));
     if (details.failed) {
       const e = details.errorInstance;
-      t.fail(`${fc.defaultReportMessage(details)}\nerror: ${e instanceof Error ? e.message : String(e)}`);
+      t.fail(
+        `${fc.defaultReportMessage(details)}\nerror: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`,
+      );
     } else t.is(details.numRuns, RUNS, 'every case ran');
     t.true(tally.total('POST /v1/keys') >= RUNS, 'every case went through POST /v1/keys');
     t.true(tally.total('POST /v1/attestations with keys') >= RUNS, 'and through a publish with keys');

@@ -47,7 +47,9 @@ export function armorPackets(packets: readonly Packet[]): string {
  *  its hash prefix still matches, so only the real verification can tell it is wrong. */
 export function corrupted(sig: openpgp.SignaturePacket): openpgp.SignaturePacket {
   const body = sig.write();
-  body[body.length - 1]! ^= 0x01;
+  // Flip the lowest bit, or the next one when the value is 1 (a DSA s = 1, say): a signature value of
+  // zero is not a wrong signature but an unwritable packet (openpgp.js: "Zero MPI").
+  body[body.length - 1]! ^= body[body.length - 1] === 0x01 ? 0x02 : 0x01;
   const out = new openpgp.SignaturePacket();
   (out as unknown as { read(b: Uint8Array): void }).read(body);
   return out;
