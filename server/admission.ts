@@ -6,7 +6,7 @@
  * the awaiter (server/awaiter.ts) waits for the checkpoint that covers them.
  *
  * Keys sent along go through the one key intake, server/key-intake.ts admitKeys; a publish without keys
- * checks with the stored copy as it is.
+ * checks with the stored copy, which the verify task reads through the same checks (server/key-cache.ts).
  *
  * Crash safety: check stores nothing; addPending is one transaction (one statement when no keys were sent), so
  * dying before its COMMIT leaves nothing of the request, and dying after leaves every row pending, to be
