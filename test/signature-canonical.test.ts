@@ -29,6 +29,7 @@ import {
   verifyAttestation,
 } from '../log/signet.js';
 import { fromB64 } from './helpers/bytes.js';
+import { codeOf } from './helpers/errors.js';
 import {
   type HeaderForm,
   headerForms,
@@ -52,15 +53,6 @@ const vectorsFile = vectorPath('signet/attestations.json');
 const validCases = vectorsFile
   ? readVectorJson<{ cases: VectorCase[] }>(vectorsFile).cases.filter((c) => c.valid)
   : [];
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    return e instanceof LogError ? e.code : `not a LogError: ${String(e)}`;
-  }
-  return 'no error';
-}
 
 /** Signatures of every kind the log verifies, each with its key (made once per run). */
 const samples = (async () => {

@@ -27,6 +27,7 @@ import {
   signatureIssuer,
   verifyAttestation,
 } from '../log/signet.js';
+import { codeOf } from './helpers/errors.js';
 import { readVectorJson, vectorPath } from './helpers/vectors.js';
 
 interface VectorCase {
@@ -73,15 +74,6 @@ function gnupgTime(s: string): string {
 async function codeOfAsync(fn: () => Promise<unknown>): Promise<string> {
   try {
     await fn();
-  } catch (e) {
-    return e instanceof LogError ? e.code : `not a LogError: ${String(e)}`;
-  }
-  return 'no error';
-}
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
   } catch (e) {
     return e instanceof LogError ? e.code : `not a LogError: ${String(e)}`;
   }
