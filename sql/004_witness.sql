@@ -1,0 +1,2 @@
+-- Sig Server schema, version 004: the witness role (SPEC.md "Witnesses"): reserved, filled by the witness work.
+SELECT 1;
