@@ -14,6 +14,8 @@
  * | 7    | REFUSED      | the server refused the request (4xx), e.g. an attestation it rejects        |
  * | 8    | UNDECIDED    | `sig verify`: cannot decide; a logged attestation by a trusted key does not |
  * |      |              | verify (bad signature, or no usable copy of the key): it is never dropped   |
+ * | 9    | INDEX_FRAUD  | `sig audit --full`: a signed index leaf does not name its position or hold  |
+ * |      |              | the root recomputed from the entries before it; evidence written           |
  */
 import { isLogError } from '../log/errors.js';
 import { CliError } from './errors.js';
@@ -29,6 +31,7 @@ export const EXIT = {
   UNAVAILABLE: 6,
   REFUSED: 7,
   UNDECIDED: 8,
+  INDEX_FRAUD: 9,
 } as const;
 
 /** ExitCode is one of the values of EXIT. */
@@ -45,6 +48,7 @@ export const EXIT_DESCRIPTIONS: Record<ExitCode, string> = {
   6: 'network failure or server unavailable',
   7: 'the server refused the request (4xx)',
   8: 'cannot decide: a logged attestation by a trusted key does not verify (named in the output)',
+  9: 'index fraud: a signed index leaf holds a wrong root or position (evidence written under $SIG_DIR/evidence)',
 };
 
 const BY_CODE: Record<string, ExitCode> = {
@@ -79,9 +83,16 @@ const BY_CODE: Record<string, ExitCode> = {
   NOTE_SIGNATURE_INVALID: EXIT.INVALID,
   ENTRY_INVALID: EXIT.INVALID,
   LOOKUP_PROOF_INVALID: EXIT.INVALID,
+  INDEX_LEAF_INVALID: EXIT.INVALID,
+  INDEX_ANSWER_INCOMPLETE: EXIT.INVALID,
+  INDEX_FRAUD: EXIT.INDEX_FRAUD,
   WITNESS_RESPONSE_INVALID: EXIT.INVALID,
   WITNESS_REQUEST_INVALID: EXIT.USAGE,
   POLICY_INVALID: EXIT.USAGE,
+  // A witness refused a checkpoint (server/witness, HTTP 403/404/422).
+  WITNESS_CHECKPOINT_UNVERIFIED: EXIT.REFUSED,
+  WITNESS_LOG_UNKNOWN: EXIT.REFUSED,
+  WITNESS_CHECKPOINT_INCONSISTENT: EXIT.REFUSED,
   // Attestation and key errors are mostly about local input (a file the user gave); where they come
   // from a server the CLI wraps them in SERVER_RESPONSE_INVALID first.
   KEY_INVALID: EXIT.USAGE,
@@ -109,11 +120,11 @@ export function exitCodeForCode(code: string): ExitCode {
   return BY_CODE[code] ?? EXIT.USAGE;
 }
 
-const SEVERITY: Record<ExitCode, number> = { 0: 0, 1: 1, 7: 2, 6: 3, 3: 4, 2: 5, 8: 6, 4: 7, 5: 8 };
+const SEVERITY: Record<ExitCode, number> = { 0: 0, 1: 1, 7: 2, 6: 3, 3: 4, 2: 5, 8: 6, 4: 7, 9: 8, 5: 9 };
 
 /**
  * worse returns the more serious of two exit codes, for commands that talk to several servers:
- * FORK > INVALID > UNDECIDED > NOT_TRUSTED > STALE > UNAVAILABLE > REFUSED > USAGE > OK.
+ * FORK > INDEX_FRAUD > INVALID > UNDECIDED > NOT_TRUSTED > STALE > UNAVAILABLE > REFUSED > USAGE > OK.
  */
 export function worse(a: ExitCode, b: ExitCode): ExitCode {
   return SEVERITY[b] > SEVERITY[a] ? b : a;

@@ -14,6 +14,9 @@ export const ERROR_CODES = [
   'INCLUSION_PROOF_INVALID',
   'CONSISTENCY_PROOF_INVALID',
   'LOOKUP_PROOF_INVALID', // SPEC.md "The index": a map lookup proof malformed or not folding to the root
+  'INDEX_LEAF_INVALID', // SPEC.md "The index": a checkpoint's last leaf is not an index leaf naming size-1 (or not included)
+  'INDEX_ANSWER_INCOMPLETE', // an answer that fails a completeness check (log/index-answer.ts, details.check names it)
+  'INDEX_FRAUD', // a signed index leaf that does not name its position or hold the recomputed root (replay)
   // c2sp.org/tlog-tiles
   'TILE_PATH_INVALID',
   'TILE_INVALID', // wrong length for its width, bad bundle framing
