@@ -41,6 +41,8 @@ export interface Config {
   shutdownTimeoutMs: number;
   verifyWorkers: number | undefined;
   verifyBudgetMs: number;
+  witnessPolicy: string | undefined;
+  witnessFailOpen: boolean;
 }
 
 /** Setting describes one row of the configuration table. */
@@ -381,6 +383,24 @@ export const SETTINGS: readonly Setting[] = [
     description:
       "The most one request's OpenPGP work (a signature, a key intake) may run in a verify worker; past it the work is stopped and the request gets 422 WORK_BUDGET_EXCEEDED.",
     parse: integer(10, 600_000),
+  },
+  {
+    key: 'witnessPolicy',
+    env: 'WITNESS_POLICY',
+    flag: 'witness-policy',
+    default: undefined,
+    description:
+      'c2sp.org/tlog-policy file naming the witnesses this log asks to cosign its checkpoints (`witness <name> <vkey> <url>`, the URL being the submission prefix), groups and the quorum. Unset, no witness or `quorum none`: nothing is asked. Otherwise only checkpoints whose cosignatures meet the quorum are served, with the cosignature lines appended.',
+    parse: optionalText(() => undefined),
+  },
+  {
+    key: 'witnessFailOpen',
+    env: 'WITNESS_FAIL_OPEN',
+    flag: 'witness-fail-open',
+    default: 'false',
+    description:
+      'With WITNESS_POLICY: false (fail closed) serves only checkpoints that reached the quorum, so with witnesses down publishes wait and get 503 WITNESS_QUORUM_TIMEOUT; true also serves a checkpoint once every witness was tried for it, with the cosignatures it got.',
+    parse: bool,
   },
 ];
 

@@ -15,6 +15,8 @@ import type { Store as ExpressRateLimitStore } from 'express-rate-limit';
 import type { TileCoord } from '../log/tiles.js';
 import { Admission, type AdmissionStore } from './admission.js';
 import { Awaiter, type Receipt } from './awaiter.js';
+import { loadCosigningPolicy } from './cosigning/policy.js';
+import { Witnessing, type WitnessingOptions } from './cosigning/witnessing.js';
 import { runTask } from './crypto-tasks.js';
 import { openDb } from './db.js';
 import { ServiceError } from './errors.js';
@@ -91,6 +93,8 @@ export class LogService {
   private readonly reader: LogReader;
   private readonly admission: Admission;
   private readonly awaiter: Awaiter;
+  /** witnessing: the log role (WITNESS_POLICY), set by open() when the policy asks for cosignatures. */
+  private witnessing: Witnessing | undefined;
   private readonly integration = new IntegrationMetrics();
   /** rejections counts the failed publishes and key requests by error code (server/metrics.ts). */
   private readonly rejections: Record<string, number> = {};
@@ -102,9 +106,15 @@ export class LogService {
     this.keys = keys;
     const workers = opts.verifyWorkers ?? Math.max(1, availableParallelism() - 1);
     this.verifier = workers > 0 ? new VerifyPool(workers, opts.verifyBudgetMs) : undefined;
-    this.reader = new LogReader(store, keys);
+    // The served checkpoint is chosen in one place: server/cosigning/witnessing.ts when witnessed.
+    const served = () => (this.witnessing ? this.witnessing.latestCheckpoint() : store.latestCheckpoint());
+    this.reader = new LogReader(store, keys, served);
     this.admission = new Admission(store, this.work, opts.maxBacklog);
-    this.awaiter = new Awaiter(this.reader, store, {
+    const awaited = {
+      latestCheckpoint: served,
+      entriesByDigest: (d: readonly Uint8Array[]) => store.entriesByDigest(d),
+    };
+    this.awaiter = new Awaiter(this.reader, awaited, {
       publishWaitMs: opts.publishWaitMs,
       pollMs: opts.pollMs,
       closed: () => this.closed,
@@ -136,8 +146,9 @@ export class LogService {
    * IDENTITY_MISMATCH or CONFIG_INVALID for operator errors (the message says how to fix it), and
    * database errors as they come.
    */
-  static async open(opts: ServiceOptions): Promise<LogService> {
+  static async open(opts: ServiceOptions & WitnessingOptions): Promise<LogService> {
     checkOptions(opts);
+    const policy = loadCosigningPolicy(opts.witnessPolicy);
     mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
     const db = await openDb({ databaseUrl: opts.databaseUrl, dataDir: opts.dataDir });
     let store: Store | undefined;
@@ -152,11 +163,21 @@ export class LogService {
         treeSize: (await store.state()).treeSize,
         backlog: await store.backlog(),
       });
+      if (policy) {
+        svc.witnessing = new Witnessing(db, policy, {
+          failOpen: opts.witnessFailOpen === true,
+          integrate: opts.integrate !== false,
+          prove: (m, n) => svc.reader.prover.proveConsistency(m, n),
+          onServed: (c) => svc.awaiter.sawCheckpoint(c),
+          logger: opts.logger,
+        });
+      }
       if (svc.sequencer) {
         // One round now, so a new log has its first checkpoint (size 0) before open returns.
         await svc.sequencer.round();
         svc.sequencer.start();
       }
+      await svc.witnessing?.start();
       return svc;
     } catch (e) {
       await (store ? store.close() : db.close());
@@ -173,6 +194,7 @@ export class LogService {
     if (this.closed) return;
     this.closed = true;
     await this.sequencer?.stop();
+    await this.witnessing?.stop();
     this.awaiter.close();
     await Promise.allSettled([...this.inflight]);
     await this.verifier?.close();
@@ -200,7 +222,7 @@ export class LogService {
    */
   publish(attestations: unknown[], armoredKeys: string[]): Promise<Receipt[]> {
     return this.track(() => retryKeyConflicts(() => this.doPublish(attestations, armoredKeys))).catch((e) =>
-      this.reject(e),
+      this.reject(this.witnessing ? this.witnessing.explainTimeout(e) : e),
     );
   }
 
@@ -288,12 +310,13 @@ export class LogService {
 
   /** metrics returns the counters for /metrics (gauges as last seen; call backlog() to refresh it). */
   metrics(): ServiceMetrics {
-    return snapshotMetrics({
+    const m = snapshotMetrics({
       admission: this.admission.counters,
       rejections: this.rejections,
       integration: this.integration,
       checkpoint: this.reader.seen,
     });
+    return this.witnessing ? { ...m, witnessing: this.witnessing.metrics() } : m;
   }
 
   /**
@@ -307,7 +330,9 @@ export class LogService {
 
   private onRound(r: RoundResult): void {
     this.integration.count(r);
-    if (r.checkpoint) this.awaiter.sawCheckpoint(r.checkpoint);
+    // Witnessed: publishers wait for a served checkpoint, which the cosigning loop announces.
+    if (r.checkpoint && this.witnessing) this.witnessing.checkpointSigned();
+    else if (r.checkpoint) this.awaiter.sawCheckpoint(r.checkpoint);
   }
 
   /** track runs a request unless the service is closing, and remembers it until it settles (close waits). */

@@ -96,6 +96,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     integrate: config.integrate,
     verifyWorkers: config.verifyWorkers,
     verifyBudgetMs: config.verifyBudgetMs,
+    witnessPolicy: config.witnessPolicy,
+    witnessFailOpen: config.witnessFailOpen,
     logger,
   });
   const { app, state } = createApp(service, config, logger);

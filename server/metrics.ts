@@ -8,6 +8,7 @@
  *     each sequencer round of this process (server/sequencer.ts RoundResult).
  * snapshotMetrics gathers them into one ServiceMetrics. Everything counts since process start.
  */
+import type { WitnessingMetrics } from './cosigning/witnessing.js';
 import type { RoundResult } from './sequencer.js';
 
 /** BATCH_SIZE_BUCKETS are the upper bounds of the batch size histogram. */
@@ -41,6 +42,8 @@ export interface ServiceMetrics {
   treeSize: number;
   checkpointTimestamp: Date | undefined;
   checkpointAgeSeconds: number | undefined;
+  /** witnessing: the log role's figures (server/cosigning/), when WITNESS_POLICY asks for cosignatures. */
+  witnessing?: WitnessingMetrics;
 }
 
 /** histogram returns an empty histogram with upper bounds `le`. */

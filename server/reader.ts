@@ -77,16 +77,22 @@ export class LogReader {
     checkpointTimestamp: undefined,
   };
 
-  constructor(store: ReadStore, keys: ServerKeys) {
+  /** served picks the checkpoint that answers are bounded by (default: the newest stored one). */
+  private readonly served: () => Promise<StoredCheckpoint | undefined>;
+
+  /** `served` chooses the served checkpoint (server/cosigning/witnessing.ts with witnesses; default
+   *  ReadStore.latestCheckpoint). */
+  constructor(store: ReadStore, keys: ServerKeys, served?: () => Promise<StoredCheckpoint | undefined>) {
     this.store = store;
     this.keys = keys;
+    this.served = served ?? (() => store.latestCheckpoint());
     this.prover = new Prover((t) => store.readTiles(t));
   }
 
   /** latestCheckpoint returns the latest signed checkpoint. Throws NOT_FOUND before the first one
    *  (only on a new database whose integrator has not run yet). */
   async latestCheckpoint(): Promise<SignedCheckpoint> {
-    const c = await this.store.latestCheckpoint();
+    const c = await this.served();
     if (!c) {
       throw new ServiceError(
         'NOT_FOUND',

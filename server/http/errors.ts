@@ -54,6 +54,9 @@ export const HTTP_STATUS: Record<string, number> = {
   SERVICE_CLOSED: 503,
   WORK_BUDGET_EXCEEDED: 422,
   KEY_BUSY: 503,
+  // server/cosigning (the log role, fail closed): no served checkpoint yet; a publish's quorum is late.
+  WITNESS_QUORUM_PENDING: 503,
+  WITNESS_QUORUM_TIMEOUT: 503,
   // server/http
   JSON_INVALID: 400,
   REQUEST_INVALID: 400,
@@ -74,6 +77,8 @@ const RETRYABLE = new Set([
   'SERVICE_CLOSED',
   'SHUTTING_DOWN',
   'KEY_BUSY',
+  'WITNESS_QUORUM_PENDING',
+  'WITNESS_QUORUM_TIMEOUT',
 ]);
 
 /** HttpError is an error raised by the HTTP layer with a stable code (a key of HTTP_STATUS). */

@@ -3,6 +3,7 @@
  * route and status, rejections by code, attestations published) and LogService.metrics() (publishes,
  * batch sizes, integration latency, ...), backlog and checkpoint age.
  */
+import { renderWitnessingMetrics } from '../cosigning/metrics.js';
 import type { Histogram, ServiceMetrics } from '../log-service.js';
 
 /** HttpMetrics counts what the HTTP layer sees. */
@@ -114,5 +115,6 @@ export function renderServiceMetrics(m: ServiceMetrics, backlog?: number): strin
       m.checkpointAgeSeconds,
     );
   }
+  out.push(...renderWitnessingMetrics(m.witnessing));
   return out;
 }
