@@ -10,6 +10,7 @@
 import { isIP } from 'node:net';
 import { MAX_ATTESTATION_BYTES } from '../log/signet.js';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
+import { type PeerSpec, PeersFileError, readPeersFile } from './peers/config.js';
 
 /** TrustProxy is express's `trust proxy` setting: off, on, a hop count, or a list of addresses/subnets. */
 export type TrustProxy = boolean | number | string[];
@@ -41,6 +42,8 @@ export interface Config {
   shutdownTimeoutMs: number;
   verifyWorkers: number | undefined;
   verifyBudgetMs: number;
+  /** peers: the logs this server follows (PEERS, server/peers/config.ts); undefined: none. */
+  peers: PeerSpec[] | undefined;
   witnessPolicy: string | undefined;
   witnessFailOpen: boolean;
 }
@@ -383,6 +386,23 @@ export const SETTINGS: readonly Setting[] = [
     description:
       "The most one request's OpenPGP work (a signature, a key intake) may run in a verify worker; past it the work is stopped and the request gets 422 WORK_BUDGET_EXCEEDED.",
     parse: integer(10, 600_000),
+  },
+  {
+    key: 'peers',
+    env: 'PEERS',
+    flag: 'peers',
+    default: undefined,
+    description:
+      'File of `peer <url> <vkey>` lines: the logs this server follows (README "Run a volunteer server"). The integrating process checks every checkpoint of each peer against its pinned vkey and the last one kept, and logs every valid attestation the peer logged; GET /v1/peers shows how each peer is doing.',
+    parse: (raw, s) => {
+      if (raw === '') return undefined;
+      try {
+        return readPeersFile(raw);
+      } catch (e) {
+        if (!(e instanceof PeersFileError)) throw e;
+        throw new ConfigError(s.env, `${s.env} (--${s.flag}) ${raw}: ${e.message}`);
+      }
+    },
   },
   {
     key: 'witnessPolicy',

@@ -24,7 +24,13 @@ import { type IdentityStore, openIdentity } from './identity.js';
 import { KeyCache } from './key-cache.js';
 import { type CryptoWork, retryKeyConflicts, storeKeys } from './key-intake.js';
 import type { ServerKeys } from './keys.js';
+import type { Logger } from './logger.js';
 import { IntegrationMetrics, type ServiceMetrics, snapshotMetrics } from './metrics.js';
+import type { PeerSpec } from './peers/config.js';
+import { type FollowOptions, type PeerCounters, PeerFollowers } from './peers/followers.js';
+import type { PeersLock } from './peers/lock.js';
+import { peersView } from './peers/status.js';
+import { PeerSqlStore } from './peers/store.js';
 import { DbRateLimitStore, type RateLimitCounters } from './rate-limit.js';
 import {
   type AttestationPage,
@@ -98,6 +104,10 @@ export class LogService {
   private readonly integration = new IntegrationMetrics();
   /** rejections counts the failed publishes and key requests by error code (server/metrics.ts). */
   private readonly rejections: Record<string, number> = {};
+  /** peerStore: the tables of the peers this log follows (server/peers/store.ts), set by open(). */
+  private peerStore!: PeerSqlStore;
+  /** followers: the peers this process follows (followPeers), while it integrates. */
+  private followers: PeerFollowers | undefined;
   private closed = false;
   private readonly inflight = new Set<Promise<unknown>>();
 
@@ -156,6 +166,7 @@ export class LogService {
       store = await openStore(db, { migrate: opts.migrate !== false });
       const keys = await openIdentity(store, opts);
       const svc = new LogService(store, keys, opts);
+      svc.peerStore = new PeerSqlStore(db);
       opts.logger?.info('log opened', {
         origin: keys.origin,
         database: store.kind,
@@ -193,6 +204,8 @@ export class LogService {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // Followers first: a batch they are submitting finishes while admission and the database are up.
+    await this.followers?.close();
     await this.sequencer?.stop();
     await this.witnessing?.stop();
     this.awaiter.close();
@@ -326,6 +339,41 @@ export class LogService {
    */
   rateLimitStore(prefix = 'rl:'): ExpressRateLimitStore {
     return new DbRateLimitStore(this.store, prefix);
+  }
+
+  /**
+   * followPeers starts following `peers` (server/peers/followers.ts) if this process integrates; a
+   * serve-only process does nothing. Their attestations go through the same admission as a publish, with
+   * opts.backlogShare as its backlog limit, and their signer keys through the one key intake. `lock` says
+   * which process follows (server/peers/lock.ts). close() stops them first. Call once after open.
+   */
+  followPeers(peers: readonly PeerSpec[], opts: FollowOptions, lock: PeersLock, logger?: Logger): void {
+    if (!this.sequencer || peers.length === 0 || this.followers || this.closed) return;
+    const admission = new Admission(this.store, this.work, opts.backlogShare);
+    const carrier = {
+      storeKeys: async (armored: string[]) => {
+        await retryKeyConflicts(() => storeKeys(this.store, this.work, armored));
+      },
+      check: (atts: unknown[]) => admission.check(atts, []),
+      addPending: async (a: Awaited<ReturnType<Admission['check']>>) => {
+        const { added } = await retryKeyConflicts(() => admission.addPending(a));
+        if (added > 0) this.sequencer?.kick(added);
+        return added;
+      },
+      backlog: () => this.store.backlog(),
+    };
+    this.followers = new PeerFollowers(peers, this.peerStore, carrier, lock, opts, logger);
+    this.followers.start();
+  }
+
+  /** peers returns the body of GET /v1/peers for the PEERS setting (server/peers/status.ts). */
+  peers(peers: readonly PeerSpec[], staleMs: number): Promise<{ peers: Record<string, unknown>[] }> {
+    return peersView(peers, this.peerStore, staleMs);
+  }
+
+  /** peerCounters returns the followers' counters by peer URL (/metrics); empty when not following. */
+  peerCounters(): ReadonlyMap<string, PeerCounters> {
+    return this.followers?.counters ?? new Map();
   }
 
   private onRound(r: RoundResult): void {

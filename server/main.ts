@@ -23,6 +23,8 @@ import { type Config, ConfigError, loadConfig, SETTINGS } from './config.js';
 import { createApp } from './http/app.js';
 import { LogService } from './log-service.js';
 import { createLogger, type Logger } from './logger.js';
+import { DEFAULT_FOLLOW } from './peers/followers.js';
+import { openPeersLock } from './peers/lock.js';
 
 /** ServerHandle is a running server. */
 export interface ServerHandle {
@@ -124,6 +126,17 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   if (!opts.quiet) {
     process.stderr.write(
       `sig server listening on ${url}\n  origin:  ${info.origin}\n  vkey:    ${info.vkey}\n  openpgp: ${info.openpgpFingerprint}\n`,
+    );
+  }
+
+  if (config.peers) {
+    // Peers are followed once this server answers, so two servers that follow each other both start.
+    const backlogShare = Math.max(1, Math.floor(config.maxBacklog / 2));
+    service.followPeers(
+      config.peers,
+      { ...DEFAULT_FOLLOW, backlogShare },
+      openPeersLock(config.databaseUrl),
+      logger,
     );
   }
 

@@ -17,6 +17,7 @@ import { logRoutes } from './log-routes.js';
 import { createHttpMetrics } from './metrics.js';
 import { accessLog, cors, requestId, securityHeaders, writeGuard } from './middleware.js';
 import { opsRoutes } from './ops.js';
+import { peerRoutes } from './peers.js';
 import { proofRoutes } from './proofs.js';
 import { signetRoutes } from './signet.js';
 
@@ -59,6 +60,7 @@ export function createApp(
   app.use(infoRoutes(ctx));
   app.use(signetRoutes(ctx));
   app.use(opsRoutes(ctx));
+  app.use(peerRoutes(ctx));
   app.use((req, _res, next) => {
     next(
       new HttpError('NOT_FOUND', `no such endpoint: ${req.method} ${req.path.slice(0, 200)}`, {

@@ -6,6 +6,7 @@ import { type Router as ExpressRouter, Router } from 'express';
 import type { HttpContext } from './context.js';
 import { num } from './encode.js';
 import { renderServiceMetrics } from './metrics.js';
+import { renderPeerMetrics } from './peers.js';
 
 /** opsRoutes returns the router of /healthz and /metrics. */
 export function opsRoutes(ctx: HttpContext): ExpressRouter {
@@ -26,6 +27,7 @@ export function opsRoutes(ctx: HttpContext): ExpressRouter {
     const lines = [
       ...renderServiceMetrics(ctx.service.metrics(), await ctx.service.backlog()),
       ...ctx.metrics.render(),
+      ...renderPeerMetrics(ctx.service.peerCounters()),
     ];
     res.setHeader('Cache-Control', 'no-store');
     res.type('text/plain; version=0.0.4; charset=utf-8').send(`${lines.join('\n')}\n`);

@@ -1,0 +1,145 @@
+/**
+ * Carrying a batch of a peer's entries into this log (SPEC.md "Gossip"): every attestation entry is
+ * submitted through the same admission as a publish (server/admission.ts check, then addPending), with
+ * its signer's key fetched from the peer and merged under the verified rule (server/key-intake.ts
+ * admitKeys, through PeerAdmission.storeKeys). Index leaves (SPEC.md "Entry kinds") are skipped: they
+ * are the peer's, and ours come from our own integrator. Entries that fail our checks (an unknown kind, a
+ * bad signature, over our limits, a key we refuse) are skipped and counted, never fatal: the follower
+ * keeps going. Dedup (attestation digests, server/admission.ts) makes an attestation we already hold, or
+ * one that came round a loop of peers (A -> B -> A), cost a check and nothing more.
+ */
+import { isLogError, type LogError } from '../../log/errors.js';
+import { classifyEntry } from '../../log/index-map.js';
+import type { Attestation } from '../../log/signet.js';
+import type { Admitted } from '../admission.js';
+import type { PeerClient } from './client.js';
+import type { Carried } from './store.js';
+
+/** PeerAdmission is the admission a follower submits to (LogService wires it to server/admission.ts). */
+export interface PeerAdmission {
+  /** storeKeys takes signer keys through key-intake.ts admitKeys and stores the merge; throws as POST /v1/keys. */
+  storeKeys(armored: string[]): Promise<void>;
+  /** check is Admission.check(attestations, []): verifies with the stored keys, stores nothing. */
+  check(attestations: unknown[]): Promise<Admitted>;
+  /** addPending is Admission.addPending (then the sequencer is kicked); returns how many rows were new. */
+  addPending(a: Admitted): Promise<number>;
+}
+
+/** IndexedEntry is one entry of the peer's log and its index there. */
+export interface IndexedEntry {
+  index: bigint;
+  entry: Uint8Array;
+}
+
+/** CarryCounts add to Carried the codes of the invalid entries (for /metrics) and the new rows. */
+export interface CarryCounts extends Omit<Carried, 'to'> {
+  added: number;
+  invalidCodes: string[];
+}
+
+/**
+ * carryBatch submits the attestation entries of `batch` (in log order) and returns the counts. Keys
+ * are asked of the peer once per signer per call; a key the peer does not have (404) or that we refuse
+ * leaves the stored copy in use. Throws what PeerClient throws (the batch is then retried as a whole:
+ * nothing is counted), and BACKLOG_FULL / KEY_BUSY / database errors from addPending.
+ */
+export async function carryBatch(
+  batch: readonly IndexedEntry[],
+  client: PeerClient,
+  admission: PeerAdmission,
+): Promise<CarryCounts> {
+  const counts: CarryCounts = {
+    attestations: 0,
+    indexLeaves: 0,
+    invalid: 0,
+    lastInvalid: undefined,
+    added: 0,
+    invalidCodes: [],
+  };
+  const skip = (index: bigint, code: string, message: string) => {
+    counts.invalid++;
+    counts.invalidCodes.push(code);
+    counts.lastInvalid = `entry ${index}: ${code}: ${message}`.slice(0, 1000);
+  };
+  const atts: { index: bigint; att: Attestation }[] = [];
+  for (const { index, entry } of batch) {
+    try {
+      const k = classifyEntry(entry);
+      if (k.kind === 'index') counts.indexLeaves++;
+      else atts.push({ index, att: k.attestation });
+    } catch (e) {
+      if (!isLogError(e)) throw e;
+      skip(index, e.code, e.message);
+    }
+  }
+  if (atts.length === 0) return counts;
+  await mergeSignerKeys([...new Set(atts.map((a) => a.att.key))], client, admission);
+  const admit = async (list: readonly { att: Attestation }[]) => {
+    const admitted = await admission.check(list.map((a) => a.att));
+    counts.added += await admission.addPending(admitted);
+    counts.attestations += list.length;
+  };
+  let rest = atts;
+  while (rest.length > 0) {
+    try {
+      await admit(rest);
+      break;
+    } catch (e) {
+      const item = failedItem(e);
+      if (item !== undefined) {
+        // The lowest failing item: skip it and check the rest again (bad items are rare).
+        skip(rest[item]!.index, (e as LogError).code, (e as LogError).message);
+        rest = rest.filter((_, i) => i !== item);
+        continue;
+      }
+      if (!isBudget(e)) throw e;
+      // Past the work budget, and which item it was is not said: check them one at a time.
+      for (const one of rest) {
+        try {
+          await admit([one]);
+        } catch (e1) {
+          if (failedItem(e1) === undefined && !isBudget(e1)) throw e1;
+          skip(one.index, (e1 as LogError).code, (e1 as Error).message);
+        }
+      }
+      break;
+    }
+  }
+  return counts;
+}
+
+/** mergeSignerKeys asks the peer for each signer's key and stores the merge; refused keys are left out. */
+async function mergeSignerKeys(fps: string[], client: PeerClient, admission: PeerAdmission): Promise<void> {
+  for (let i = 0; i < fps.length; i += 8) {
+    const armored = await Promise.all(fps.slice(i, i + 8).map((fp) => client.key(fp)));
+    for (const a of armored) {
+      if (a === undefined) continue;
+      try {
+        await admission.storeKeys([a]);
+      } catch (e) {
+        // A key we refuse (malformed, too large, an algorithm we do not take, past the work budget):
+        // its attestations are checked with the stored copy, if any, and skipped otherwise.
+        if (!isRefusedKey(e)) throw e;
+      }
+    }
+  }
+}
+
+/** isBudget: the OpenPGP work of an item ran past the verify budget (a hostile key or signature). */
+function isBudget(e: unknown): boolean {
+  return e instanceof Error && (e as { code?: unknown }).code === 'WORK_BUDGET_EXCEEDED';
+}
+
+/** isRefusedKey: what the key intake throws for a key we do not take, or one merged concurrently. */
+function isRefusedKey(e: unknown): boolean {
+  return (
+    isLogError(e) || isBudget(e) || (e instanceof Error && (e as { code?: unknown }).code === 'KEY_BUSY')
+  );
+}
+
+/** failedItem returns details.item of a LogError from Admission.check (the attestation that failed). */
+function failedItem(e: unknown): number | undefined {
+  if (!isLogError(e)) return undefined;
+  const item = e.details.item;
+  return typeof item === 'number' && Number.isSafeInteger(item) && item >= 0 ? item : undefined;
+}
