@@ -46,6 +46,9 @@ export interface Config {
   peers: PeerSpec[] | undefined;
   witnessPolicy: string | undefined;
   witnessFailOpen: boolean;
+  witnessLogs: string | undefined;
+  witnessKeyFile: string | undefined;
+  witnessName: string | undefined;
 }
 
 /** Setting describes one row of the configuration table. */
@@ -421,6 +424,33 @@ export const SETTINGS: readonly Setting[] = [
     description:
       'With WITNESS_POLICY: false (fail closed) serves only checkpoints that reached the quorum, so with witnesses down publishes wait and get 503 WITNESS_QUORUM_TIMEOUT; true also serves a checkpoint once every witness was tried for it, with the cosignatures it got.',
     parse: bool,
+  },
+  {
+    key: 'witnessLogs',
+    env: 'WITNESS_LOGS',
+    flag: 'witness-logs',
+    default: undefined,
+    description:
+      'File of `log <vkey> [<url>]` lines (c2sp.org/tlog-policy): the logs this server witnesses (origin = the vkey name). When set, POST /witness/add-checkpoint cosigns their checkpoints (c2sp.org/tlog-witness); unset: no witness role.',
+    parse: optionalText(() => undefined),
+  },
+  {
+    key: 'witnessKeyFile',
+    env: 'WITNESS_KEY_FILE',
+    flag: 'witness-key-file',
+    default: undefined,
+    description:
+      'File holding the witness cosigner key (cosignature/v1, Ed25519); when unset it is made at first start in DATA_DIR as witness.key (mode 0600).',
+    parse: optionalText(() => undefined),
+  },
+  {
+    key: 'witnessName',
+    env: 'WITNESS_NAME',
+    flag: 'witness-name',
+    default: undefined,
+    description:
+      'The witness name on its cosignatures and in its vkey, e.g. witness.example.com/w1; when unset: the name of the key in WITNESS_KEY_FILE, or for a new key `<origin>/witness`.',
+    parse: optionalText(checkOrigin),
   },
 ];
 

@@ -18,7 +18,7 @@ import { Awaiter, type Receipt } from './awaiter.js';
 import { loadCosigningPolicy } from './cosigning/policy.js';
 import { Witnessing, type WitnessingOptions } from './cosigning/witnessing.js';
 import { runTask } from './crypto-tasks.js';
-import { openDb } from './db.js';
+import { type Db, openDb } from './db.js';
 import { ServiceError } from './errors.js';
 import { type IdentityStore, openIdentity } from './identity.js';
 import { KeyCache } from './key-cache.js';
@@ -78,6 +78,11 @@ export interface Store extends ReadStore, AdmissionStore, IntegrationStore, Rate
  */
 export class LogService {
   private readonly store: Store;
+  /**
+   * db is the database the service opened, for the roles that keep their own tables beside the log's
+   * (the witness, server/witness/). close() closes it: stop those roles first.
+   */
+  readonly db: Db;
   private readonly keys: ServerKeys;
   private readonly sequencer: Sequencer | undefined;
   /** verifier runs the OpenPGP work in worker threads; undefined: on this thread (verifyWorkers 0). */
@@ -111,8 +116,9 @@ export class LogService {
   private closed = false;
   private readonly inflight = new Set<Promise<unknown>>();
 
-  private constructor(store: Store, keys: ServerKeys, opts: ServiceOptions) {
+  private constructor(store: Store, keys: ServerKeys, opts: ServiceOptions, db: Db) {
     this.store = store;
+    this.db = db;
     this.keys = keys;
     const workers = opts.verifyWorkers ?? Math.max(1, availableParallelism() - 1);
     this.verifier = workers > 0 ? new VerifyPool(workers, opts.verifyBudgetMs) : undefined;
@@ -165,7 +171,7 @@ export class LogService {
     try {
       store = await openStore(db, { migrate: opts.migrate !== false });
       const keys = await openIdentity(store, opts);
-      const svc = new LogService(store, keys, opts);
+      const svc = new LogService(store, keys, opts, db);
       svc.peerStore = new PeerSqlStore(db);
       opts.logger?.info('log opened', {
         origin: keys.origin,

@@ -25,6 +25,7 @@ import { LogService } from './log-service.js';
 import { createLogger, type Logger } from './logger.js';
 import { DEFAULT_FOLLOW } from './peers/followers.js';
 import { openPeersLock } from './peers/lock.js';
+import { openWitnessRole } from './witness/role.js';
 
 /** ServerHandle is a running server. */
 export interface ServerHandle {
@@ -102,7 +103,14 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     witnessFailOpen: config.witnessFailOpen,
     logger,
   });
-  const { app, state } = createApp(service, config, logger);
+  // The witness role (WITNESS_LOGS) keeps its state in the service's database.
+  const witness = await openWitnessRole({
+    config,
+    db: service.db,
+    origin: service.info().origin,
+    logger,
+  }).catch((err: unknown) => service.close().then(() => Promise.reject(err)));
+  const { app, state } = createApp(service, config, logger, { witness });
   const server = createServer(app);
   server.keepAliveTimeout = 5000;
   try {
@@ -114,20 +122,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' || addr.address.includes(':') ? `[${addr.address}]` : addr.address;
   const url = `http://${host}:${addr.port}`;
-  const info = service.info();
-  logger.info('listening', {
-    url,
-    origin: info.origin,
-    vkey: info.vkey,
-    openpgpFingerprint: info.openpgpFingerprint,
-    database: config.databaseUrl === undefined ? 'pglite' : 'postgres',
-    integrate: config.integrate,
-  });
-  if (!opts.quiet) {
-    process.stderr.write(
-      `sig server listening on ${url}\n  origin:  ${info.origin}\n  vkey:    ${info.vkey}\n  openpgp: ${info.openpgpFingerprint}\n`,
-    );
-  }
+  announce(url, service.info(), config, logger, { quiet: opts.quiet, witness: witness?.info().vkey });
 
   if (config.peers) {
     // Peers are followed once this server answers, so two servers that follow each other both start.
@@ -163,6 +158,35 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     return closing;
   };
   return { url, service, close };
+}
+
+/**
+ * announce logs the structured `listening` line and, unless quiet, prints the human lines on stderr
+ * (`sig server listening on <url>` first: tests and scripts wait for it), with the witness vkey when the
+ * witness role is on.
+ */
+function announce(
+  url: string,
+  info: ReturnType<LogService['info']>,
+  config: Config,
+  logger: Logger,
+  opts: { quiet?: boolean | undefined; witness?: string | undefined },
+): void {
+  logger.info('listening', {
+    url,
+    origin: info.origin,
+    vkey: info.vkey,
+    openpgpFingerprint: info.openpgpFingerprint,
+    database: config.databaseUrl === undefined ? 'pglite' : 'postgres',
+    integrate: config.integrate,
+    witness: opts.witness,
+  });
+  if (!opts.quiet) {
+    process.stderr.write(
+      `sig server listening on ${url}\n  origin:  ${info.origin}\n  vkey:    ${info.vkey}\n  openpgp: ${info.openpgpFingerprint}\n` +
+        (opts.witness ? `  witness: ${opts.witness}\n` : ''),
+    );
+  }
 }
 
 /**

@@ -8,6 +8,7 @@ import express, { type Express } from 'express';
 import type { Config } from '../config.js';
 import type { LogService } from '../log-service.js';
 import type { Logger } from '../logger.js';
+import type { Witness } from '../witness/witness.js';
 import { attestationRoutes } from './attestations.js';
 import type { HttpContext } from './context.js';
 import { errorHandler, HttpError } from './errors.js';
@@ -20,6 +21,7 @@ import { opsRoutes } from './ops.js';
 import { peerRoutes } from './peers.js';
 import { proofRoutes } from './proofs.js';
 import { signetRoutes } from './signet.js';
+import { witnessRoutes } from './witness.js';
 
 /** AppState is shared between the app and whoever shuts it down. */
 export interface AppState {
@@ -28,13 +30,15 @@ export interface AppState {
 }
 
 /**
- * createApp returns the express app for `service` and its state (set `state.closing` to drain). Never
- * throws for a valid Config.
+ * createApp returns the express app for `service` and its state (set `state.closing` to drain), with
+ * the routes of the roles given (`roles.witness`: POST /witness/add-checkpoint). Never throws for a
+ * valid Config.
  */
 export function createApp(
   service: LogService,
   config: Config,
   logger: Logger,
+  roles: { witness?: Witness | undefined } = {},
 ): { app: Express; state: AppState } {
   const state: AppState = { closing: false };
   const metrics = createHttpMetrics();
@@ -50,6 +54,7 @@ export function createApp(
     state,
     metrics,
     writeGuard: writeGuard(service, config, state),
+    witness: roles.witness,
   };
 
   app.use(requestId, securityHeaders, accessLog(logger, metrics, state), cors);
@@ -61,6 +66,7 @@ export function createApp(
   app.use(signetRoutes(ctx));
   app.use(opsRoutes(ctx));
   app.use(peerRoutes(ctx));
+  if (roles.witness) app.use(witnessRoutes(ctx, roles.witness));
   app.use((req, _res, next) => {
     next(
       new HttpError('NOT_FOUND', `no such endpoint: ${req.method} ${req.path.slice(0, 200)}`, {

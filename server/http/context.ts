@@ -6,6 +6,7 @@ import type { RequestHandler } from 'express';
 import type { Config } from '../config.js';
 import type { LogService } from '../log-service.js';
 import type { Logger } from '../logger.js';
+import type { Witness } from '../witness/witness.js';
 import type { HttpMetrics } from './metrics.js';
 
 /** HttpContext is shared by the route groups of one app. */
@@ -18,4 +19,6 @@ export interface HttpContext {
   metrics: HttpMetrics;
   /** writeGuard runs before every write route: shutdown check, rate limit, JSON body parser. */
   writeGuard: RequestHandler[];
+  /** witness is the witness role (server/witness/), when WITNESS_LOGS turns it on. */
+  witness?: Witness | undefined;
 }

@@ -56,6 +56,8 @@ export function infoRoutes(ctx: HttpContext): ExpressRouter {
         queryPageLimit: c.queryPageLimit,
       },
       intervals: { checkpointMs: c.checkpointIntervalMs, republishMs: c.republishIntervalMs },
+      // The witness role (SPEC.md "Witnesses"), when on: what a log puts in its WITNESS_POLICY.
+      ...(ctx.witness ? { witness: { ...ctx.witness.info(), submissionPrefix: '/witness' } } : {}),
       version: serverVersion(),
     });
   });
