@@ -25,12 +25,11 @@
  * least 1, at most 256 siblings, base64 canonical (RFC 4648 §4, padded), a proof's own key equal to
  * the key looked up. Hostile input is bounded before it is decoded. Pure: no I/O.
  */
-import { sha256 } from '@noble/hashes/sha2.js';
 import { base64DecodeStrict, base64Encode, bytesEqual, hexEncode } from './bytes.js';
 import { canonicalJson } from './canonical-json.js';
 import { MAX_ENTRY_BYTES } from './entry.js';
 import { LogError } from './errors.js';
-import { HASH_SIZE } from './hash.js';
+import { HASH_SIZE, sha256Concat } from './hash.js';
 import { type Attestation, parseAttestation } from './signet.js';
 
 /** INDEX_VERSION is the format version this file implements: the `version` of every index leaf. */
@@ -80,7 +79,7 @@ export function identifierMapKey(id: string): Uint8Array {
       { field: 'data.id' },
     );
   }
-  return sha256.create().update(ID_PREFIX).update(utf8Encoder.encode(id)).digest();
+  return sha256Concat(ID_PREFIX, utf8Encoder.encode(id));
 }
 
 /**
@@ -98,7 +97,7 @@ export function signerMapKey(fingerprint: string): Uint8Array {
       { field: 'key' },
     );
   }
-  return sha256.create().update(SIGNER_PREFIX).update(utf8Encoder.encode(fingerprint.toUpperCase())).digest();
+  return sha256Concat(SIGNER_PREFIX, utf8Encoder.encode(fingerprint.toUpperCase()));
 }
 
 /**
@@ -152,7 +151,7 @@ export function emptyChain(): Uint8Array {
 export function chainStep(prev: Uint8Array, index: bigint): Uint8Array {
   checkHash(prev, 'chain');
   checkUint64(index, 'index');
-  return sha256.create().update(CHAIN_PREFIX).update(prev).update(uint64be(index)).digest();
+  return sha256Concat(CHAIN_PREFIX, prev, uint64be(index));
 }
 
 /**
@@ -224,7 +223,7 @@ export function emptyMapRoot(): Uint8Array {
  * 32-byte key and a 40-byte value they made or already checked.
  */
 export function mapLeafHash(key: Uint8Array, value: Uint8Array): Uint8Array {
-  return sha256.create().update(LEAF_PREFIX).update(key).update(value).digest();
+  return sha256Concat(LEAF_PREFIX, key, value);
 }
 
 /**
@@ -232,7 +231,7 @@ export function mapLeafHash(key: Uint8Array, value: Uint8Array): Uint8Array {
  * keys, `left` holding those whose next bit is 0 (SPEC.md "Map root"). It does not check lengths.
  */
 export function mapNodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
-  return sha256.create().update(NODE_PREFIX).update(left).update(right).digest();
+  return sha256Concat(NODE_PREFIX, left, right);
 }
 
 /** Bit d of a key, bit 0 being the most significant bit of byte 0. */

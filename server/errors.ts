@@ -18,6 +18,7 @@ export const SERVICE_ERROR_CODES = [
   'CONFIG_INVALID', // bad options or key files (refuse to start)
   'WORK_BUDGET_EXCEEDED', // a request's OpenPGP work ran past its time budget and was stopped (HTTP 422)
   'KEY_BUSY', // a signer key kept changing under concurrent merges; retry (HTTP 503 + Retry-After)
+  'INDEX_UNAVAILABLE', // the index map of the answer's checkpoint is pruned or being written; retry (HTTP 503)
 ] as const;
 
 export type ServiceErrorCode = (typeof SERVICE_ERROR_CODES)[number];

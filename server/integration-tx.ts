@@ -5,7 +5,8 @@
  * outside the transaction.
  */
 import type { TileCoord } from '../log/tiles.js';
-import { big, bytes, num, type Queryable } from './db.js';
+import { big, bytes, num, type Queryable, type Row } from './db.js';
+import { indexSql } from './index-sql.js';
 import type { IntegrationTx, PendingRow, StoredCheckpoint, TreeState } from './sequencer.js';
 
 /** AppendBatch is what IntegrationTx.appendBatch writes. */
@@ -14,6 +15,7 @@ type AppendBatch = Parameters<IntegrationTx['appendBatch']>[0];
 /** integrationTx returns the IntegrationTx whose every statement runs on `q` (an open transaction). */
 export function integrationTx(q: Queryable): IntegrationTx {
   return {
+    index: indexSql(q),
     state: () => lockState(q),
     takePending: (limit) => takePending(q, limit),
     readTiles: tileFetcher(q),
@@ -63,7 +65,11 @@ export async function readLatestCheckpoint(q: Queryable): Promise<StoredCheckpoi
   const [r] = await q.query(
     'SELECT tree_size, root_hash, note, signed_at FROM checkpoints ORDER BY id DESC LIMIT 1',
   );
-  if (!r) return undefined;
+  return r ? checkpointFromRow(r) : undefined;
+}
+
+/** checkpointFromRow reads a row of checkpoints (tree_size, root_hash, note, signed_at). */
+export function checkpointFromRow(r: Row): StoredCheckpoint {
   return {
     treeSize: big(r.tree_size),
     rootHash: bytes(r.root_hash),
@@ -146,5 +152,6 @@ async function insertEntries(q: Queryable, b: AppendBatch): Promise<void> {
       b.rows.map((r) => r.acceptedAt),
     ],
   );
-  await q.query('DELETE FROM pending WHERE seq = ANY($1::bigint[])', [b.rows.map((r) => r.seq.toString())]);
+  const seqs = b.rows.flatMap((r) => (r.seq === undefined ? [] : [r.seq.toString()]));
+  if (seqs.length > 0) await q.query('DELETE FROM pending WHERE seq = ANY($1::bigint[])', [seqs]);
 }

@@ -6,11 +6,15 @@
  * Version 2 (sql/002_canonical_dedup.sql): the dedup key (log/entry.ts attestationDigest) became canonical
  * in the signature packet (log/signature-canonical.ts), which only JavaScript computes; recomputeDigests
  * rewrites it from the entry bytes.
+ *
+ * Version 3 (sql/003_index.sql): the index map of the entries already logged (buildMap).
  */
 import { hexEncode } from '../log/bytes.js';
 import { attestationDigest, parseEntry } from '../log/entry.js';
 import { LogError } from '../log/errors.js';
 import { big, bytes, type Queryable } from './db.js';
+import { indexSql } from './index-sql.js';
+import { buildIndex } from './index-state.js';
 
 /** MigrationStep runs inside the migration transaction, after its version's SQL. */
 export type MigrationStep = (tx: Queryable) => Promise<void>;
@@ -18,7 +22,19 @@ export type MigrationStep = (tx: Queryable) => Promise<void>;
 /** MIGRATION_STEPS: the step of each schema version that has one. */
 export const MIGRATION_STEPS: Readonly<Record<number, MigrationStep>> = {
   2: recomputeDigests,
+  3: buildMap,
 };
+
+/**
+ * buildMap (version 3, sql/003_index.sql) builds the index map of every entry already logged and stores
+ * it as the version tree_size (server/index-state.ts buildIndex). The log has no index leaf yet: the
+ * integrator appends one, covering all of them, before its next checkpoint. Checkpoints signed before
+ * have none, and clients treat them as index-less.
+ */
+async function buildMap(tx: Queryable): Promise<void> {
+  const [r] = await tx.query('SELECT tree_size FROM log_state');
+  await buildIndex(indexSql(tx), r ? big(r.tree_size) : 0n);
+}
 
 /** DIGEST_BATCH: rows read and rewritten per statement (a few MB of entry bytes). */
 const DIGEST_BATCH = 5000;

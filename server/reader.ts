@@ -12,6 +12,7 @@ import { LogError } from '../log/errors.js';
 import { parseNote } from '../log/note.js';
 import { ENTRIES_LEVEL, encodeEntryBundle, TILE_WIDTH, type TileCoord, tileWidthAt } from '../log/tiles.js';
 import { ServiceError } from './errors.js';
+import { type IndexLookup, IndexReader, type IndexReadStore, type LookupQuery } from './index-reader.js';
 import { checkpointTime, type ServerKeys } from './keys.js';
 import { Prover } from './prover.js';
 import type { StoredCheckpoint } from './sequencer.js';
@@ -27,9 +28,11 @@ export interface EntryRow {
 
 /** ReadStore is the storage LogReader and the awaiter read (SqlStore in server/store.ts). Every method
  *  throws on database errors. */
-export interface ReadStore {
+export interface ReadStore extends IndexReadStore {
   /** latestCheckpoint returns the newest stored checkpoint, if any. */
   latestCheckpoint(): Promise<StoredCheckpoint | undefined>;
+  /** checkpointAt returns the newest stored checkpoint of tree size `size`, if any. */
+  checkpointAt(size: bigint): Promise<StoredCheckpoint | undefined>;
   /** readTiles returns the hash tiles at the given widths (prefix of the stored one); throws if absent. */
   readTiles(tiles: readonly TileCoord[]): Promise<Uint8Array[]>;
   /** readStoredTile returns a stored tile's widest data, or undefined. */
@@ -46,6 +49,15 @@ export interface ReadStore {
   }): Promise<EntryRow[]>;
   /** entriesByDigest returns, for each of the digests that is logged, its entry at the lowest index. */
   entriesByDigest(digests: readonly Uint8Array[]): Promise<(EntryRow & { digest: Uint8Array })[]>;
+  /** checkpointHistory returns up to `points` (>= 2) stored checkpoints spread evenly over the signing
+   *  order, oldest first, the first and the latest included (the explorer's plot, server/http/checkpoints.ts). */
+  checkpointHistory(points: number): Promise<CheckpointSample[]>;
+}
+
+/** CheckpointSample is one stored checkpoint's size and the integrator's clock when it signed it. */
+export interface CheckpointSample {
+  treeSize: bigint;
+  signedAt: Date;
 }
 
 /** SignedCheckpoint is a checkpoint as the log signed it: the note text, its parsed body, and the
@@ -57,11 +69,21 @@ export interface SignedCheckpoint {
 }
 
 /** AttestationPage is one page of an attestation query: matches with their inclusion proofs against
- *  `checkpoint`, and `next`, the `after` of the next page, when there is one. */
+ *  `checkpoint`, the index (SPEC.md "Query answers"), and `next`, the `after` of the next page, when
+ *  there is one (pages after the first pass the checkpoint's size back, as `size`). */
 export interface AttestationPage {
   checkpoint: SignedCheckpoint;
   items: { index: bigint; entry: Uint8Array; inclusionProof: Uint8Array[] }[];
+  index: IndexAnswer | null;
   next?: bigint;
+}
+
+/** IndexAnswer is the `index` object of an answer: the checkpoint's index leaf, included, and the lookups. */
+export interface IndexAnswer {
+  leafIndex: bigint;
+  entry: Uint8Array;
+  inclusionProof: Uint8Array[];
+  lookups: IndexLookup[];
 }
 
 /** LogReader reads and proves; see the file comment. */
@@ -70,6 +92,8 @@ export class LogReader {
   private readonly keys: ServerKeys;
   /** prover proves from the stored tiles, with its node cache. */
   readonly prover: Prover;
+  /** index proves the lookups of answers (server/index-reader.ts). */
+  readonly index: IndexReader;
   private cpCache: { note: string; signed: SignedCheckpoint } | undefined;
   /** seen: the latest checkpoint's size and timestamp, as last read (gauges of server/metrics.ts). */
   readonly seen: { treeSize: number; checkpointTimestamp: Date | undefined } = {
@@ -87,6 +111,7 @@ export class LogReader {
     this.keys = keys;
     this.served = served ?? (() => store.latestCheckpoint());
     this.prover = new Prover((t) => store.readTiles(t));
+    this.index = new IndexReader(store);
   }
 
   /** latestCheckpoint returns the latest signed checkpoint. Throws NOT_FOUND before the first one
@@ -102,6 +127,11 @@ export class LogReader {
       );
     }
     return this.signedCheckpoint(c.note);
+  }
+
+  /** checkpointHistory: ReadStore.checkpointHistory (one query, `points` index lookups). */
+  checkpointHistory(points: number): Promise<CheckpointSample[]> {
+    return this.store.checkpointHistory(points);
   }
 
   /** signedCheckpoint returns the note of a checkpoint this log signed, parsed, with its timestamp. */
@@ -144,37 +174,92 @@ export class LogReader {
   /**
    * findAttestations returns the logged attestations matching `id` and/or `key` (at least one is
    * required: else ATTESTATION_INVALID), ordered by index, with index > `after`, at most `limit`
-   * (1..MAX_PAGE), each with its entry and inclusion proof against the latest checkpoint (returned too);
-   * entries not yet covered by it are left out. `next` is the `after` for the next page, when there
-   * is one. One query for the entries and one for all the proofs' hashes.
+   * (1..MAX_PAGE), each with its entry and inclusion proof against the checkpoint of tree size `size`
+   * (a cursor's: NOT_FOUND unless this log signed one of that size, within the latest) or else the
+   * latest one, and the index of that checkpoint (answerIndex). `next` is the `after` for the next
+   * page, when there is one. One query for the entries and one for all the proofs' hashes.
    */
   async findAttestations(q: {
     id?: string;
     key?: string;
     after?: bigint;
+    size?: bigint;
     limit: number;
   }): Promise<AttestationPage> {
     if (q.id === undefined && q.key === undefined) {
       throw new LogError('ATTESTATION_INVALID', 'a query needs an id, a key, or both', { field: 'id' });
     }
     checkLimit(q.limit);
-    const checkpoint = await this.latestCheckpoint();
+    const checkpoint = await this.checkpointOfSize(q.size);
+    const size = checkpoint.checkpoint.treeSize;
     const rows = await this.store.findEntries({
       ...(q.id !== undefined ? { id: q.id } : {}),
       ...(q.key !== undefined ? { key: q.key.toUpperCase() } : {}),
       ...(q.after !== undefined ? { after: q.after } : {}),
-      below: checkpoint.checkpoint.treeSize,
+      below: size,
       limit: q.limit + 1,
     });
     const page = rows.slice(0, q.limit);
-    const proofs = await this.prover.proveMany(
+    const { proofs, index } = await this.proveWithIndex(
       page.map((r) => r.index),
-      checkpoint.checkpoint.treeSize,
+      size,
+      lookupQueries(q),
     );
     const items = page.map((r, i) => ({ index: r.index, entry: r.entry, inclusionProof: proofs[i]! }));
     return rows.length > q.limit
-      ? { checkpoint, items, next: page[page.length - 1]!.index }
-      : { checkpoint, items };
+      ? { checkpoint, items, index, next: page[page.length - 1]!.index }
+      : { checkpoint, items, index };
+  }
+
+  /**
+   * findIndex returns the latest checkpoint and its index for a query by `id` and/or `key`
+   * (GET /v1/index): what findAttestations answers, without the entries.
+   */
+  async findIndex(q: { id?: string; key?: string }): Promise<{
+    checkpoint: SignedCheckpoint;
+    index: IndexAnswer | null;
+  }> {
+    if (q.id === undefined && q.key === undefined) {
+      throw new LogError('ATTESTATION_INVALID', 'a query needs an id, a key, or both', { field: 'id' });
+    }
+    const checkpoint = await this.latestCheckpoint();
+    const { index } = await this.proveWithIndex([], checkpoint.checkpoint.treeSize, lookupQueries(q));
+    return { checkpoint, index };
+  }
+
+  /** The checkpoint of tree size `size` (latest when undefined); NOT_FOUND when this log signed none. */
+  private async checkpointOfSize(size: bigint | undefined): Promise<SignedCheckpoint> {
+    const latest = await this.latestCheckpoint();
+    if (size === undefined || size === latest.checkpoint.treeSize) return latest;
+    const c = size < latest.checkpoint.treeSize ? await this.store.checkpointAt(size) : undefined;
+    if (!c) {
+      throw new ServiceError(
+        'NOT_FOUND',
+        `this log signed no checkpoint of size ${size} (the cursor's): start the query again without a cursor`,
+        { field: 'cursor' },
+      );
+    }
+    return this.signedCheckpoint(c.note);
+  }
+
+  /**
+   * proveWithIndex returns the inclusion proofs of `indexes` and the index of the checkpoint of `size`:
+   * its index leaf (proved in the same batched read) and the lookups. The index is null for size 0 and
+   * for a checkpoint signed before the index existed (its last leaf is not an index leaf).
+   */
+  private async proveWithIndex(
+    indexes: readonly bigint[],
+    size: bigint,
+    queries: readonly LookupQuery[],
+  ): Promise<{ proofs: Uint8Array[][]; index: IndexAnswer | null }> {
+    const leaf = await this.index.leafOf(size);
+    if (leaf === undefined) return { proofs: await this.prover.proveMany(indexes, size), index: null };
+    const [proofs, lookups] = await Promise.all([
+      this.prover.proveMany([...indexes, leaf.index], size),
+      this.index.lookups(leaf.leaf, queries),
+    ]);
+    const inclusionProof = proofs.pop()!;
+    return { proofs, index: { leafIndex: leaf.index, entry: leaf.entry, inclusionProof, lookups } };
   }
 
   /**
@@ -223,6 +308,14 @@ export class LogReader {
     if (end <= start) return [];
     return this.store.readEntries(start, end);
   }
+}
+
+/** The lookups of a query: one per parameter, id first (SPEC.md "Query answers"). */
+function lookupQueries(q: { id?: string; key?: string }): LookupQuery[] {
+  const out: LookupQuery[] = [];
+  if (q.id !== undefined) out.push({ by: 'id', value: q.id });
+  if (q.key !== undefined) out.push({ by: 'key', value: q.key });
+  return out;
 }
 
 function checkLimit(limit: number): void {

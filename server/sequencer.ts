@@ -20,9 +20,15 @@
  *     log_state, and delete the pending rows. Dying before COMMIT rolls all of it back: the pending
  *     rows are still there and the next round (here or in another process) integrates them at the
  *     same indices from the same state, so the tree never forks and no index is used twice.
- *  4. sign a checkpoint when due (tree grew and checkpointIntervalMs passed, none yet, or
- *     republishIntervalMs passed) and store it. Still the same transaction.
- *  5. COMMIT. Dying right after: everything is durable; publishers waiting in this process lose
+ *  4. when a checkpoint is due (tree grew and checkpointIntervalMs passed, none yet, or
+ *     republishIntervalMs passed) and the tree does not end with an index leaf (SPEC.md "The index"):
+ *     fold the entries the map does not cover yet into it, append one index leaf holding the new map
+ *     root, and write the map's new bucket versions (server/index-round.ts). Dying here rolls back the
+ *     leaf and the buckets with the entries: the map always matches the newest index leaf, and the
+ *     next round folds the same entries again.
+ *  5. sign the checkpoint (its size includes the index leaf, which is its last leaf) and store it.
+ *     Still the same transaction.
+ *  6. COMMIT. Dying right after: everything is durable; publishers waiting in this process lose
  *     their answer (no receipt was given, so nothing acknowledged is lost) and get their existing
  *     receipt when they retry (duplicate publish).
  * Publish acknowledges an attestation only once its entry and a checkpoint covering it are committed
@@ -31,6 +37,8 @@
 import { type Checkpoint, MAX_TREE_SIZE } from '../log/checkpoint.js';
 import { hashLeaf } from '../log/hash.js';
 import { appendLeaves, type TileCoord } from '../log/tiles.js';
+import { type AppendRow, type IndexFaults, IndexRound } from './index-round.js';
+import type { IndexStore } from './index-state.js';
 import { type ServerKeys, signCheckpoint } from './keys.js';
 import type { Logger } from './logger.js';
 
@@ -60,6 +68,8 @@ export interface StoredCheckpoint {
 
 /** IntegrationTx is what the integrator may do inside its batch transaction (under the lock). */
 export interface IntegrationTx {
+  /** index is the index map's storage in this transaction (server/index-sql.ts). */
+  index: IndexStore;
   /** state returns the integrated tree, locking its row until the transaction ends. */
   state(): Promise<TreeState>;
   /** takePending drops pending rows already logged, then returns up to `limit` of the oldest. */
@@ -68,11 +78,11 @@ export interface IntegrationTx {
   readTiles(tiles: readonly TileCoord[]): Promise<Uint8Array[]>;
   /**
    * appendBatch writes entries start.. (in order) with their leaf hashes, the changed tiles and the
-   * new state, and deletes their pending rows.
+   * new state, and deletes the pending rows of those that came from pending (seq set).
    */
   appendBatch(b: {
     start: bigint;
-    rows: readonly PendingRow[];
+    rows: readonly AppendRow[];
     leafHashes: readonly Uint8Array[];
     tiles: readonly { tile: TileCoord; data: Uint8Array }[];
     state: TreeState;
@@ -107,7 +117,7 @@ export interface SequencerOptions {
   /** shared: other processes may publish into this database (Postgres), so poll for their work;
    *  false (PGlite, one process) wakes only on kick() and on checkpoint deadlines. Default true. */
   shared?: boolean;
-  faults?: { beforeCommit?: () => void; afterCommit?: () => void };
+  faults?: { beforeCommit?: () => void; afterCommit?: () => void } & IndexFaults;
   logger?: Logger | undefined;
 }
 
@@ -132,6 +142,7 @@ export class Sequencer {
   private readonly keys: ServerKeys;
   private readonly opts: SequencerOptions;
   private readonly onRound: (r: RoundResult) => void;
+  private readonly index: IndexRound;
   private timer: NodeJS.Timeout | undefined;
   private wakeAt = Number.POSITIVE_INFINITY;
   private running: Promise<void> | undefined;
@@ -149,6 +160,7 @@ export class Sequencer {
     this.keys = keys;
     this.opts = opts;
     this.onRound = onRound;
+    this.index = new IndexRound(opts.faults);
   }
 
   private get pollMs(): number {
@@ -220,7 +232,27 @@ export class Sequencer {
    */
   async round(now: () => number = Date.now): Promise<RoundResult> {
     const o = this.opts;
-    const out = await this.store.integrate(async (tx) => {
+    let out: { ran: true; value: Omit<RoundResult, 'ran'> } | { ran: false };
+    try {
+      out = await this.integrate(now);
+    } catch (e) {
+      this.index.rolledBack();
+      throw e;
+    }
+    if (!out.ran)
+      return { ran: false, integrated: 0, latencyMs: [], checkpoint: undefined, nextInMs: this.pollMs };
+    // 6. Committed.
+    this.index.committed();
+    o.faults?.afterCommit?.();
+    const r: RoundResult = { ran: true, ...out.value };
+    if (r.integrated > 0 || r.checkpoint) this.onRound(r);
+    return r;
+  }
+
+  /** integrate runs steps 1-5 of a round in the integrator's transaction (see the file comment). */
+  private integrate(now: () => number) {
+    const o = this.opts;
+    return this.store.integrate(async (tx) => {
       const state = await tx.state();
       const last = await tx.latestCheckpoint();
       // 2. Take a batch when it is full or old enough.
@@ -246,9 +278,12 @@ export class Sequencer {
       const t = now();
       const lastAt = last?.signedAt.getTime();
       const age = lastAt === undefined ? Number.POSITIVE_INFINITY : t - lastAt;
-      const grown = last === undefined || tree.treeSize > last.treeSize;
+      const needsLeaf = await this.index.needsLeaf(tx, tree.treeSize);
+      const grown = last === undefined || tree.treeSize > last.treeSize || needsLeaf;
       let checkpoint: StoredCheckpoint | undefined;
       if (last === undefined || (grown && age >= o.checkpointIntervalMs) || age >= o.republishIntervalMs) {
+        // 4. The index leaf: the checkpoint's last leaf (SPEC.md "The index", the rule).
+        if (needsLeaf) tree = await this.index.appendLeaf(tx, tree, new Date(t));
         const body: Checkpoint = {
           origin: this.keys.origin,
           treeSize: tree.treeSize,
@@ -267,7 +302,8 @@ export class Sequencer {
       else if (rows.length > 0 && !due && oldest !== undefined) waits.push(oldest + o.batchMaxAgeMs - t);
       else if (rows.length > 0 && due) waits.push(0); // more may be waiting behind this batch
       const coveredSize = checkpoint ? checkpoint.treeSize : (last?.treeSize ?? -1n);
-      if (tree.treeSize > coveredSize) waits.push(o.checkpointIntervalMs - (t - signedAtNow));
+      if (tree.treeSize > coveredSize || (needsLeaf && !checkpoint))
+        waits.push(o.checkpointIntervalMs - (t - signedAtNow));
       if (o.shared !== false) waits.push(this.pollMs); // pending rows from other processes
       return {
         integrated: rows.length > 0 && due ? rows.length : 0,
@@ -276,12 +312,5 @@ export class Sequencer {
         nextInMs: Math.max(0, Math.min(...waits)),
       };
     }, o.faults?.beforeCommit);
-    if (!out.ran)
-      return { ran: false, integrated: 0, latencyMs: [], checkpoint: undefined, nextInMs: this.pollMs };
-    // 5. Committed.
-    o.faults?.afterCommit?.();
-    const r: RoundResult = { ran: true, ...out.value };
-    if (r.integrated > 0 || r.checkpoint) this.onRound(r);
-    return r;
   }
 }

@@ -12,11 +12,14 @@ import type { AdmissionStore, NewPending } from './admission.js';
 import { big, bytes, type Db, num, type Queryable } from './db.js';
 import { ServiceError } from './errors.js';
 import type { Identity, IdentityStore } from './identity.js';
-import { integrationTx, readLatestCheckpoint, tileFetcher } from './integration-tx.js';
+import { indexSql } from './index-sql.js';
+import type { BucketHead, MapState } from './index-state.js';
+import { checkpointFromRow, integrationTx, readLatestCheckpoint, tileFetcher } from './integration-tx.js';
 import { KeyConflictError, type KeyRow, type KeyUpdate } from './key-intake.js';
 import { migrate } from './migrate.js';
+import './native-hash.js';
 import type { RateLimitCounters } from './rate-limit.js';
-import type { EntryRow, ReadStore } from './reader.js';
+import type { CheckpointSample, EntryRow, ReadStore } from './reader.js';
 import type { IntegrationStore, IntegrationTx, StoredCheckpoint, TreeState } from './sequencer.js';
 
 /** INTEGRATOR_LOCK is the advisory lock key held by the integrating process ("sig-intg"). */
@@ -70,8 +73,44 @@ export class SqlStore
     return readLatestCheckpoint(this.db);
   }
 
+  async checkpointAt(size: bigint): Promise<StoredCheckpoint | undefined> {
+    const [r] = await this.db.query(
+      'SELECT tree_size, root_hash, note, signed_at FROM checkpoints WHERE tree_size = $1 ORDER BY id DESC LIMIT 1',
+      [size.toString()],
+    );
+    return r ? checkpointFromRow(r) : undefined;
+  }
+
+  // The index map (server/index-sql.ts), read outside any transaction: its rows are versioned.
+  mapState(): Promise<MapState> {
+    return indexSql(this.db).mapState();
+  }
+
+  bucketHeads(at: bigint, changed?: { after: bigint; upTo: bigint }): Promise<BucketHead[]> {
+    return indexSql(this.db).bucketHeads(at, changed);
+  }
+
+  bucketRecords(prefixes: readonly number[], at: bigint): Promise<Map<number, Uint8Array>> {
+    return indexSql(this.db).bucketRecords(prefixes, at);
+  }
+
   readTiles(tiles: readonly TileCoord[]): Promise<Uint8Array[]> {
     return tileFetcher(this.db)(tiles);
+  }
+
+  async checkpointHistory(points: number): Promise<CheckpointSample[]> {
+    // `points` lookups on the primary key, whatever the number of checkpoints: the i-th takes the first
+    // checkpoint at or after the i-th of `points` evenly spaced ids (ids may have gaps).
+    const rows = await this.db.query(
+      `SELECT DISTINCT c.id, c.tree_size, c.signed_at
+         FROM (SELECT min(id) AS lo, max(id) AS hi FROM checkpoints) b,
+              generate_series(0, $1::int - 1) AS g(i),
+              LATERAL (SELECT id, tree_size, signed_at FROM checkpoints
+                        WHERE id >= b.lo + ((b.hi - b.lo) * g.i) / ($1::int - 1) ORDER BY id LIMIT 1) c
+        ORDER BY c.id`,
+      [points],
+    );
+    return rows.map((r) => ({ treeSize: big(r.tree_size), signedAt: new Date(r.signed_at as Date) }));
   }
 
   async readStoredTile(level: number, index: bigint): Promise<Uint8Array | undefined> {

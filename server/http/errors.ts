@@ -54,6 +54,7 @@ export const HTTP_STATUS: Record<string, number> = {
   SERVICE_CLOSED: 503,
   WORK_BUDGET_EXCEEDED: 422,
   KEY_BUSY: 503,
+  INDEX_UNAVAILABLE: 503,
   // server/cosigning (the log role, fail closed): no served checkpoint yet; a publish's quorum is late.
   WITNESS_QUORUM_PENDING: 503,
   WITNESS_QUORUM_TIMEOUT: 503,

@@ -8,6 +8,7 @@ import type * as openpgp from 'openpgp';
 import { bytesEqual, hexEncode } from '../../log/bytes.js';
 import { attestationDigest, parseEntry } from '../../log/entry.js';
 import { hashLeaf } from '../../log/hash.js';
+import { classifyEntry, IndexReplayer } from '../../log/index-map.js';
 import { verifyInclusion } from '../../log/proof.js';
 import { type Attestation, readPublicKey, signAttestation } from '../../log/signet.js';
 import { decodeEntryBundle, entryBundlesForSize, tilePath, tilesForSize } from '../../log/tiles.js';
@@ -94,11 +95,24 @@ export async function reverifyLog(svc: LogService) {
     entries.push(...decodeEntryBundle(data, b.width));
   }
   if (BigInt(entries.length) !== n) throw new Error(`${entries.length} entries in bundles, tree size ${n}`);
+  // Every entry is an attestation logged once or an index leaf holding the replayed map root at its
+  // own position (SPEC.md "The index"), and the checkpoint's last leaf is an index leaf.
   const digests = new Set<string>();
+  const replay = new IndexReplayer();
+  let attestations = 0;
   for (const e of entries) {
+    const step = replay.append(e);
+    if (step.kind === 'index') {
+      if (!step.sizeMatches || !step.rootMatches) throw new Error(`index leaf at ${step.index} is wrong`);
+      continue;
+    }
+    attestations++;
     const d = hexEncode(attestationDigest(parseEntry(e).attestation));
     if (digests.has(d)) throw new Error(`attestation ${d} logged twice`);
     digests.add(d);
+  }
+  if (n > 0n && classifyEntry(entries[entries.length - 1]!).kind !== 'index') {
+    throw new Error(`the checkpoint of size ${n} does not end with an index leaf`);
   }
   const leaves = entries.map(refLeafHash);
   const ref = refTiles(leaves);
@@ -115,5 +129,5 @@ export async function reverifyLog(svc: LogService) {
   if (!bytesEqual(refMth(leaves), cp.checkpoint.rootHash)) {
     throw new Error(`checkpoint root differs from the recomputed root at size ${n}`);
   }
-  return { checkpoint: cp, entries, leaves };
+  return { checkpoint: cp, entries, leaves, attestations };
 }

@@ -1,0 +1,313 @@
+/**
+ * The index map cut into buckets, the way the server stores it (SPEC.md "The index": the hashes are
+ * the same; only where they are kept differs).
+ *
+ * The 256-bit key space is cut at depth BUCKET_BITS (18) into 2^18 buckets: bucket p holds the keys whose
+ * first 18 bits are p. A bucket is stored as its records (key || value, sorted by key), its key count
+ * and its hash: the hash of the subtree at depth 18 holding exactly its keys (EMPTY, LEAF, or NODE by
+ * the rule of the map root). MapTop keeps the 18 levels above the buckets in memory, hashes and key
+ * counts, so that:
+ * - the root after a batch re-hashes only the touched buckets (a few keys each, about n + n hashes for n
+ *   keys) and their paths to the root (at most 18 hashes each, fewer where paths share nodes);
+ * - a lookup proof needs the top (in memory) and one bucket (one read);
+ * - loading the whole top needs one (hash, count) per bucket, never a key.
+ *
+ * The node rule above the buckets: a subtree with no keys hashes to EMPTY, one with exactly one key to
+ * that key's LEAF (whatever the depth, so the single non-empty child's hash passes up unchanged), and
+ * one with two or more keys to NODE(left, right), an empty side being EMPTY.
+ *
+ * Why 18 bits: with 10^6 keys a bucket holds about 4, so re-hashing a touched bucket from its records
+ * costs about 8 hashes, and the top is 2^19 hashes (16 MiB). Pure: no I/O.
+ */
+import { LogError } from './errors.js';
+import { HASH_SIZE } from './hash.js';
+import {
+  chainStep,
+  type LookupProof,
+  MAP_KEY_SIZE,
+  MAP_VALUE_SIZE,
+  mapLeafHash,
+  mapNodeHash,
+} from './index-map.js';
+
+/** BUCKET_BITS is the depth at which the key space is cut into buckets. */
+export const BUCKET_BITS = 18;
+
+/** BUCKETS is the number of buckets, 2^BUCKET_BITS. */
+export const BUCKETS = 1 << BUCKET_BITS;
+
+/** RECORD_BYTES is the size of one stored record: key (32) || value (40). */
+export const RECORD_BYTES = MAP_KEY_SIZE + MAP_VALUE_SIZE;
+
+const ZERO = new Uint8Array(HASH_SIZE);
+
+/** bucketOf returns the bucket of a 32-byte key: its first BUCKET_BITS bits. */
+export function bucketOf(key: Uint8Array): number {
+  return ((key[0]! << 16) | (key[1]! << 8) | key[2]!) >>> (24 - BUCKET_BITS);
+}
+
+function keyBit(key: Uint8Array, off: number, d: number): number {
+  return (key[off + (d >> 3)]! >> (7 - (d & 7))) & 1;
+}
+
+/** compareKeys orders records by key: negative when the key at a[ao] sorts first. */
+function compareAt(a: Uint8Array, ao: number, b: Uint8Array, bo: number): number {
+  for (let i = 0; i < MAP_KEY_SIZE; i++) {
+    const x = a[ao + i]! - b[bo + i]!;
+    if (x !== 0) return x;
+  }
+  return 0;
+}
+
+/** checkRecords throws HASH_INVALID unless `records` is whole records in strictly increasing key order. */
+export function checkRecords(records: Uint8Array, prefix: number): void {
+  if (records.length % RECORD_BYTES !== 0) {
+    throw new LogError('HASH_INVALID', `bucket ${prefix} is ${records.length} bytes, not whole records`, {
+      field: 'records',
+    });
+  }
+  for (let o = 0; o < records.length; o += RECORD_BYTES) {
+    if (bucketOf(records.subarray(o, o + MAP_KEY_SIZE)) !== prefix) {
+      throw new LogError('HASH_INVALID', `bucket ${prefix} holds a key of another bucket`, {
+        field: 'records',
+      });
+    }
+    if (o > 0 && compareAt(records, o - RECORD_BYTES, records, o) >= 0) {
+      throw new LogError('HASH_INVALID', `bucket ${prefix} is not in strictly increasing key order`, {
+        field: 'records',
+      });
+    }
+  }
+}
+
+/**
+ * subtreeHash returns the hash of the subtree at depth `depth` holding records lo..hi-1 (byte offsets
+ * in `records`, sorted, all sharing their first `depth` bits).
+ */
+function subtreeHash(records: Uint8Array, lo: number, hi: number, depth: number): Uint8Array {
+  const n = (hi - lo) / RECORD_BYTES;
+  if (n === 0) return ZERO;
+  if (n === 1)
+    return mapLeafHash(records.subarray(lo, lo + MAP_KEY_SIZE), records.subarray(lo + MAP_KEY_SIZE, hi));
+  const mid = splitAt(records, lo, hi, depth);
+  return mapNodeHash(subtreeHash(records, lo, mid, depth + 1), subtreeHash(records, mid, hi, depth + 1));
+}
+
+/** The offset of the first record in lo..hi-1 whose bit `depth` is 1 (hi when none). */
+function splitAt(records: Uint8Array, lo: number, hi: number, depth: number): number {
+  let mid = lo;
+  while (mid < hi && keyBit(records, mid, depth) === 0) mid += RECORD_BYTES;
+  return mid;
+}
+
+/** bucketHash returns the hash of a bucket: the subtree at depth BUCKET_BITS holding its records. */
+export function bucketHash(records: Uint8Array): Uint8Array {
+  return subtreeHash(records, 0, records.length, BUCKET_BITS).slice();
+}
+
+/** BucketAddition is what a batch adds to one key: its new log indexes, increasing. */
+export interface BucketAddition {
+  key: Uint8Array;
+  indexes: readonly bigint[];
+}
+
+/**
+ * addToBucket returns the records of a bucket after the additions: for each key, count += n and the
+ * chain stepped with each index in order (SPEC.md "Map value"), a new key inserted in order. The input
+ * is not changed. Throws INDEX_OUT_OF_RANGE when an index is not above the key's previous ones (the
+ * caller folds entries in log order).
+ */
+export function addToBucket(records: Uint8Array, additions: readonly BucketAddition[]): Uint8Array {
+  const byKey = new Map<string, { key: Uint8Array; count: bigint; chain: Uint8Array }>();
+  const order: string[] = [];
+  for (let o = 0; o < records.length; o += RECORD_BYTES) {
+    const key = records.subarray(o, o + MAP_KEY_SIZE);
+    const view = new DataView(records.buffer, records.byteOffset + o + MAP_KEY_SIZE, 8);
+    const k = keyText(key);
+    order.push(k);
+    byKey.set(k, {
+      key,
+      count: view.getBigUint64(0, false),
+      chain: records.subarray(o + MAP_KEY_SIZE + 8, o + RECORD_BYTES),
+    });
+  }
+  for (const a of additions) {
+    const k = keyText(a.key);
+    let r = byKey.get(k);
+    if (r === undefined) {
+      r = { key: a.key, count: 0n, chain: ZERO };
+      byKey.set(k, r);
+      order.push(k);
+    }
+    for (const i of a.indexes) {
+      r.chain = chainStep(r.chain, i);
+      r.count += 1n;
+    }
+  }
+  order.sort();
+  const out = new Uint8Array(order.length * RECORD_BYTES);
+  const view = new DataView(out.buffer);
+  order.forEach((k, j) => {
+    const r = byKey.get(k)!;
+    const o = j * RECORD_BYTES;
+    out.set(r.key, o);
+    view.setBigUint64(o + MAP_KEY_SIZE, r.count, false);
+    out.set(r.chain, o + MAP_KEY_SIZE + 8);
+  });
+  return out;
+}
+
+/** keyText is a key as a string that sorts like the key's bytes (one char per byte). */
+function keyText(key: Uint8Array): string {
+  return String.fromCharCode(...key);
+}
+
+/** MapWalk is where a key's path through the top ends: see MapTop.walk. */
+export type MapWalk =
+  | { stop: 'empty'; siblings: Uint8Array[] }
+  | { stop: 'single'; siblings: Uint8Array[]; bucket: number }
+  | { stop: 'bucket'; siblings: Uint8Array[]; bucket: number };
+
+/**
+ * MapTop is the map above the buckets: for each level d from 0 (the root) to BUCKET_BITS (the
+ * buckets), the hash and key count of each of its 2^d subtrees. setBucket records a bucket; root()
+ * re-hashes the paths of the buckets set since the last root().
+ */
+export class MapTop {
+  readonly #hashes: Uint8Array[] = [];
+  readonly #counts: Float64Array[] = [];
+  #dirty: number[] = [];
+
+  constructor(from?: MapTop) {
+    for (let d = 0; d <= BUCKET_BITS; d++) {
+      this.#hashes.push(from ? from.#hashes[d]!.slice() : new Uint8Array((1 << d) * HASH_SIZE));
+      this.#counts.push(from ? from.#counts[d]!.slice() : new Float64Array(1 << d));
+    }
+    if (from) this.#dirty = from.#dirty.slice();
+  }
+
+  /** keys is the number of keys in the map (after root() has folded the latest buckets). */
+  get keys(): number {
+    return this.#counts[0]![0]!;
+  }
+
+  /** count returns the number of keys of a bucket. */
+  bucketCount(bucket: number): number {
+    return this.#counts[BUCKET_BITS]![bucket]!;
+  }
+
+  /** setBucket records bucket `bucket`'s hash and key count; root() folds it in. */
+  setBucket(bucket: number, hash: Uint8Array, count: number): void {
+    if (!Number.isInteger(bucket) || bucket < 0 || bucket >= BUCKETS) {
+      throw new LogError('INDEX_OUT_OF_RANGE', `bucket must be from 0 to ${BUCKETS - 1}, found ${bucket}`, {
+        field: 'bucket',
+      });
+    }
+    if (hash.length !== HASH_SIZE || !Number.isSafeInteger(count) || count < 0) {
+      throw new LogError('HASH_INVALID', `bucket ${bucket}: a 32-byte hash and a count >= 0 are needed`, {
+        field: 'bucket',
+      });
+    }
+    this.#hashes[BUCKET_BITS]!.set(count === 0 ? ZERO : hash, bucket * HASH_SIZE);
+    this.#counts[BUCKET_BITS]![bucket] = count;
+    this.#dirty.push(bucket);
+  }
+
+  /** root returns the map root, re-hashing the paths of the buckets set since the last call. */
+  root(): Uint8Array {
+    let dirty = this.#dirty;
+    this.#dirty = [];
+    for (let d = BUCKET_BITS - 1; d >= 0 && dirty.length > 0; d--) {
+      const parents = [...new Set(dirty.map((i) => i >>> 1))];
+      for (const p of parents) this.#rehash(d, p);
+      dirty = parents;
+    }
+    return this.#hashes[0]!.slice(0, HASH_SIZE);
+  }
+
+  /** The hash and count of node i at level d from its two children (the node rule in the file comment). */
+  #rehash(d: number, i: number): void {
+    const cl = this.#counts[d + 1]![2 * i]!;
+    const cr = this.#counts[d + 1]![2 * i + 1]!;
+    const below = this.#hashes[d + 1]!;
+    const count = cl + cr;
+    let h: Uint8Array;
+    if (count === 0) h = ZERO;
+    else if (count === 1)
+      h = below.subarray(
+        (cl === 1 ? 2 * i : 2 * i + 1) * HASH_SIZE,
+        (cl === 1 ? 2 * i + 1 : 2 * i + 2) * HASH_SIZE,
+      );
+    else
+      h = mapNodeHash(
+        below.subarray(2 * i * HASH_SIZE, (2 * i + 1) * HASH_SIZE),
+        below.subarray((2 * i + 1) * HASH_SIZE, (2 * i + 2) * HASH_SIZE),
+      );
+    this.#hashes[d]!.set(h, i * HASH_SIZE);
+    this.#counts[d]![i] = count;
+  }
+
+  /**
+   * walk follows key's path from the root (call root() first) and returns the siblings of the lookup
+   * proof down to where the path leaves the top: a subtree with no key ('empty': the proof is
+   * complete, leaf null), with one key ('single': that key, in `bucket`, is the proof's leaf), or a
+   * bucket with two or more keys ('bucket': the proof goes on inside it, proveInBucket).
+   */
+  walk(key: Uint8Array): MapWalk {
+    const siblings: Uint8Array[] = [];
+    const target = bucketOf(key);
+    for (let d = 0; ; d++) {
+      const i = target >>> (BUCKET_BITS - d);
+      const count = this.#counts[d]![i]!;
+      if (count === 0) return { stop: 'empty', siblings };
+      if (count === 1) return { stop: 'single', siblings, bucket: this.#onlyBucket(d, i) };
+      if (d === BUCKET_BITS) return { stop: 'bucket', siblings, bucket: target };
+      const other = (2 * i) | (1 - ((target >>> (BUCKET_BITS - d - 1)) & 1));
+      siblings.push(this.#hashes[d + 1]!.slice(other * HASH_SIZE, (other + 1) * HASH_SIZE));
+    }
+  }
+
+  /** The bucket under node i of level d that holds its only key. */
+  #onlyBucket(d: number, i: number): number {
+    for (; d < BUCKET_BITS; d++) i = this.#counts[d + 1]![2 * i]! === 1 ? 2 * i : 2 * i + 1;
+    return i;
+  }
+}
+
+/**
+ * proveInBucket completes a lookup proof whose walk through the top ended at `walk`: records are the
+ * bucket the walk named (the one-key bucket for 'single', key's own bucket for 'bucket'; ignored for
+ * 'empty'). It goes on down key's path inside the bucket to the first subtree with at most one key.
+ * The result is the one proof every honest prover makes (log/index-map.ts IndexMap.proveLookup).
+ * Throws HASH_INVALID when the records do not match the walk (a store out of step with its top).
+ */
+export function proveLookupFrom(key: Uint8Array, walk: MapWalk, records: Uint8Array): LookupProof {
+  const siblings = walk.siblings.slice();
+  const leafAt = (o: number): LookupProof['leaf'] => ({
+    key: records.slice(o, o + MAP_KEY_SIZE),
+    value: records.slice(o + MAP_KEY_SIZE, o + RECORD_BYTES),
+  });
+  if (walk.stop === 'empty') return { key: key.slice(), siblings, leaf: null };
+  if (walk.stop === 'single') {
+    if (records.length !== RECORD_BYTES) {
+      throw new LogError('HASH_INVALID', `bucket ${walk.bucket} should hold one key`, { field: 'records' });
+    }
+    return { key: key.slice(), siblings, leaf: leafAt(0) };
+  }
+  let lo = 0;
+  let hi = records.length;
+  for (let d = BUCKET_BITS; ; d++) {
+    const n = (hi - lo) / RECORD_BYTES;
+    if (n === 0) return { key: key.slice(), siblings, leaf: null };
+    if (n === 1) return { key: key.slice(), siblings, leaf: leafAt(lo) };
+    if (d >= 256) throw new LogError('HASH_INVALID', 'a bucket repeats a key', { field: 'records' });
+    const mid = splitAt(records, lo, hi, d);
+    if (keyBit(key, 0, d) === 0) {
+      siblings.push(subtreeHash(records, mid, hi, d + 1).slice());
+      hi = mid;
+    } else {
+      siblings.push(subtreeHash(records, lo, mid, d + 1).slice());
+      lo = mid;
+    }
+  }
+}
