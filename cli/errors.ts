@@ -22,6 +22,7 @@ export const CLI_ERROR_CODES = [
   'SERVER_LIMIT_EXCEEDED', // an answer past one of the client's bounds (cli/client.ts CLIENT_LIMITS)
   'DEADLINE_EXCEEDED', // the command's overall deadline (--timeout) passed
   'UNDECIDED', // verification finished but cannot decide: a logged attestation by a trusted key does not verify
+  'WITNESS_QUORUM_NOT_MET', // a checkpoint without the pinned quorum of valid, fresh cosignatures (cli/witnesses.ts)
 ] as const;
 
 /** CliErrorCode is one of CLI_ERROR_CODES. */

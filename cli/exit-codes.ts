@@ -16,6 +16,8 @@
  * |      |              | verify (bad signature, or no usable copy of the key): it is never dropped   |
  * | 9    | INDEX_FRAUD  | `sig audit --full`: a signed index leaf does not name its position or hold  |
  * |      |              | the root recomputed from the entries before it; evidence written           |
+ * | 10   | QUORUM_NOT_MET | `sig verify --remote`, `sig audit`: a server with pinned witnesses sent a |
+ * |      |              | checkpoint without the pinned quorum of valid, fresh cosignatures          |
  */
 import { isLogError } from '../log/errors.js';
 import { CliError } from './errors.js';
@@ -32,6 +34,7 @@ export const EXIT = {
   REFUSED: 7,
   UNDECIDED: 8,
   INDEX_FRAUD: 9,
+  QUORUM_NOT_MET: 10,
 } as const;
 
 /** ExitCode is one of the values of EXIT. */
@@ -49,6 +52,7 @@ export const EXIT_DESCRIPTIONS: Record<ExitCode, string> = {
   7: 'the server refused the request (4xx)',
   8: 'cannot decide: a logged attestation by a trusted key does not verify (named in the output)',
   9: 'index fraud: a signed index leaf holds a wrong root or position (evidence written under $SIG_DIR/evidence)',
+  10: 'witness quorum not met: the checkpoint lacks the pinned quorum of valid, fresh cosignatures',
 };
 
 const BY_CODE: Record<string, ExitCode> = {
@@ -88,6 +92,10 @@ const BY_CODE: Record<string, ExitCode> = {
   INDEX_FRAUD: EXIT.INDEX_FRAUD,
   WITNESS_RESPONSE_INVALID: EXIT.INVALID,
   WITNESS_REQUEST_INVALID: EXIT.USAGE,
+  // cli/witnesses.ts; the server's 503s of the log role (fail closed) are a server unavailable.
+  WITNESS_QUORUM_NOT_MET: EXIT.QUORUM_NOT_MET,
+  WITNESS_QUORUM_PENDING: EXIT.UNAVAILABLE,
+  WITNESS_QUORUM_TIMEOUT: EXIT.UNAVAILABLE,
   POLICY_INVALID: EXIT.USAGE,
   // A witness refused a checkpoint (server/witness, HTTP 403/404/422).
   WITNESS_CHECKPOINT_UNVERIFIED: EXIT.REFUSED,
@@ -120,11 +128,24 @@ export function exitCodeForCode(code: string): ExitCode {
   return BY_CODE[code] ?? EXIT.USAGE;
 }
 
-const SEVERITY: Record<ExitCode, number> = { 0: 0, 1: 1, 7: 2, 6: 3, 3: 4, 2: 5, 8: 6, 4: 7, 9: 8, 5: 9 };
+const SEVERITY: Record<ExitCode, number> = {
+  0: 0,
+  1: 1,
+  7: 2,
+  6: 3,
+  3: 4,
+  2: 5,
+  8: 6,
+  10: 7,
+  4: 8,
+  9: 9,
+  5: 10,
+};
 
 /**
  * worse returns the more serious of two exit codes, for commands that talk to several servers:
- * FORK > INDEX_FRAUD > INVALID > UNDECIDED > NOT_TRUSTED > STALE > UNAVAILABLE > REFUSED > USAGE > OK.
+ * FORK > INDEX_FRAUD > INVALID > QUORUM_NOT_MET > UNDECIDED > NOT_TRUSTED > STALE > UNAVAILABLE >
+ * REFUSED > USAGE > OK.
  */
 export function worse(a: ExitCode, b: ExitCode): ExitCode {
   return SEVERITY[b] > SEVERITY[a] ? b : a;

@@ -30,6 +30,7 @@ import {
   verifyItem,
 } from './pinned.js';
 import type { CandidateSet } from './trust.js';
+import { type QuorumReport, requireQuorum } from './witnesses.js';
 
 /**
  * clientFor returns an HTTP client for a server, within the command's deadline, telling `warn` about
@@ -183,7 +184,7 @@ export async function fetchCheckpoint(
 }
 
 /** ServerStatus is how a server's answer is reported. */
-export type ServerStatus = 'fresh' | 'stale' | 'invalid' | 'fork' | 'unavailable' | 'refused';
+export type ServerStatus = 'fresh' | 'stale' | 'invalid' | 'fork' | 'unavailable' | 'refused' | 'unwitnessed';
 
 /** ServerReport is one server's part of a verify, publish or audit. */
 export interface ServerReport {
@@ -194,6 +195,8 @@ export interface ServerReport {
   checkpointTime?: string;
   ageSeconds?: number;
   attestations?: number;
+  /** witnesses: the pinned witnesses' cosignatures on the checkpoint (cli/witnesses.ts). */
+  witnesses?: QuorumReport;
   reason?: string;
   error?: { code: string; message: string; exitCode: ExitCode; details?: Record<string, unknown> };
 }
@@ -203,13 +206,15 @@ export function failureReport(server: ServerEntry, e: unknown): ServerReport {
   if (!(e instanceof CliError) && !isLogError(e)) throw e;
   const exitCode = exitCodeFor(e);
   const status: ServerStatus =
-    e.code === 'FORK_DETECTED'
-      ? 'fork'
-      : e.code === 'SERVER_UNAVAILABLE' || e.code === 'DEADLINE_EXCEEDED'
-        ? 'unavailable'
-        : e.code === 'SERVER_REFUSED'
-          ? 'refused'
-          : 'invalid';
+    e.code === 'WITNESS_QUORUM_NOT_MET'
+      ? 'unwitnessed'
+      : e.code === 'FORK_DETECTED'
+        ? 'fork'
+        : e.code === 'SERVER_UNAVAILABLE' || e.code === 'DEADLINE_EXCEEDED'
+          ? 'unavailable'
+          : e.code === 'SERVER_REFUSED'
+            ? 'refused'
+            : 'invalid';
   return {
     server: server.name,
     url: server.url,
@@ -280,6 +285,8 @@ export async function queryServer(
       );
     cursor = p.next;
   }
+  // Pinned witnesses: the answer's checkpoint must carry their quorum (throws WITNESS_QUORUM_NOT_MET).
+  const witnesses = await requireQuorum(server, first!.cp);
   const f = stale ?? first!.fresh;
   return {
     server: server.name,
@@ -289,6 +296,7 @@ export async function queryServer(
     checkpointTime: first!.cp.timestamp.toISOString(),
     ageSeconds: f.ageSeconds,
     attestations: items,
+    ...(witnesses ? { witnesses } : {}),
     ...(f.reason ? { reason: f.reason } : {}),
   };
 }

@@ -6,6 +6,7 @@ import { CliError } from '../errors.js';
 import { EXIT, type ExitCode, worse } from '../exit-codes.js';
 import { clientFor, failureReport, fetchCheckpoint, type ServerReport } from '../remote.js';
 import { SignerKeys } from '../signer-keys.js';
+import { requireQuorum, witnessLines } from '../witnesses.js';
 
 /** AuditReport is one server in one round. */
 export interface AuditReport extends ServerReport {
@@ -80,6 +81,9 @@ ${exitCodesHelp([EXIT.OK, EXIT.USAGE, EXIT.STALE, EXIT.INVALID, EXIT.FORK, EXIT.
             ...(got.freshness.reason ? { reason: got.freshness.reason } : {}),
           };
           if (!got.freshness.fresh) exit = worse(exit, EXIT.STALE);
+          // Pinned witnesses: the checkpoint must carry their quorum (throws WITNESS_QUORUM_NOT_MET).
+          const witnesses = await requireQuorum(s, got.checkpoint);
+          if (witnesses) r.witnesses = witnesses;
           for (const p of flags.peer ?? []) {
             r.peers ??= [];
             r.peers.push(await comparePeer(this.home, s, client, got.checkpoint, p));
@@ -127,6 +131,7 @@ ${exitCodesHelp([EXIT.OK, EXIT.USAGE, EXIT.STALE, EXIT.INVALID, EXIT.FORK, EXIT.
       `${r.status.padEnd(7)} ${r.server}: size ${r.treeSize}, signed ${r.checkpointTime} (${r.ageSeconds}s ago); ${grew}`,
     );
     if (r.reason) this.log(`        ${r.reason}`);
+    for (const w of witnessLines(r)) this.log(`        ${w}`);
     for (const p of r.peers ?? []) this.log(`        consistent with peer ${p.peer} (size ${p.treeSize})`);
     if (r.full) {
       this.log(

@@ -4,6 +4,7 @@ import { formatDuration, parseDuration, type ServerEntry } from '../config.js';
 import { CliError } from '../errors.js';
 import { EXIT } from '../exit-codes.js';
 import { checkServerName, fetchServerOffer, pinServer } from '../remote.js';
+import { pinWitnesses, type QuorumReport, witnessLines, witnessPolicyFromFlags } from '../witnesses.js';
 
 /** ServerAdd is `sig server add`: pins a server by its keys after the user checked them. */
 export default class ServerAdd extends SigCommand {
@@ -27,13 +28,31 @@ export default class ServerAdd extends SigCommand {
       description:
         "local name (default: host_port): 1 to 100 of A-Z a-z 0-9 . _ -, starting with a letter, digit or '_'",
     }),
+    witness: Flags.string({
+      description:
+        'pin a witness by its cosigner vkey (c2sp.org/tlog-cosignature; repeatable): verify and audit then require the quorum of their cosignatures',
+      multiple: true,
+    }),
+    quorum: Flags.string({
+      description: 'how many of the --witness must cosign: a number, all (default) or any',
+    }),
+    'witness-policy': Flags.string({
+      description: 'pin witnesses, groups and the quorum from a c2sp.org/tlog-policy file instead',
+    }),
     ...TIMEOUT_FLAGS,
   };
 
-  async run(): Promise<{ server: ServerEntry; treeSize: bigint; checkpointTime: string; fresh: boolean }> {
+  async run(): Promise<{
+    server: ServerEntry;
+    treeSize: bigint;
+    checkpointTime: string;
+    fresh: boolean;
+    witnesses?: QuorumReport;
+  }> {
     const { args, flags } = await this.parse(ServerAdd);
     const maxAgeSeconds = parseDuration(flags['max-age']);
     if (flags.name !== undefined) checkServerName(flags.name);
+    const witnessPolicy = witnessPolicyFromFlags(flags);
     const offer = await fetchServerOffer(
       args.url,
       { name: flags.name, maxAgeSeconds },
@@ -41,15 +60,22 @@ export default class ServerAdd extends SigCommand {
       deadlineFrom(flags.timeout),
     );
     const e = offer.entry;
+    const witnesses = await pinWitnesses(e, witnessPolicy, offer.checkpoint);
     const show = [
       `server       ${e.url}`,
       `origin       ${e.origin}`,
       `OpenPGP key  ${e.fingerprint}${offer.userIds.length ? `  ${offer.userIds.join(', ')}` : ''}`,
       `vkey         ${e.vkey}`,
+      ...witnessLines({ witnesses }).map((l) => `witnesses    ${l}`),
       `checkpoint   size ${offer.checkpoint.checkpoint.treeSize}, signed ${offer.checkpoint.timestamp.toISOString()} (verified with these keys)`,
     ].join('\n');
     if (!this.jsonEnabled()) process.stderr.write(`${show}\n`);
     if (!offer.freshness.fresh) this.warnLine(`stale: ${offer.freshness.reason}`);
+    if (witnesses && !witnesses.met) {
+      this.warnLine(
+        'the current checkpoint does not carry the witness quorum: verify and audit will fail until it does',
+      );
+    }
     if (flags.fingerprint === undefined && !flags.yes) {
       const ok = await this.confirm(
         `Pin ${e.url} with these keys?`,
@@ -64,6 +90,7 @@ export default class ServerAdd extends SigCommand {
       treeSize: offer.checkpoint.checkpoint.treeSize,
       checkpointTime: offer.checkpoint.timestamp.toISOString(),
       fresh: offer.freshness.fresh,
+      ...(witnesses ? { witnesses } : {}),
     };
   }
 }

@@ -17,6 +17,7 @@ import {
 } from '../remote.js';
 import { type KeyReport, SignerKeys } from '../signer-keys.js';
 import { CandidateSet, type Judged, judge, type Verdict } from '../trust.js';
+import { witnessLines } from '../witnesses.js';
 
 /** VerifyResult is what `sig verify --json` prints. */
 export interface VerifyResult {
@@ -161,7 +162,9 @@ ${exitCodesHelp([EXIT.OK, EXIT.USAGE, EXIT.NOT_TRUSTED, EXIT.STALE, EXIT.INVALID
         reports.push(r);
         // Invalid data and forks are attacks or bugs: they fail the run even if another server answers.
         // A server that is down or refuses only matters when no server gives a fresh answer (below).
-        if (r.status === 'invalid' || r.status === 'fork') exit = worse(exit, r.error!.exitCode);
+        if (r.status === 'invalid' || r.status === 'fork' || r.status === 'unwitnessed') {
+          exit = worse(exit, r.error!.exitCode);
+        }
         warn(`server ${s.name}: ${r.status}: ${r.error!.code}: ${r.error!.message}`);
       }
     }
@@ -242,6 +245,7 @@ ${exitCodesHelp([EXIT.OK, EXIT.USAGE, EXIT.NOT_TRUSTED, EXIT.STALE, EXIT.INVALID
           ? `${s.error.code}: ${s.error.message}`
           : `tree size ${s.treeSize}, checkpoint signed ${s.checkpointTime} (${s.ageSeconds}s ago), ${s.attestations} attestation(s)${s.reason ? `; ${s.reason}` : ''}`;
       this.log(`  ${s.status.padEnd(11)} ${s.server}: ${detail}`);
+      for (const w of witnessLines(s)) this.log(`              ${w}`);
     }
     if (r.attestations.length === 0) this.log('attestations: none found (unknown)');
     else this.log('attestations:');
