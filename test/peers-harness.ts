@@ -86,8 +86,8 @@ export async function treeSize(url: string): Promise<number> {
   return r.body.treeSize as number;
 }
 
-/** Proxy forwards GET requests to `target`, which may change; answers may be rewritten or held back. */
-export interface Proxy {
+/** PeerProxy forwards GET requests to `target`, which may change; answers may be rewritten or held back. */
+export interface PeerProxy {
   url: string;
   target: string;
   /** rewrite may replace the body of an answer (path without the proxy's origin). */
@@ -102,9 +102,9 @@ export interface Proxy {
 }
 
 /** startProxy starts a proxy on 127.0.0.1 port 0 in front of `target`. */
-export async function startProxy(target: string): Promise<Proxy> {
+export async function startProxy(target: string): Promise<PeerProxy> {
   const open = new Set<ServerResponse>();
-  const proxy: Proxy = {
+  const proxy: PeerProxy = {
     url: '',
     target,
     rewrite: undefined,

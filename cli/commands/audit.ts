@@ -4,6 +4,7 @@ import { deadlineFrom, exitCodesHelp, SigCommand, TIMEOUT_FLAGS } from '../base.
 import { parseDuration } from '../config.js';
 import { CliError } from '../errors.js';
 import { EXIT, type ExitCode, worse } from '../exit-codes.js';
+import { auditForkEvidence } from '../fork-evidence.js';
 import { clientFor, failureReport, fetchCheckpoint, type ServerReport } from '../remote.js';
 import { SignerKeys } from '../signer-keys.js';
 import { requireQuorum, witnessLines } from '../witnesses.js';
@@ -46,12 +47,30 @@ ${exitCodesHelp([EXIT.OK, EXIT.USAGE, EXIT.STALE, EXIT.INVALID, EXIT.FORK, EXIT.
       description: "another auditor's checkpoint: URL or file (repeatable)",
       multiple: true,
     }),
+    evidence: Flags.string({
+      description:
+        "a server's fork evidence (file or URL: GET /v1/peers, or one evidence object): verify both signed checkpoints and the proof",
+    }),
+    vkey: Flags.string({
+      description: "with --evidence: the log's pinned Ed25519 vkey (default: a configured server's)",
+    }),
     full: Flags.boolean({ description: 'download and recompute the whole log, re-verify every attestation' }),
     ...TIMEOUT_FLAGS,
   };
 
   async run(): Promise<{ rounds: number; reports: AuditReport[]; exitCode: ExitCode }> {
     const { argv, flags } = await this.parse(Audit);
+    if (flags.evidence !== undefined) {
+      // Another server's evidence about a log it follows (cli/fork-evidence.ts): no server is asked.
+      const log = this.jsonEnabled() ? undefined : (l: string) => this.log(l);
+      const r = await auditForkEvidence(flags.evidence, {
+        vkey: flags.vkey,
+        servers: this.home.servers(),
+        log,
+      });
+      this.setExit(r.exitCode);
+      return { rounds: 0, reports: [], exitCode: r.exitCode, ...{ evidence: r.evidence } };
+    }
     const names = argv as string[];
     const servers = names.length > 0 ? names.map((n) => this.home.server(n)) : this.home.servers();
     if (servers.length === 0)
