@@ -18,7 +18,9 @@ import { rm } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import test from 'ava';
 import fc from 'fast-check';
+import { generateEd25519Key } from '../log/note.js';
 import { type Attestation, signAttestation } from '../log/signet.js';
+import { formatAddCheckpointRequest, parseTreeSizeBody, TREE_SIZE_CONTENT_TYPE } from '../log/witness.js';
 import { HTTP_STATUS } from '../server/http/errors.js';
 import {
   type ChildServer,
@@ -32,6 +34,7 @@ import {
 } from './helpers/child-server.js';
 import { freshPostgres } from './helpers/postgres.js';
 import { tempDir } from './helpers/stores.js';
+import { TestLog, writeLogsFile } from './witness-server-harness.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 250); // per property; 12 properties
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31);
@@ -705,5 +708,188 @@ test.serial(
     t.log(summary);
     console.log(summary);
     t.deepEqual(failures, [], failures.join('\n\n'));
+  },
+);
+
+// ---------------------------------------------------------------------------------------------
+// The witness role (server/witness, c2sp.org/tlog-witness): hostile add-checkpoint bodies against a
+// server of its own with WITNESS_LOGS. For every request: no 5xx; a refusal is a documented JSON 4xx,
+// or 409 with exactly `text/x.tlog.size` and the stored size; and every refusal leaves the stored size
+// as it was (read before and after with a probe the witness can only answer with 409: old 2^64-1 on a
+// checkpoint of that size). Mutations start from an honest request from the stored size, so they
+// reach every step (parse, origin, signature, sizes, proof). At the end an honest request from the
+// stored size is cosigned: the stored root is still the log's.
+
+test.serial(
+  `fuzz: POST /witness/add-checkpoint: no 5xx, state unchanged on every rejection (seed ${SEED})`,
+  async (t) => {
+    const log = new TestLog('fuzz.test/witnessed', { size: 4000 });
+    const dataDir = await tempDir('fuzz-witness');
+    const db = await freshPostgres('fuzz_witness');
+    const witness = await spawnServer({
+      env: {
+        DATA_DIR: dataDir,
+        ORIGIN: 'sig.test/fuzz-witness',
+        WITNESS_LOGS: await writeLogsFile(dataDir, [log.vkey]),
+        ...(db ? { DATABASE_URL: db.url } : {}),
+      },
+      built: false,
+    });
+    try {
+      const base = new URL(witness.url);
+      const path = '/witness/add-checkpoint';
+      const top = 2n ** 64n - 1n;
+      const probeBody = `old ${top}\n\n${await log.sign(`${log.origin}\n${top}\n${'A'.repeat(43)}=\n`)}`;
+      const stored = async (): Promise<number> => {
+        const res = await send(base, { method: 'POST', path, body: probeBody });
+        if (res.status !== 409) throw new Error(`probe answered ${res.status}: ${res.body.slice(0, 200)}`);
+        return Number(parseTreeSizeBody(res.body));
+      };
+      const first = await send(base, { method: 'POST', path, body: await log.request(0, 10) });
+      t.is(first.status, 200, first.body);
+      const impostor = generateEd25519Key(log.origin).skey;
+      const fork = log.fork(5);
+
+      /** mutate returns a hostile body made from an honest request from `s` to `s + 1 + step`. */
+      const mutate = async (s: number, how: string, step: number, n: number, text: string, num: string) => {
+        const to = Math.min(4000, s + 1 + step);
+        const honest = await log.request(s, to);
+        const at = n % (honest.length + 1);
+        const lines = honest.split('\n');
+        switch (how) {
+          case 'flip':
+            return honest.slice(0, at) + (honest[at] === 'A' ? 'B' : 'A') + honest.slice(at + 1);
+          case 'truncate':
+            return honest.slice(0, at);
+          case 'insert':
+            return honest.slice(0, at) + text + honest.slice(at);
+          case 'old':
+            return [`old ${num}`, ...lines.slice(1)].join('\n');
+          case 'old-other':
+            return log.request(n % (s + 1), to);
+          case 'dup-line':
+            return [...lines.slice(0, (n % lines.length) + 1), ...lines.slice(n % lines.length)].join('\n');
+          case 'drop-line':
+            return lines.filter((_, i) => i !== n % lines.length).join('\n');
+          case 'crlf':
+            return honest.replaceAll('\n', '\r\n');
+          case 'origin':
+            return honest.replace(`\n\n${log.origin}\n`, `\n\n${text}\n`);
+          case 'impostor':
+            return formatAddCheckpointRequest({
+              oldSize: BigInt(s),
+              consistencyProof: await log.proof(s, to),
+              signedCheckpoint: await log.signed(to, impostor),
+            });
+          case 'fork':
+            return s <= 5 ? fork.request(s, to) : fork.request(s, s);
+          case 'huge':
+            return `${honest}${'x'.repeat(128 * 1024)}`;
+          case 'bytes':
+            return Buffer.concat([
+              Buffer.from(honest.slice(0, at)),
+              Buffer.from([0xff, 0xfe, 0xc0, 0x80]),
+              Buffer.from(honest.slice(at)),
+            ]);
+          default:
+            return honest;
+        }
+      };
+      const go = async (body: string | Uint8Array, headers: Record<string, string> = {}) => {
+        const before = await stored();
+        const r: Req = { method: 'POST', path, body, headers: { 'content-type': 'text/plain', ...headers } };
+        const res = await send(base, r);
+        if (res.status === 200) return; // a mutation that is still an honest request
+        if (res.status === 409) {
+          if (res.contentType !== TREE_SIZE_CONTENT_TYPE || res.body !== `${before}\n`) {
+            throw new Error(`409 with ${res.contentType} ${JSON.stringify(res.body)}, stored ${before}`);
+          }
+        } else {
+          check(r, res);
+        }
+        const after = await stored();
+        if (after !== before)
+          throw new Error(`a ${res.status} changed the stored size from ${before} to ${after}`);
+      };
+      const mutations = fc.constantFrom(
+        'flip',
+        'truncate',
+        'insert',
+        'old',
+        'old-other',
+        'dup-line',
+        'drop-line',
+        'crlf',
+        'origin',
+        'impostor',
+        'fork',
+        'huge',
+        'bytes',
+      );
+      const failures: string[] = [];
+      let total = 0;
+      const run = async <T>(name: string, p: fc.IAsyncProperty<T>) => {
+        const before = sent;
+        try {
+          await fc.assert(p, { numRuns: Math.ceil(RUNS / 2), seed: SEED, endOnFailure: true });
+        } catch (e) {
+          const cause = (e as { cause?: unknown }).cause;
+          failures.push(
+            `${name}: ${(e as Error).message}\nanswer: ${cause instanceof Error ? cause.message : String(cause)}`,
+          );
+        }
+        total += sent - before;
+        t.log(`witness ${name}: ${sent - before} requests (probes included)`);
+      };
+      await run(
+        'mutated honest requests',
+        fc.asyncProperty(
+          fc.tuple(mutations, fc.nat(40), fc.nat(), unicodeText, numberish),
+          async ([how, step, n, text, num]) => go(await mutate(await stored(), how, step, n, text, num)),
+        ),
+      );
+      await run(
+        'garbage bodies, content types and encodings',
+        fc.asyncProperty(
+          fc.tuple(
+            fc.oneof(
+              fc.string({ unit: 'binary', maxLength: 300 }),
+              fc.uint8Array({ maxLength: 300 }),
+              numberish.map((x) => `old ${x}\n\n${log.origin}\n1\n${'A'.repeat(43)}=\n\n`),
+              fc.constantFrom(
+                '',
+                '\n',
+                '\n\n',
+                'old 0',
+                'old 0\n',
+                'old 0\n\n',
+                'old -1\n\n',
+                'old 0\n\n\n',
+                '\ufeffold 0\n\n',
+              ),
+            ),
+            fc.option(fc.constantFrom('gzip', 'deflate', 'br', 'identity', 'x-unknown')),
+            fc.constantFrom('text/plain', 'application/json', '', 'text/x.tlog.size'),
+          ),
+          ([body, enc, type]) =>
+            go(body, { 'content-type': type, ...(enc ? { 'content-encoding': enc } : {}) }),
+        ),
+      );
+      // The stored root is still the log's: an honest request from the stored size is cosigned.
+      const s = await stored();
+      const honest = await send(base, {
+        method: 'POST',
+        path,
+        body: await log.request(s, Math.min(4000, s + 7)),
+      });
+      t.is(honest.status, 200, honest.body);
+      t.is(witness.proc.exitCode, null, 'the witness process is still running');
+      console.log(`fuzz-http witness: ${total} requests, ${failures.length} failed properties`);
+      t.deepEqual(failures, [], failures.join('\n\n'));
+    } finally {
+      await witness.kill('SIGKILL');
+      await rm(dataDir, { recursive: true, force: true });
+      await db?.drop();
+    }
   },
 );
