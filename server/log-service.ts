@@ -34,6 +34,7 @@ import { PeerSqlStore } from './peers/store.js';
 import { DbRateLimitStore, type RateLimitCounters } from './rate-limit.js';
 import {
   type AttestationPage,
+  type CheckpointSample,
   type EntryRow,
   LogReader,
   type ReadStore,
@@ -284,6 +285,11 @@ export class LogService {
     return this.reader.latestCheckpoint();
   }
 
+  /** checkpointHistory: LogReader.checkpointHistory (sizes over time, for the explorer's plot). */
+  checkpointHistory(points: number): Promise<CheckpointSample[]> {
+    return this.reader.checkpointHistory(points);
+  }
+
   /** readTile: LogReader.readTile (undefined when the latest checkpoint's tree lacks the tile). */
   readTile(t: TileCoord): Promise<Uint8Array | undefined> {
     return this.reader.readTile(t);
@@ -294,9 +300,16 @@ export class LogService {
     id?: string;
     key?: string;
     after?: bigint;
+    size?: bigint;
     limit: number;
+    noIndex?: boolean;
   }): Promise<AttestationPage> {
     return this.reader.findAttestations(q);
+  }
+
+  /** findIndex: LogReader.findIndex (the latest checkpoint and its index for a query, no entries). */
+  findIndex(q: { id?: string; key?: string }): ReturnType<LogReader['findIndex']> {
+    return this.reader.findIndex(q);
   }
 
   /** proveInclusion: LogReader.proveInclusion (INDEX_OUT_OF_RANGE past the latest checkpoint). */

@@ -176,7 +176,7 @@ export class LogReader {
    * required: else ATTESTATION_INVALID), ordered by index, with index > `after`, at most `limit`
    * (1..MAX_PAGE), each with its entry and inclusion proof against the checkpoint of tree size `size`
    * (a cursor's: NOT_FOUND unless this log signed one of that size, within the latest) or else the
-   * latest one, and the index of that checkpoint (answerIndex). `next` is the `after` for the next
+   * latest one, and the index of that checkpoint (null with noIndex: the Signet answer). `next` is the `after` for the next
    * page, when there is one. One query for the entries and one for all the proofs' hashes.
    */
   async findAttestations(q: {
@@ -185,6 +185,7 @@ export class LogReader {
     after?: bigint;
     size?: bigint;
     limit: number;
+    noIndex?: boolean;
   }): Promise<AttestationPage> {
     if (q.id === undefined && q.key === undefined) {
       throw new LogError('ATTESTATION_INVALID', 'a query needs an id, a key, or both', { field: 'id' });
@@ -200,11 +201,10 @@ export class LogReader {
       limit: q.limit + 1,
     });
     const page = rows.slice(0, q.limit);
-    const { proofs, index } = await this.proveWithIndex(
-      page.map((r) => r.index),
-      size,
-      lookupQueries(q),
-    );
+    const indexes = page.map((r) => r.index);
+    const { proofs, index } = q.noIndex
+      ? { proofs: await this.prover.proveMany(indexes, size), index: null }
+      : await this.proveWithIndex(indexes, size, lookupQueries(q));
     const items = page.map((r, i) => ({ index: r.index, entry: r.entry, inclusionProof: proofs[i]! }));
     return rows.length > q.limit
       ? { checkpoint, items, index, next: page[page.length - 1]!.index }

@@ -5,8 +5,16 @@
  * headers (security, CORS on reads only, caching); /healthz and /metrics.
  */
 import test from 'ava';
+import { base64Encode } from '../log/bytes.js';
 import { parseEntry } from '../log/entry.js';
 import { hashLeaf } from '../log/hash.js';
+import {
+  chainOf,
+  identifierMapKey,
+  parseIndexLeaf,
+  parseLookupProof,
+  verifyLookup,
+} from '../log/index-map.js';
 import { verifyInclusion } from '../log/proof.js';
 import { fromB64 } from './helpers/bytes.js';
 import {
@@ -64,19 +72,22 @@ backendTest(test, 'publish, verify receipts offline, query, /sig, checkpoint', a
     t.is(again.body.receipts[0].entry, receipts[1]!.entry);
     await verifyReceipt(again.body.receipts[0], keys);
 
-    // The checkpoint verifies with both server keys and covers all four entries.
+    // The checkpoint verifies with both server keys and covers all four entries and the index leaf
+    // after them (SPEC.md "The index": every checkpoint ends with one).
     const cpRes = await fetch(`${url}/log/checkpoint`);
     t.is(cpRes.status, 200);
     t.regex(cpRes.headers.get('content-type') ?? '', /^text\/plain/);
     t.regex(cpRes.headers.get('cache-control') ?? '', /no-cache|max-age=[0-9]\b/);
     t.is(cpRes.headers.get('access-control-allow-origin'), '*');
     const cp = await verifyCheckpointNote(await cpRes.text(), keys);
-    t.is(cp.treeSize, 4n);
+    t.is(cp.treeSize, 5n);
 
     // Query by id: alice's two and bob's one for sha256:aaaa, two per page (QUERY_PAGE_LIMIT 2).
     const byId: number[] = [];
     let cursor: string | null = null;
     let pages = 0;
+    const pageCheckpoints = new Set<string>();
+    let lookup: { count: number; chain: string } | undefined;
     do {
       const q: string = `${url}/v1/attestations?id=${encodeURIComponent('sha256:aaaa')}${cursor ? `&cursor=${cursor}` : ''}`;
       const res = await getJson(q);
@@ -93,10 +104,47 @@ backendTest(test, 'publish, verify receipts offline, query, /sig, checkpoint', a
         t.is(parseEntry(fromB64(it.entry)).attestation.data.id, 'sha256:aaaa');
         byId.push(it.index);
       }
+      // Every page repeats the first page's checkpoint and index; the index leaf is at size-1, included,
+      // and its lookup proves the count and chain of the identifier's key.
+      pageCheckpoints.add(res.body.checkpoint);
+      const ix = res.body.index;
+      t.is(ix.leafIndex, Number(qcp.treeSize) - 1);
+      const leaf = parseIndexLeaf(fromB64(ix.entry));
+      t.is(leaf.size, qcp.treeSize - 1n);
+      verifyInclusion(
+        BigInt(ix.leafIndex),
+        qcp.treeSize,
+        hashLeaf(fromB64(ix.entry)),
+        ix.inclusionProof.map(fromB64),
+        qcp.rootHash,
+      );
+      t.is(ix.lookups.length, 1);
+      const [l] = ix.lookups;
+      t.like(l, { by: 'id', value: 'sha256:aaaa' });
+      const proved = verifyLookup(identifierMapKey('sha256:aaaa'), parseLookupProof(l.proof), leaf.root);
+      t.is(proved.count, BigInt(l.count));
+      t.is(base64Encode(proved.chain), l.chain);
+      lookup = { count: l.count, chain: l.chain };
       cursor = res.body.next;
+      if (cursor !== null)
+        t.regex(cursor, new RegExp(`^${qcp.treeSize}\\.[0-9]+$`), 'the cursor pins the size');
       pages++;
     } while (cursor !== null && pages < 10);
     t.deepEqual(byId, [0, 2, 3]);
+    t.is(pageCheckpoints.size, 1, 'every page answers against the first page checkpoint');
+    t.deepEqual(
+      lookup,
+      { count: 3, chain: base64Encode(chainOf([0n, 2n, 3n])) },
+      'complete: count and chain match',
+    );
+    // GET /v1/index gives the same checkpoint and index without the entries; an absent key proves count 0.
+    const onlyIndex = await getJson(`${url}/v1/index?id=sha256:aaaa`);
+    t.is(onlyIndex.status, 200);
+    t.is(onlyIndex.body.attestations, undefined);
+    t.is(onlyIndex.body.index.lookups[0].count, 3);
+    const absent = await getJson(`${url}/v1/index?key=${'AB'.repeat(20)}`);
+    t.is(absent.body.index.lookups[0].count, 0);
+    t.is(absent.body.index.lookups[0].chain, base64Encode(new Uint8Array(32)));
     t.true(pages >= 2, 'three answers over a page limit of 2 take two pages');
 
     // By key (lower-case hex accepted), and by both.
@@ -122,11 +170,11 @@ backendTest(test, 'publish, verify receipts offline, query, /sig, checkpoint', a
     t.regex(await keyRes.text(), /BEGIN PGP PUBLIC KEY BLOCK/);
 
     // Proof endpoints agree with the checkpoint.
-    const incl = await getJson(`${url}/v1/proof/inclusion?index=2&size=4`);
+    const incl = await getJson(`${url}/v1/proof/inclusion?index=2&size=5`);
     t.is(incl.status, 200);
     verifyInclusion(
       2n,
-      4n,
+      5n,
       hashLeaf(fromB64(receipts[2]!.entry)),
       incl.body.inclusionProof.map(fromB64),
       cp.rootHash,
@@ -189,7 +237,7 @@ backendTest(test, '/sig round trip, headers, /healthz, /metrics', async (t, b) =
     t.deepEqual(info.intervals, { checkpointMs: 50, republishMs: 600000 });
     const generated = await fetch(`${url}/healthz`);
     t.regex(generated.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
-    t.deepEqual(await generated.json(), { ok: true, treeSize: 1 });
+    t.deepEqual(await generated.json(), { ok: true, treeSize: 2 }, 'one attestation and its index leaf');
 
     const pre = await fetch(`${url}/v1/attestations`, { method: 'OPTIONS' });
     t.is(pre.status, 204);
@@ -199,7 +247,8 @@ backendTest(test, '/sig round trip, headers, /healthz, /metrics', async (t, b) =
     t.is(metrics.status, 200);
     const text = await metrics.text();
     t.regex(text, /^sig_publishes_accepted_total 1$/m);
-    t.regex(text, /^sig_tree_size 1$/m);
+    t.regex(text, /^sig_tree_size 2$/m);
+    t.deepEqual(info.index, { version: 1 }, '/v1/server advertises the index');
     t.regex(text, /^sig_http_rejections_total\{code="KEY_UNKNOWN"\} 1$/m);
     t.regex(text, /^sig_backlog 0$/m);
   } finally {

@@ -10,6 +10,7 @@ import type { LogService } from '../log-service.js';
 import type { Logger } from '../logger.js';
 import type { Witness } from '../witness/witness.js';
 import { attestationRoutes } from './attestations.js';
+import { checkpointRoutes } from './checkpoints.js';
 import type { HttpContext } from './context.js';
 import { errorHandler, HttpError } from './errors.js';
 import { infoRoutes } from './info.js';
@@ -17,10 +18,12 @@ import { keyRoutes } from './keys.js';
 import { logRoutes } from './log-routes.js';
 import { createHttpMetrics } from './metrics.js';
 import { accessLog, cors, requestId, securityHeaders, writeGuard } from './middleware.js';
+import { openapiRoutes } from './openapi.js';
 import { opsRoutes } from './ops.js';
 import { peerRoutes } from './peers.js';
 import { proofRoutes } from './proofs.js';
 import { signetRoutes } from './signet.js';
+import { uiRoutes } from './ui.js';
 import { witnessRoutes } from './witness.js';
 
 /** AppState is shared between the app and whoever shuts it down. */
@@ -67,6 +70,10 @@ export function createApp(
   app.use(opsRoutes(ctx));
   app.use(peerRoutes(ctx));
   if (roles.witness) app.use(witnessRoutes(ctx, roles.witness));
+  app.use(checkpointRoutes(ctx));
+  // The explorer (web/) and the API description; ui.ts gives its routes their own CSP.
+  app.use(openapiRoutes());
+  app.use(uiRoutes());
   app.use((req, _res, next) => {
     next(
       new HttpError('NOT_FOUND', `no such endpoint: ${req.method} ${req.path.slice(0, 200)}`, {

@@ -6,12 +6,12 @@
  * an optional array of strings), then LogService.publish verifies every item before it stores anything
  * and answers one receipt per attestation, in order.
  */
-import { type Router as ExpressRouter, Router } from 'express';
+import { type Router as ExpressRouter, type Request, Router } from 'express';
 import { canonicalJson } from '../../log/canonical-json.js';
 import { LogError } from '../../log/errors.js';
 import type { Config } from '../config.js';
 import type { HttpContext } from './context.js';
-import { encodeProofItem, encodeReceipt } from './encode.js';
+import { encodeIndex, encodeProofItem, encodeReceipt } from './encode.js';
 import { HttpError } from './errors.js';
 import { parseDecimal, parseFingerprint, parseId, queryLimit, queryString } from './params.js';
 
@@ -121,6 +121,37 @@ export function checkKeyList(v: unknown): string[] {
   return v as string[];
 }
 
+/** queryLookups returns the `id` and `key` of a query (at least one; PARAM_INVALID otherwise). */
+function queryLookups(req: Request): { id?: string; key?: string } {
+  const rawId = queryString(req, 'id');
+  const rawKey = queryString(req, 'key');
+  if (rawId === undefined && rawKey === undefined) {
+    throw new HttpError('PARAM_INVALID', 'give id, key or both (?id=...&key=...)', { field: 'id' });
+  }
+  return {
+    ...(rawId !== undefined ? { id: parseId('id', rawId) } : {}),
+    ...(rawKey !== undefined ? { key: parseFingerprint('key', rawKey) } : {}),
+  };
+}
+
+/**
+ * parseCursor reads a cursor: `<size>.<after>`, as `next` gives it (SPEC.md "Query answers": every page
+ * answers against the first page's checkpoint, whose size the cursor carries), or a bare `<after>` from
+ * a server before the index (answered against the latest checkpoint).
+ */
+function parseCursor(raw: string): { size?: bigint; after: bigint } {
+  const dot = raw.indexOf('.');
+  if (dot < 0) return { after: parseDecimal('cursor', raw) };
+  const size = parseDecimal('cursor', raw.slice(0, dot));
+  const after = parseDecimal('cursor', raw.slice(dot + 1));
+  if (after >= size) {
+    throw new HttpError('PARAM_INVALID', `cursor ${raw.slice(0, 60)}: its index must be below its size`, {
+      field: 'cursor',
+    });
+  }
+  return { size, after };
+}
+
 /** attestationRoutes returns the router of POST and GET /v1/attestations. */
 export function attestationRoutes(ctx: HttpContext): ExpressRouter {
   const r = Router();
@@ -132,27 +163,27 @@ export function attestationRoutes(ctx: HttpContext): ExpressRouter {
     res.json({ receipts: receipts.map(encodeReceipt) });
   });
   r.get('/v1/attestations', async (req, res) => {
-    const rawId = queryString(req, 'id');
-    const rawKey = queryString(req, 'key');
-    if (rawId === undefined && rawKey === undefined) {
-      throw new HttpError('PARAM_INVALID', 'give id, key or both (GET /v1/attestations?id=...&key=...)', {
-        field: 'id',
-      });
-    }
-    const q: { id?: string; key?: string; after?: bigint; limit: number } = {
+    const q: { id?: string; key?: string; after?: bigint; size?: bigint; limit: number } = {
+      ...queryLookups(req),
       limit: queryLimit(req, ctx.config.queryPageLimit),
     };
-    if (rawId !== undefined) q.id = parseId('id', rawId);
-    if (rawKey !== undefined) q.key = parseFingerprint('key', rawKey);
     const cursor = queryString(req, 'cursor');
-    if (cursor !== undefined) q.after = parseDecimal('cursor', cursor);
+    if (cursor !== undefined) Object.assign(q, parseCursor(cursor));
     const page = await ctx.service.findAttestations(q);
+    const size = page.checkpoint.checkpoint.treeSize;
     res.setHeader('Cache-Control', 'no-cache');
     res.json({
       checkpoint: page.checkpoint.note,
       attestations: page.items.map(encodeProofItem),
-      next: page.next === undefined ? null : page.next.toString(),
+      index: encodeIndex(page.index),
+      next: page.next === undefined ? null : `${size}.${page.next}`,
     });
+  });
+  // GET /v1/index: the latest checkpoint and the index object of a query, without the entries.
+  r.get('/v1/index', async (req, res) => {
+    const found = await ctx.service.findIndex(queryLookups(req));
+    res.setHeader('Cache-Control', 'no-cache');
+    res.json({ checkpoint: found.checkpoint.note, index: encodeIndex(found.index) });
   });
   return r;
 }

@@ -3,7 +3,9 @@
  * numbers (safe integers), bytes become standard base64, checkpoints are the signed note text verbatim.
  */
 import { base64Encode } from '../../log/bytes.js';
+import { encodeLookupProof } from '../../log/index-map.js';
 import type { Receipt } from '../log-service.js';
+import type { IndexAnswer } from '../reader.js';
 
 /** num returns `n` as a JSON number; throws (a bug, not bad input) when it is not a safe integer. */
 export function num(n: bigint): number {
@@ -35,5 +37,26 @@ export function encodeProofItem(it: { index: bigint; entry: Uint8Array; inclusio
     index: num(it.index),
     entry: base64Encode(it.entry),
     inclusionProof: it.inclusionProof.map(base64Encode),
+  };
+}
+
+/**
+ * encodeIndex returns the `index` object of an answer (SPEC.md "Query answers"): the index leaf
+ * (`leafIndex`, `entry`, `inclusionProof`) and `lookups` [{by, value, count, chain, proof}]; null when the
+ * checkpoint has none (size 0, or signed before the index existed).
+ */
+export function encodeIndex(ix: IndexAnswer | null) {
+  if (ix === null) return null;
+  return {
+    leafIndex: num(ix.leafIndex),
+    entry: base64Encode(ix.entry),
+    inclusionProof: ix.inclusionProof.map(base64Encode),
+    lookups: ix.lookups.map((l) => ({
+      by: l.by,
+      value: l.value,
+      count: num(l.count),
+      chain: base64Encode(l.chain),
+      proof: encodeLookupProof(l.proof),
+    })),
   };
 }

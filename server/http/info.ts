@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Router as ExpressRouter, Router } from 'express';
+import { INDEX_VERSION } from '../../log/index-map.js';
 import type { HttpContext } from './context.js';
 
 let cachedVersion: string | undefined;
@@ -56,6 +57,8 @@ export function infoRoutes(ctx: HttpContext): ExpressRouter {
         queryPageLimit: c.queryPageLimit,
       },
       intervals: { checkpointMs: c.checkpointIntervalMs, republishMs: c.republishIntervalMs },
+      // SPEC.md "The index": every checkpoint ends with an index leaf, and answers carry lookups.
+      index: { version: INDEX_VERSION },
       // The witness role (SPEC.md "Witnesses"), when on: what a log puts in its WITNESS_POLICY.
       ...(ctx.witness ? { witness: { ...ctx.witness.info(), submissionPrefix: '/witness' } } : {}),
       version: serverVersion(),

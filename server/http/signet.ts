@@ -36,7 +36,12 @@ export function signetRoutes(ctx: HttpContext): ExpressRouter {
     const attestations: unknown[] = [];
     let after: bigint | undefined;
     for (;;) {
-      const q: { id: string; limit: number; after?: bigint } = { id, limit: ctx.config.queryPageLimit };
+      // The Signet answer has no proofs nor index: skip the lookups (noIndex).
+      const q: { id: string; limit: number; after?: bigint; noIndex: true } = {
+        id,
+        limit: ctx.config.queryPageLimit,
+        noIndex: true,
+      };
       if (after !== undefined) q.after = after;
       const page = await ctx.service.findAttestations(q);
       for (const it of page.items) attestations.push(parseEntry(it.entry).attestation);
