@@ -417,6 +417,21 @@ test('witness: configuration refusals name the setting [pglite]', async (t) => {
     await t.throwsAsync(startTestServer(testConfig(b, { 'witness-logs': bad })), {
       message: /WITNESS_LOGS.*line 2/,
     });
+    // A file without log lines: a witness of no log yet (to publish its vkey first); every origin is 404.
+    const none = join(dataDir, 'no-logs');
+    await writeFile(none, '# nothing yet\n');
+    const empty = await startTestServer(
+      testConfig(b, { 'witness-logs': none, 'witness-name': 'w.test/one' }),
+    );
+    try {
+      const info = (await getJson(`${empty.url}/v1/server`)).body.witness;
+      t.deepEqual([info.name, info.logs], ['w.test/one', []]);
+      const a = await addCheckpoint(empty.url, await log.request(0, 3));
+      t.is(a.status, 404);
+      t.regex(JSON.parse(a.body).error.message, /no log yet/);
+    } finally {
+      await empty.close();
+    }
     // A key made for one name is refused under another. The key made at first start is mode 0600.
     const { server } = await startWitness(b, [log.vkey], { 'witness-name': 'w.test/one' });
     await server.close();

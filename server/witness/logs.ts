@@ -36,7 +36,7 @@ function configError(file: string, message: string, details: Record<string, unkn
  * names it in errors. Throws ServiceError CONFIG_INVALID (the message names the file and line and how
  * to fix it) for: a keyword other than `log`, anything parseWitnessPolicy refuses on a log line (not an
  * Ed25519 vkey, a bad URL, a duplicate key, over the limits), two keys of one origin with the same key
- * ID (openNote could not tell their lines apart), or no log at all.
+ * ID (openNote could not tell their lines apart). A file without log lines is a witness of no log yet.
  */
 export function parseWitnessLogs(text: string, file = 'WITNESS_LOGS'): WitnessLogs {
   const lines = text.split('\n');
@@ -72,9 +72,8 @@ export function parseWitnessLogs(text: string, file = 'WITNESS_LOGS'): WitnessLo
     if (l.url !== undefined) log.urls.push(l.url);
     out.set(l.origin, log);
   }
-  if (out.size === 0) {
-    throw configError(file, 'no "log <vkey> [<url>]" line: list the logs to witness, or unset WITNESS_LOGS');
-  }
+  // No log line is allowed: a new witness starts with none, to make its key and publish its vkey
+  // before any log lists it (README "Gossip"); it answers 404 to every add-checkpoint until then.
   return out;
 }
 

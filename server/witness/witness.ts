@@ -175,7 +175,7 @@ export class Witness {
             code: WITNESS_REFUSAL_CODES[404],
             reason: 'unknown-origin',
             origin: request.origin,
-            message: `unknown log origin ${JSON.stringify(request.origin)}: this witness witnesses ${[...this.logs.keys()].map((o) => JSON.stringify(o)).join(', ')}`,
+            message: `unknown log origin ${JSON.stringify(request.origin)}: this witness witnesses ${this.logs.size === 0 ? 'no log yet' : [...this.logs.keys()].map((o) => JSON.stringify(o)).join(', ')}`,
           }
         : await this.store.update(log.origin, async (tree) => {
             const outcome = await decideAddCheckpoint(request, log, tree);
