@@ -73,6 +73,13 @@ const BY_CODE: Record<string, ExitCode> = {
   SERVER_LIMIT_EXCEEDED: EXIT.INVALID,
   DEADLINE_EXCEEDED: EXIT.UNAVAILABLE,
   UNDECIDED: EXIT.UNDECIDED,
+  // server/peers/errors.ts: what a server says about a peer it follows (GET /v1/peers).
+  PEER_UNAVAILABLE: EXIT.UNAVAILABLE,
+  PEER_BUSY: EXIT.UNAVAILABLE,
+  PEER_LIMIT_EXCEEDED: EXIT.INVALID,
+  PEER_RESPONSE_INVALID: EXIT.INVALID,
+  PEER_TILE_MISMATCH: EXIT.INVALID,
+  PEER_FORKED: EXIT.FORK,
   // log/errors.ts: everything a server can send that fails verification is INVALID.
   HASH_INVALID: EXIT.INVALID,
   INDEX_OUT_OF_RANGE: EXIT.INVALID,

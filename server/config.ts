@@ -10,7 +10,7 @@
 import { isIP } from 'node:net';
 import { MAX_ATTESTATION_BYTES } from '../log/signet.js';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
-import { type PeerSpec, PeersFileError, readPeersFile } from './peers/config.js';
+import { type PeerSpec, peersSetting } from './peers/config.js';
 
 /** TrustProxy is express's `trust proxy` setting: off, on, a hop count, or a list of addresses/subnets. */
 export type TrustProxy = boolean | number | string[];
@@ -397,15 +397,7 @@ export const SETTINGS: readonly Setting[] = [
     default: undefined,
     description:
       'File of `peer <url> <vkey>` lines: the logs this server follows (README "Run a volunteer server"). The integrating process checks every checkpoint of each peer against its pinned vkey and the last one kept, and logs every valid attestation the peer logged; GET /v1/peers shows how each peer is doing.',
-    parse: (raw, s) => {
-      if (raw === '') return undefined;
-      try {
-        return readPeersFile(raw);
-      } catch (e) {
-        if (!(e instanceof PeersFileError)) throw e;
-        throw new ConfigError(s.env, `${s.env} (--${s.flag}) ${raw}: ${e.message}`);
-      }
-    },
+    parse: (raw, s) => peersSetting(raw, (expected) => fail(s, raw, expected)),
   },
   {
     key: 'witnessPolicy',

@@ -54,6 +54,13 @@ export const HTTP_STATUS: Record<string, number> = {
   SERVICE_CLOSED: 503,
   WORK_BUDGET_EXCEEDED: 422,
   KEY_BUSY: 503,
+  // server/peers/errors.ts: a followed peer's fault, never an answer of this server (GET /v1/peers shows them).
+  PEER_UNAVAILABLE: 502,
+  PEER_BUSY: 503,
+  PEER_LIMIT_EXCEEDED: 502,
+  PEER_RESPONSE_INVALID: 502,
+  PEER_TILE_MISMATCH: 502,
+  PEER_FORKED: 502,
   INDEX_UNAVAILABLE: 503,
   // server/cosigning (the log role, fail closed): no served checkpoint yet; a publish's quorum is late.
   WITNESS_QUORUM_PENDING: 503,

@@ -122,3 +122,17 @@ export function readPeersFile(path: string): PeerSpec[] {
   }
   return parsePeers(text);
 }
+
+/**
+ * peersSetting parses the value of the PEERS setting (server/config.ts): undefined when empty, else the
+ * peers of the file it names. A PeersFileError becomes `fail(expected)`, the setting's ConfigError.
+ */
+export function peersSetting(raw: string, fail: (expected: string) => never): PeerSpec[] | undefined {
+  if (raw === '') return undefined;
+  try {
+    return readPeersFile(raw);
+  } catch (e) {
+    if (!(e instanceof PeersFileError)) throw e;
+    return fail(`a readable file of "peer <url> <vkey>" lines (${e.message})`);
+  }
+}
