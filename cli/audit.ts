@@ -19,6 +19,7 @@ import { decodeEntryBundle, ENTRIES_LEVEL, TILE_WIDTH, tilePath, tileWidthAt } f
 import { CLIENT_LIMITS, type Deadline, SigClient } from './client.js';
 import type { ServerEntry, SigHome } from './config.js';
 import { CliError, withContext } from './errors.js';
+import type { IndexAudit, IndexAuditResult } from './index-audit.js';
 import { openCheckpoint, proveConsistent, type VerifiedCheckpoint } from './pinned.js';
 import { Progress } from './progress.js';
 import type { KeyLookup } from './trust.js';
@@ -73,6 +74,8 @@ export interface FullAuditResult {
   /** invalidAttestations lists the first MAX_REPORTED_INVALID; invalidCount counts them all. */
   invalidAttestations: { index: number; reason: string }[];
   invalidCount: number;
+  /** index: the index replay (cli/index-audit.ts), when one was asked for. */
+  index?: IndexAuditResult;
 }
 
 /**
@@ -152,7 +155,8 @@ class CompactRange {
  * fullAudit reads every entry bundle of the checkpoint's tree in order, recomputes the leaf hashes,
  * every hash tile (checked against the server's as soon as it is complete) and the root (RFC 6962
  * MTH, compared with the signed checkpoint), and re-verifies every attestation with its signer's key
- * (`lookup`). Throws SERVER_LIMIT_EXCEEDED at once when the tree is larger than it can check before
+ * (`lookup`); with `index` (cli/index-audit.ts) it also replays the index and checks every index leaf,
+ * throwing INDEX_FRAUD (evidence written) for a wrong one. Throws SERVER_LIMIT_EXCEEDED at once when the tree is larger than it can check before
  * the deadline (CLIENT_LIMITS.auditEntriesPerSecond times the seconds left), SERVER_RESPONSE_INVALID
  * when the data does not make the signed tree; errors carry details.entriesRead. Attestations that
  * fail are returned, not thrown.
@@ -163,6 +167,7 @@ export async function fullAudit(
   cp: VerifiedCheckpoint,
   lookup: KeyLookup,
   showProgress: boolean,
+  index?: IndexAudit,
 ): Promise<FullAuditResult> {
   const size = cp.checkpoint.treeSize;
   const deadline = client.deadline;
@@ -204,7 +209,10 @@ export async function fullAudit(
       }
       result.entryBundles++;
       const first = b * BigInt(TILE_WIDTH);
-      for (const [i, e] of entries.entries()) await verifyOne(e, Number(first) + i, lookup, result);
+      for (const [i, e] of entries.entries()) {
+        if (index?.entry(e, first + BigInt(i))) continue; // an index leaf: replayed, not an attestation
+        await verifyOne(e, Number(first) + i, lookup, result);
+      }
       bar.tick();
     }
     await tiles.finish();
@@ -215,6 +223,8 @@ export async function fullAudit(
         `the ${size} entries in its entry bundles hash to root ${base64Encode(root)}, but its signed checkpoint says ${base64Encode(cp.checkpoint.rootHash)}`,
       );
     }
+    // The entries are the signed tree's: a wrong index leaf among them is the log's own (INDEX_FRAUD).
+    if (index) result.index = await index.finish();
   } catch (e) {
     // Say how far the audit got: entriesRead entries were read and hashed.
     const entriesRead = result.entries;

@@ -120,6 +120,8 @@ export interface ServerInfo {
   limits: Record<string, unknown>;
   intervals: Record<string, unknown>;
   version: string;
+  /** index: the `index` member as sent (SPEC.md: `{"version": 1}`), unchecked; cli/index-check.ts reads it. */
+  index?: unknown;
 }
 
 /** RawReceipt is one receipt of POST /v1/attestations, decoded from base64 but NOT verified. */
@@ -142,6 +144,8 @@ export interface RawPage {
   checkpoint: string;
   attestations: RawItem[];
   next: string | null;
+  /** index: the page's `index` member as sent (undefined when absent), checked by cli/index-check.ts. */
+  index?: unknown;
 }
 
 function invalid(what: string, found: unknown, url: string): CliError {
@@ -388,6 +392,7 @@ export class SigClient {
       limits: isObject(j.limits) ? j.limits : {},
       intervals: isObject(j.intervals) ? j.intervals : {},
       version: typeof j.version === 'string' ? j.version : '',
+      ...(j.index !== undefined ? { index: j.index } : {}),
     };
   }
 
@@ -434,6 +439,7 @@ export class SigClient {
     return {
       checkpoint: j.checkpoint,
       next: typeof j.next === 'string' ? j.next : null,
+      ...(j.index !== undefined ? { index: j.index } : {}),
       attestations: j.attestations.map((it, i) => {
         if (!isObject(it)) throw invalid(`attestations[${i}] as an object`, it, url);
         return {

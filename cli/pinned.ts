@@ -33,6 +33,7 @@ import { readPublicKey } from '../log/signet.js';
 import type { RawItem, SigClient } from './client.js';
 import { MAX_FUTURE_SKEW_SECONDS, type ServerEntry, type SigHome, writeFileAtomic } from './config.js';
 import { CliError, withContext } from './errors.js';
+import { requireIndexLeaf } from './index-check.js';
 
 /** VerifiedCheckpoint is a checkpoint whose signatures by the pinned keys verified. */
 export interface VerifiedCheckpoint {
@@ -236,7 +237,9 @@ export interface Advance {
  * advanceCheckpoint judges a newly received checkpoint against the last one kept for the server
  * (log/consistency.ts judgeCheckpoint, with the server's consistency proof) and keeps it when it is
  * the same tree re-signed later or a consistent larger one. Throws FORK_DETECTED (evidence written) or
- * CHECKPOINT_ROLLBACK (a smaller tree, whatever any proof says); the kept checkpoint is unchanged then.
+ * CHECKPOINT_ROLLBACK (a smaller tree, whatever any proof says), and INDEX_LEAF_INVALID when the server
+ * has the index and the checkpoint does not end with a valid index leaf; the kept checkpoint is
+ * unchanged then.
  */
 export async function advanceCheckpoint(
   home: SigHome,
@@ -244,6 +247,8 @@ export async function advanceCheckpoint(
   client: SigClient,
   fresh: VerifiedCheckpoint,
 ): Promise<Advance> {
+  // An indexed server's checkpoint must end with a valid index leaf before it is kept (cli/index-check.ts).
+  await requireIndexLeaf(server, client, fresh);
   const keptNote = home.keptCheckpoint(server.name);
   if (keptNote === undefined) {
     home.keepCheckpoint(server.name, fresh.checkpoint.treeSize, fresh.note);

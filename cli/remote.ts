@@ -21,6 +21,7 @@ import {
 } from './config.js';
 import { CliError, withContext } from './errors.js';
 import { type ExitCode, exitCodeFor } from './exit-codes.js';
+import { AnswerCheck, type AnswerReport, indexPinOf, requireIndexLeaf } from './index-check.js';
 import {
   advanceCheckpoint,
   type Freshness,
@@ -139,8 +140,10 @@ export async function fetchServerOffer(
     fingerprint: fp,
     openpgpPublicKey: info.openpgp.publicKey,
     maxAgeSeconds: opts.maxAgeSeconds ?? DEFAULT_MAX_AGE_SECONDS,
+    ...indexPinOf(info, ctx),
   };
   const checkpoint = await openCheckpoint(entry, await client.checkpoint());
+  await requireIndexLeaf(entry, client, checkpoint);
   return { entry, checkpoint, freshness: freshness(entry, checkpoint.timestamp), userIds: key.getUserIDs() };
 }
 
@@ -187,7 +190,7 @@ export async function fetchCheckpoint(
 export type ServerStatus = 'fresh' | 'stale' | 'invalid' | 'fork' | 'unavailable' | 'refused' | 'unwitnessed';
 
 /** ServerReport is one server's part of a verify, publish or audit. */
-export interface ServerReport {
+export interface ServerReport extends Partial<AnswerReport> {
   server: string;
   url: string;
   status: ServerStatus;
@@ -238,6 +241,7 @@ export async function queryServer(
   into: CandidateSet,
 ): Promise<ServerReport> {
   let items = 0;
+  const answer = new AnswerCheck(server, [{ by: 'id', value: id }]);
   let cursor: string | undefined;
   let first: { cp: VerifiedCheckpoint; fresh: Freshness } | undefined;
   let stale: Freshness | undefined;
@@ -258,12 +262,15 @@ export async function queryServer(
         `server ${server.name}: more than ${CLIENT_LIMITS.items} attestations for ${id}, the most this client checks from one server; not believing a partial answer`,
         { limit: CLIENT_LIMITS.items },
       );
+    const cp =
+      last?.note === p.checkpoint
+        ? last.cp
+        : await openCheckpoint(server, p.checkpoint, `checkpoint of the answer for ${id}`);
+    await answer.page(p, cp);
     if (last?.note !== p.checkpoint) {
-      const opened = await openCheckpoint(server, p.checkpoint, `checkpoint of the answer for ${id}`);
-      await advanceCheckpoint(home, server, client, opened);
-      last = { note: p.checkpoint, cp: opened };
+      await advanceCheckpoint(home, server, client, cp);
+      last = { note: p.checkpoint, cp };
     }
-    const cp = last.cp;
     const f = freshness(server, cp.timestamp);
     if (!f.fresh) stale ??= f;
     first ??= { cp, fresh: f };
@@ -285,6 +292,7 @@ export async function queryServer(
       );
     cursor = p.next;
   }
+  const completeness = await answer.finish();
   // Pinned witnesses: the answer's checkpoint must carry their quorum (throws WITNESS_QUORUM_NOT_MET).
   const witnesses = await requireQuorum(server, first!.cp);
   const f = stale ?? first!.fresh;
@@ -296,6 +304,7 @@ export async function queryServer(
     checkpointTime: first!.cp.timestamp.toISOString(),
     ageSeconds: f.ageSeconds,
     attestations: items,
+    ...completeness,
     ...(witnesses ? { witnesses } : {}),
     ...(f.reason ? { reason: f.reason } : {}),
   };

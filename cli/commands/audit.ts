@@ -5,6 +5,7 @@ import { parseDuration } from '../config.js';
 import { CliError } from '../errors.js';
 import { EXIT, type ExitCode, worse } from '../exit-codes.js';
 import { auditForkEvidence } from '../fork-evidence.js';
+import { IndexAudit } from '../index-audit.js';
 import { clientFor, failureReport, fetchCheckpoint, type ServerReport } from '../remote.js';
 import { SignerKeys } from '../signer-keys.js';
 import { requireQuorum, witnessLines } from '../witnesses.js';
@@ -25,10 +26,10 @@ export default class Audit extends SigCommand {
     `For each server (default: all configured): fetches /log/checkpoint, verifies it with the pinned keys, proves it consistent with the last checkpoint kept (GET /v1/proof/consistency) and keeps it. On an inconsistency (equal sizes with different roots, or no valid consistency proof) both signed checkpoints are written to $SIG_DIR/evidence/<server>-<time>/ and the exit code is 5.
 
 --peer compares with a checkpoint another auditor saw (a URL serving a checkpoint, or a file): equal sizes must have equal roots; different sizes need a consistency proof from the server.
---full streams every entry bundle and hash tile, recomputes the tree and compares each tile as it completes and the root with the checkpoint, and re-verifies every attestation (keys from $SIG_DIR/keys, else GET /v1/keys, read with the signer-key rules). It refuses at once a tree larger than it can check before --timeout (1,000,000 entries a second): raise --timeout for a large log.
+--full streams every entry bundle and hash tile, recomputes the tree and compares each tile as it completes and the root with the checkpoint, replays the index (every index leaf must name its position and hold the map root recomputed from the entries before it; a wrong one writes evidence to $SIG_DIR/evidence/<server>-index-<time>/ and exits 9), and re-verifies every attestation (keys from $SIG_DIR/keys, else GET /v1/keys, read with the signer-key rules). It refuses at once a tree larger than it can check before --timeout (1,000,000 entries a second): raise --timeout for a large log.
 --watch repeats every --interval (for --count rounds, default forever); a fork stops it. --timeout applies to each round.
 
-${exitCodesHelp([EXIT.OK, EXIT.USAGE, EXIT.STALE, EXIT.INVALID, EXIT.FORK, EXIT.UNAVAILABLE])}`;
+${exitCodesHelp([EXIT.OK, EXIT.USAGE, EXIT.STALE, EXIT.INVALID, EXIT.FORK, EXIT.UNAVAILABLE, EXIT.INDEX_FRAUD])}`;
   static override examples = [
     '<%= config.bin %> audit',
     '<%= config.bin %> audit 127.0.0.1_8080 --peer https://other-auditor.example/sig/checkpoint',
@@ -109,7 +110,8 @@ ${exitCodesHelp([EXIT.OK, EXIT.USAGE, EXIT.STALE, EXIT.INVALID, EXIT.FORK, EXIT.
           }
           if (flags.full) {
             const keys = new SignerKeys(this.home, [s], () => client);
-            r.full = await fullAudit(s, client, got.checkpoint, keys.lookup, !this.jsonEnabled());
+            const index = new IndexAudit(this.home, s, client, got.checkpoint);
+            r.full = await fullAudit(s, client, got.checkpoint, keys.lookup, !this.jsonEnabled(), index);
             if (r.full.invalidCount > 0) {
               r.status = 'invalid';
               exit = worse(exit, EXIT.INVALID);
@@ -156,6 +158,12 @@ ${exitCodesHelp([EXIT.OK, EXIT.USAGE, EXIT.STALE, EXIT.INVALID, EXIT.FORK, EXIT.
       this.log(
         `        full: ${r.full.entries} entries in ${r.full.entryBundles} bundles and ${r.full.hashTiles} hash tiles recomputed to the signed root; ${r.full.attestationsVerified} attestations verified, ${r.full.invalidCount} invalid`,
       );
+      const ix = r.full.index;
+      if (ix) {
+        this.log(
+          `        index: ${ix.indexLeaves} index leaves checked against the map replayed over ${ix.replayed} entries (root ${ix.mapRoot})${ix.stoppedAt ? `; replay stopped at entry ${ix.stoppedAt.index}: ${ix.stoppedAt.reason}` : ''}`,
+        );
+      }
       for (const x of r.full.invalidAttestations) this.log(`        entry ${x.index}: ${x.reason}`);
       if (r.full.invalidCount > r.full.invalidAttestations.length)
         this.log(`        (and ${r.full.invalidCount - r.full.invalidAttestations.length} more)`);

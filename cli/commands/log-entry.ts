@@ -4,13 +4,14 @@ import { hashLeaf } from '../../log/hash.js';
 import { deadlineFrom, exitCodesHelp, SigCommand, TIMEOUT_FLAGS } from '../base.js';
 import { CliError } from '../errors.js';
 import { EXIT } from '../exit-codes.js';
+import { verifyLogEntry } from '../index-check.js';
 import { parseIndexArg, pickServer } from '../logread.js';
-import { verifyItem } from '../pinned.js';
 import { clientFor, fetchCheckpoint } from '../remote.js';
 
 /** LogEntry is `sig log entry <index>`: one entry, with its inclusion proof verified. */
 export default class LogEntry extends SigCommand {
-  static override summary = 'Show one log entry, proved included in the current signed checkpoint.';
+  static override summary =
+    'Show one log entry (an attestation entry or an index leaf), proved included in the current signed checkpoint.';
   static override description = exitCodesHelp([
     EXIT.OK,
     EXIT.USAGE,
@@ -44,17 +45,23 @@ export default class LogEntry extends SigCommand {
         `server ${s.name}: GET /v1/entries?start=${index}&limit=1 did not return entry ${index}`,
       );
     const inclusionProof = await client.inclusionProof(index, cp.checkpoint.treeSize);
-    const entry = await verifyItem(s, cp, { index, entry: got.entry, inclusionProof });
+    const view = await verifyLogEntry(s, cp, { index, entry: got.entry, inclusionProof });
     const out = {
       server: s.name,
       index,
       treeSize: cp.checkpoint.treeSize,
       leafHash: base64Encode(hashLeaf(got.entry)),
-      entry,
+      kind: view.kind,
+      entry: view.kind === 'index' ? { index: view.index } : view.entry,
       entryBytes: base64Encode(got.entry),
       inclusionProof: inclusionProof.map(base64Encode),
     };
     this.log(Buffer.from(got.entry).toString('utf8'));
+    if (view.kind === 'index') {
+      this.info(
+        `index leaf: the map root over the ${view.index.size} entries before it is ${view.index.root}${view.index.size === index ? '' : ` (it names size ${view.index.size}, not its position ${index}: \`sig audit --full\` reports it)`}`,
+      );
+    }
     this.info(
       `verified: entry ${index} is included in the checkpoint of size ${cp.checkpoint.treeSize} signed ${cp.timestamp.toISOString()}`,
     );

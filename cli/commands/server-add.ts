@@ -3,6 +3,7 @@ import { deadlineFrom, exitCodesHelp, SigCommand, TIMEOUT_FLAGS } from '../base.
 import { formatDuration, parseDuration, type ServerEntry } from '../config.js';
 import { CliError } from '../errors.js';
 import { EXIT } from '../exit-codes.js';
+import { hasIndex } from '../index-check.js';
 import { checkServerName, fetchServerOffer, pinServer } from '../remote.js';
 import { pinWitnesses, type QuorumReport, witnessLines, witnessPolicyFromFlags } from '../witnesses.js';
 
@@ -10,7 +11,7 @@ import { pinWitnesses, type QuorumReport, witnessLines, witnessPolicyFromFlags }
 export default class ServerAdd extends SigCommand {
   static override summary = 'Add a server, pinned by its keys, with a freshness policy.';
   static override description =
-    `Reads GET /v1/server, shows the origin, the OpenPGP fingerprint and the Ed25519 vkey, and asks before pinning them; compare them with what the operator publishes. In scripts pass --fingerprint <fp> (pins only if it matches) or --yes. Then fetches the current checkpoint, verifies it with the pinned keys, and keeps it: every later checkpoint must be consistent with it.\n\n${exitCodesHelp([EXIT.OK, EXIT.USAGE, EXIT.INVALID, EXIT.UNAVAILABLE])}`;
+    `Reads GET /v1/server, shows the origin, the OpenPGP fingerprint and the Ed25519 vkey, and asks before pinning them; compare them with what the operator publishes. In scripts pass --fingerprint <fp> (pins only if it matches) or --yes. Then fetches the current checkpoint, verifies it with the pinned keys, and keeps it: every later checkpoint must be consistent with it. Whether the server has the index (/v1/server "index": {"version": 1}) is pinned too: from then on every checkpoint from it must end with a valid index leaf, and every answer must prove itself complete (exit 4 otherwise).\n\n${exitCodesHelp([EXIT.OK, EXIT.USAGE, EXIT.INVALID, EXIT.UNAVAILABLE])}`;
   static override examples = [
     '<%= config.bin %> server add https://sig.example.com',
     '<%= config.bin %> server add http://127.0.0.1:8080 --fingerprint 0123456789ABCDEF0123456789ABCDEF01234567',
@@ -68,6 +69,7 @@ export default class ServerAdd extends SigCommand {
       `vkey         ${e.vkey}`,
       ...witnessLines({ witnesses }).map((l) => `witnesses    ${l}`),
       `checkpoint   size ${offer.checkpoint.checkpoint.treeSize}, signed ${offer.checkpoint.timestamp.toISOString()} (verified with these keys)`,
+      `index        ${hasIndex(e) ? 'version 1: every answer is checked complete, every checkpoint must end with an index leaf' : 'none: answers prove inclusion only, not completeness'}`,
     ].join('\n');
     if (!this.jsonEnabled()) process.stderr.write(`${show}\n`);
     if (!offer.freshness.fresh) this.warnLine(`stale: ${offer.freshness.reason}`);

@@ -55,7 +55,7 @@ export default class Verify extends SigCommand {
   static override description =
     `Counts the newest attestation (by OpenPGP signature time) of each trusted key: a newer ok:false revokes an older ok:true. Trusted when at least N trusted keys say ok and at most M say not ok (\`sig trust policy\`).
 
-With --remote, asks every configured server (GET /v1/attestations, all pages) and believes nothing it did not check: the checkpoint's signatures by the server's pinned keys, its freshness (stale when its OpenPGP signature is older than the server's --max-age or more than 5 minutes in the future), every inclusion proof, every attestation's signature, and consistency with the checkpoint kept from last time (never a smaller tree). The new checkpoint is kept. With no fresh server it stops unless --allow-stale. A server answer past ${CLIENT_LIMITS.pages} pages or ${CLIENT_LIMITS.items} attestations is refused whole (exit 4).
+With --remote, asks every configured server (GET /v1/attestations, all pages) and believes nothing it did not check: the checkpoint's signatures by the server's pinned keys, its freshness (stale when its OpenPGP signature is older than the server's --max-age or more than 5 minutes in the future), every inclusion proof, every attestation's signature, and consistency with the checkpoint kept from last time (never a smaller tree). For a server with the index (pinned at \`sig server add\`): the answer's index leaf, lookup proof, count and chain over all pages, so the answer is reported complete (servers[].complete in --json); a failed check names what failed (a missing entry, the chain, the count, the proof, the index leaf) and is exit 4. The new checkpoint is kept. With no fresh server it stops unless --allow-stale. A server answer past ${CLIENT_LIMITS.pages} pages or ${CLIENT_LIMITS.items} attestations is refused whole (exit 4).
 
 Signer keys come from $SIG_DIR/keys when you have them; otherwise from EVERY server asked, each copy checked (only self-signatures that verify are kept) and all merged: a server serving a stripped copy cannot take away a subkey or a revocation another server has. Copies that are unusable or disagree are reported.
 
@@ -243,7 +243,7 @@ ${exitCodesHelp([EXIT.OK, EXIT.USAGE, EXIT.NOT_TRUSTED, EXIT.STALE, EXIT.INVALID
       const detail =
         s.error !== undefined
           ? `${s.error.code}: ${s.error.message}`
-          : `tree size ${s.treeSize}, checkpoint signed ${s.checkpointTime} (${s.ageSeconds}s ago), ${s.attestations} attestation(s)${s.reason ? `; ${s.reason}` : ''}`;
+          : `tree size ${s.treeSize}, checkpoint signed ${s.checkpointTime} (${s.ageSeconds}s ago), ${s.attestations} attestation(s)${s.completeness ? `; ${s.completeness}` : ''}${s.reason ? `; ${s.reason}` : ''}`;
       this.log(`  ${s.status.padEnd(11)} ${s.server}: ${detail}`);
       for (const w of witnessLines(s)) this.log(`              ${w}`);
     }
