@@ -25,6 +25,7 @@ import {
 import { freshPostgres } from '../test/helpers/postgres.js';
 import { tempDir } from '../test/helpers/stores.js';
 import { fmt, load, loadNow, machine, percentile, sampleRss, scale } from './harness.js';
+import { witnessedPhase } from './publish-witnessed.js';
 
 const agent = new Agent({ keepAlive: true, maxSockets: 512 });
 
@@ -110,6 +111,7 @@ export async function run(): Promise<void> {
     },
   });
   const lines: string[] = [];
+  let plainRatio = 0;
   const say = (l: string) => {
     console.log(l);
     lines.push(l);
@@ -153,6 +155,7 @@ export async function run(): Promise<void> {
         `(${heavy.requests * perRequest} in ${fmt(heavy.seconds)} s); receipt latency p50 ${fmt(percentile(heavy.latenciesMs, 50), 0)} ms, ` +
         `p99 ${fmt(percentile(heavy.latenciesMs, 99), 0)} ms; server RSS peak ${fmt(peak, 0)} MiB (load ${loadNow()})`,
     );
+    plainRatio = heavyRate / ref.perSecond;
     say(
       `publish / verification ratio: ${fmt(heavyRate, 0)} / ${fmt(ref.perSecond, 0)} = ${fmt(heavyRate / ref.perSecond, 2)} (target >= 0.5)`,
     );
@@ -194,6 +197,19 @@ export async function run(): Promise<void> {
   } finally {
     await rm(dataDir, { recursive: true, force: true });
     await db.drop();
+  }
+  // The witnessed mode: the same attestations on a new database, one local witness at quorum 1.
+  try {
+    await witnessedPhase({
+      atts,
+      armoredKeys: signers.map((x) => x.armoredPublicKey),
+      referencePerSecond: ref.perSecond,
+      plainRatio,
+      lightN: s.name === 'small' ? 20 : 40,
+      post,
+      say,
+    });
+  } finally {
     agent.destroy();
   }
   console.log(`\npublish summary:\n  ${lines.join('\n  ')}`);

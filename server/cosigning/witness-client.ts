@@ -125,6 +125,11 @@ export async function submitCheckpoint(
         : `request failed: ${(e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message}`,
     };
   }
+  return readAnswer(res, timeout);
+}
+
+/** readAnswer reads a witness's answer within its bound for the status (see submitCheckpoint). */
+async function readAnswer(res: Response, timeout: AbortSignal): Promise<WitnessAnswer> {
   try {
     const max =
       res.status === 200
