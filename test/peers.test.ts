@@ -5,9 +5,13 @@
  * under its own signed checkpoint; loops are harmless (A holds it once). /v1/peers and /metrics report
  * what each follower carried.
  */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import test from 'ava';
+import { EXIT } from '../cli/exit-codes.js';
 import { hashLeaf } from '../log/hash.js';
 import { verifyInclusion } from '../log/proof.js';
+import { checkBuilt, defaultFingerprint, sig, sigJson, tempDir } from './cli-harness.js';
 import { fromB64 } from './helpers/bytes.js';
 import {
   attest,
@@ -47,7 +51,7 @@ async function answer(url: string, id: string): Promise<{ index: bigint; entry: 
   });
 }
 
-test('a ring of three: publish to A, B and C answer it with their own proofs; loops store it once', async (t) => {
+test('a ring of three: publish to A, B and C answer it with their own proofs, loops store it once, sig verify --remote against B sees a revocation published to A', async (t) => {
   const pg = await postgresBackend('peers-ring-a');
   const bA = pg ?? (await pgliteBackend('peers-ring-a'));
   const bB = await pgliteBackend('peers-ring-b');
@@ -108,4 +112,40 @@ test('a ring of three: publish to A, B and C answer it with their own proofs; lo
   t.deepEqual(onB.evidence, []);
   const metrics = await (await fetch(`${b!.url}/metrics`)).text();
   t.regex(metrics, new RegExp(`sig_peer_attestations_total\\{peer="${c!.url}"\\} [1-9]`));
+
+  // sig verify --remote against B alone sees what is published to A: first ok, then a revocation.
+  checkBuilt();
+  const home = tempDir('peers-pub');
+  t.is((await sig(home, ['key', 'generate', '--name', 'Publisher'])).code, 0);
+  const fpA = a!.service.info().openpgpFingerprint;
+  t.is((await sig(home, ['server', 'add', a!.url, '--fingerprint', fpA])).code, 0);
+  const signer = await defaultFingerprint(home);
+  const file = join(tempDir('peers-resource'), 'resource.bin');
+  writeFileSync(file, `resource published to A only ${Math.random()}\n`);
+  t.is((await sig(home, ['attest', file, '--ok'])).code, 0);
+  const p1 = await sig(home, ['publish', file]);
+  t.is(p1.code, 0, p1.stderr);
+  const verifier = tempDir('peers-verifier');
+  const fpB = b!.service.info().openpgpFingerprint;
+  t.is((await sig(verifier, ['server', 'add', b!.url, '--fingerprint', fpB])).code, 0);
+  t.is((await sig(verifier, ['trust', 'add', signer])).code, 0);
+  const ok = await waitFor('B answers the ok', async () => {
+    const v = await sigJson(verifier, ['verify', file, '--remote']);
+    return v.code === EXIT.OK ? v : undefined;
+  });
+  t.is(ok.json.verdict, 'trusted');
+  t.deepEqual(
+    ok.json.servers.map((x: { url: string }) => x.url),
+    [b!.url],
+  );
+  // The revocation (signature times have one-second resolution: let the clock pass the first).
+  const first = Date.parse(ok.json.attestations[0].signedAt);
+  while (Date.now() < first + 1100) await new Promise((r) => setTimeout(r, 50));
+  t.is((await sig(home, ['attest', file, '--not-ok', '--comment', 'revoked'])).code, 0);
+  t.is((await sig(home, ['publish', file])).code, 0);
+  const bad = await waitFor('B answers the revocation', async () => {
+    const v = await sig(verifier, ['verify', file, '--remote']);
+    return v.code === EXIT.NOT_TRUSTED ? v : undefined;
+  });
+  t.regex(bad.stdout, /MARKED BAD/);
 });
