@@ -24,7 +24,10 @@
  *      within the tree and never goes down in signing order, its root equals the root recomputed at its
  *      size, and it is consistent with the latest checkpoint by an RFC 9162 §2.1.4 proof built from the
  *      stored tiles (log/proof.ts proveConsistency + verifyConsistency).
- *   8. PENDING (pending.ts): every pending row (a future entry) parses and agrees with its columns; rows
+ *   8. INDEX (index.ts): the index replayed from the entries (log/index-map.ts IndexReplayer): every index
+ *      leaf names its own position and holds the map root recomputed from the entries before it, and
+ *      from the first index leaf on every stored checkpoint ends with one (SPEC.md "The index").
+ *   9. PENDING (pending.ts): every pending row (a future entry) parses and agrees with its columns; rows
  *      for attestations already logged are counted, not problems (the integrator drops them).
  * A class is an FsckCheck (server/fsck/scan.ts): hooks before, during and after the one pass over the
  * entries, sharing one problems list and one scan state. Adding a class is adding its function here.
@@ -42,6 +45,7 @@ import { openDb } from './db.js';
 import { checkCheckpoints } from './fsck/checkpoints.js';
 import { checkEntries } from './fsck/entries.js';
 import { checkIdentity } from './fsck/identity.js';
+import { checkIndex } from './fsck/index.js';
 import { checkPending } from './fsck/pending.js';
 import type { FsckReader } from './fsck/reader.js';
 import { emptyReport, FSCK_CLASSES, type FsckClass, type FsckReport, Problems } from './fsck/report.js';
@@ -72,6 +76,7 @@ const CLASS_CHECKS: Record<FsckClass, (s: FsckScan) => FsckCheck> = {
   TILES: checkTiles,
   ROOT: checkRoot,
   CHECKPOINTS: checkCheckpoints,
+  INDEX: checkIndex,
   PENDING: checkPending,
 };
 

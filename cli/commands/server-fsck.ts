@@ -27,7 +27,7 @@ export default class ServerFsck extends SigCommand {
   static override description =
     'Reads the database named by --database-url (DATABASE_URL) or the embedded PGlite database in --data-dir ' +
     '(DATA_DIR; stop that server first: PGlite is one process). Only reads; safe on a live Postgres. Exits 4 and ' +
-    `names the first class of problem (SCHEMA, IDENTITY, ENTRIES, SIGNATURES, TILES, ROOT, CHECKPOINTS, PENDING) when the log does not verify.\n\n${exitCodesHelp([EXIT.OK, EXIT.USAGE, EXIT.INVALID])}`;
+    `names the first class of problem (SCHEMA, IDENTITY, ENTRIES, SIGNATURES, TILES, ROOT, CHECKPOINTS, INDEX, PENDING) when the log does not verify.\n\n${exitCodesHelp([EXIT.OK, EXIT.USAGE, EXIT.INVALID])}`;
   static override examples = [
     '<%= config.bin %> server fsck --data-dir ./data',
     'DATABASE_URL=postgres://sig@db/sig <%= config.bin %> server fsck --json',

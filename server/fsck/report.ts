@@ -12,6 +12,7 @@ export const FSCK_CLASSES = [
   'TILES',
   'ROOT',
   'CHECKPOINTS',
+  'INDEX',
   'PENDING',
 ] as const;
 
