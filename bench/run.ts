@@ -9,6 +9,8 @@ const BENCHES: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   log: () => import('./log.js'), // Merkle core: hashing, appendLeaves, proofs (log/)
   publish: () => import('./publish.js'), // publish throughput vs verification, receipt latency, RSS
   query: () => import('./query.js'), // queries, proofs, tiles at 10^4..10^6 (bulk-loaded), storage
+  peers: () => import('./peers.js'), // peering: entries/s carried from a 10^5-entry log, lag under publish load
+  index: () => import('./index.js'), // the index: added round time, takeover, storage, proof size, queries
 };
 
 async function main(): Promise<void> {

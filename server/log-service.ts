@@ -53,7 +53,9 @@ export { DEFAULT_SERVICE_OPTIONS, type ServiceOptions } from './service-options.
 
 /** StorageCounts are the row counts of the log's tables. */
 export interface StorageCounts {
+  /** entries: every leaf, index leaves included; attestations: the attestation entries alone. */
   entries: number;
+  attestations: number;
   pending: number;
   tiles: number;
   checkpoints: number;

@@ -248,12 +248,14 @@ export class SqlStore
 
   async counts() {
     const [r] = await this.db.query(
-      `SELECT (SELECT count(*) FROM entries) AS entries, (SELECT count(*) FROM pending) AS pending,
+      `SELECT (SELECT count(*) FROM entries) AS entries, (SELECT count(identifier) FROM entries) AS attestations,
+              (SELECT count(*) FROM pending) AS pending,
               (SELECT count(*) FROM tiles) AS tiles, (SELECT count(*) FROM checkpoints) AS checkpoints,
               (SELECT count(*) FROM signer_keys) AS keys`,
     );
     return {
       entries: num(r?.entries),
+      attestations: num(r?.attestations),
       pending: num(r?.pending),
       tiles: num(r?.tiles),
       checkpoints: num(r?.checkpoints),

@@ -30,7 +30,10 @@ COMMENT ON COLUMN index_buckets.from_size IS 'The map size (number of log entrie
 COMMENT ON COLUMN index_buckets.key_count IS 'Number of keys in the bucket.';
 COMMENT ON COLUMN index_buckets.hash IS 'Hash of the subtree at depth 18 holding exactly these keys (SPEC.md "Map root"); kept so the top of the map loads without reading a key.';
 COMMENT ON COLUMN index_buckets.records IS 'The keys and their values, key (32 bytes) || uint64be(count) || chain (32 bytes), in increasing key order.';
-CREATE INDEX index_buckets_from_size_idx ON index_buckets (from_size);
+-- Readers moving their in-memory top from one map size to another ask for the rows written in between
+-- (server/index-sql.ts bucketHeads). Rows are appended in increasing from_size, so a BRIN index finds
+-- them in a few KB, where a btree would cost about a tenth of the table.
+CREATE INDEX index_buckets_from_size_brin ON index_buckets USING brin (from_size);
 
 ALTER TABLE log_state ADD COLUMN map_size bigint NOT NULL DEFAULT 0 CHECK (map_size >= 0);
 ALTER TABLE log_state ADD COLUMN map_pruned_to bigint NOT NULL DEFAULT 0 CHECK (map_pruned_to >= 0);

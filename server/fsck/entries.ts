@@ -5,7 +5,8 @@
  * attestationDigest); no attestation digest appears twice from log_state.canonical_dedup_from on (below it,
  * entries logged before canonical dedup took effect may repeat one: counted, not problems); the stored
  * leaf hash, when the schema has the column, is SHA-256(0x00 || entry) (the level-0 tiles are checked
- * again under TILES).
+ * again under TILES). An index leaf has NULL digest, identifier and signer; whether it holds the right
+ * root is the INDEX class's to check.
  */
 import { bytesEqual, hexEncode } from '../../log/bytes.js';
 import { attestationDigest } from '../../log/entry.js';
@@ -88,6 +89,18 @@ function checkEntry(s: FsckScan, e: ScannedEntry, digests: Set<string>): void {
       },
     );
   }
+  if (e.indexLeaf !== undefined || e.digest === null) {
+    // An index leaf has no dedup key, identifier or signer (sql/003); an attestation has all three.
+    if (e.indexLeaf === undefined || e.digest !== null || e.identifier !== null || e.signer !== null) {
+      s.problems.add(
+        'ENTRIES',
+        'ENTRY_COLUMNS_MISMATCH',
+        `entry ${idx}: ${e.indexLeaf ? 'an index leaf with attestation columns' : 'an attestation without its digest, identifier or signer columns'}`,
+        { index: idx },
+      );
+    }
+    return;
+  }
   const dKey = Buffer.from(e.digest).toString('latin1');
   if (digests.has(dKey) && e.index < s.dedupFrom) {
     // Logged before canonical dedup took effect (sql/002): another spelling of a logged signature.
@@ -115,8 +128,10 @@ function columnsMismatch(e: ScannedEntry): string[] {
   const att = e.parsed.attestation;
   const digest = attestationDigest(att);
   const out: string[] = [];
-  if (!bytesEqual(digest, e.digest))
-    out.push(`attestation_digest ${hexEncode(e.digest)} (entry says ${hexEncode(digest)})`);
+  if (e.digest === null || !bytesEqual(digest, e.digest))
+    out.push(
+      `attestation_digest ${e.digest ? hexEncode(e.digest) : 'NULL'} (entry says ${hexEncode(digest)})`,
+    );
   if (e.identifier !== att.data.id)
     out.push(`identifier ${JSON.stringify(e.identifier)} (entry says ${JSON.stringify(att.data.id)})`);
   if (e.signer !== att.key) out.push(`signer_fingerprint ${e.signer} (entry says ${att.key})`);

@@ -28,9 +28,10 @@ export interface FsckEntryRow {
   entry: Uint8Array;
   /** leafHash: the stored leaf hash column, when the schema has one. */
   leafHash: Uint8Array | undefined;
-  digest: Uint8Array;
-  identifier: string;
-  signer: string;
+  /** digest, identifier, signer: NULL (null) for an index leaf (sql/003). */
+  digest: Uint8Array | null;
+  identifier: string | null;
+  signer: string | null;
   loggedAt: Date;
 }
 

@@ -10,6 +10,7 @@
  */
 import { type Entry, parseEntry } from '../../log/entry.js';
 import { emptyRoot, hashLeaf } from '../../log/hash.js';
+import { type IndexLeaf, isIndexLeaf, parseIndexLeaf } from '../../log/index-map.js';
 import type { Verifier } from '../../log/note.js';
 import { appendLeaves, type TileCoord, tilePath } from '../../log/tiles.js';
 import type { FsckEntryRow, FsckReader } from './reader.js';
@@ -35,9 +36,12 @@ export interface TileData {
 export interface ScannedEntry extends FsckEntryRow {
   /** leaf: the RFC 6962 leaf hash SHA-256(0x00 || entry), recomputed. */
   leaf: Uint8Array;
-  /** parsed: the entry, or undefined when it does not parse (then parseError says why). */
+  /** parsed: the attestation entry, or undefined when it does not parse (then parseError says why) or
+   *  is an index leaf (then indexLeaf holds it). */
   parsed: Entry | undefined;
   parseError: unknown;
+  /** indexLeaf: the index leaf (SPEC.md "The index"), when the entry is one. */
+  indexLeaf: IndexLeaf | undefined;
 }
 
 /** FsckScan is the state the classes share: the reader, the problems, the report, and what the pass found. */
@@ -132,9 +136,12 @@ function scanEntry(row: FsckEntryRow): ScannedEntry {
   // that no longer parses or no longer matches its own columns (ENTRIES).
   const leaf = hashLeaf(row.entry);
   try {
-    return { ...row, leaf, parsed: parseEntry(row.entry), parseError: undefined };
+    if (isIndexLeaf(row.entry)) {
+      return { ...row, leaf, parsed: undefined, parseError: undefined, indexLeaf: parseIndexLeaf(row.entry) };
+    }
+    return { ...row, leaf, parsed: parseEntry(row.entry), parseError: undefined, indexLeaf: undefined };
   } catch (e) {
-    return { ...row, leaf, parsed: undefined, parseError: e };
+    return { ...row, leaf, parsed: undefined, parseError: e, indexLeaf: undefined };
   }
 }
 

@@ -39,7 +39,9 @@ async function loadKeys(
   keys: Map<string, StoredKey>,
   entries: readonly ScannedEntry[],
 ): Promise<void> {
-  const want = [...new Set(entries.map((e) => e.signer))].filter((f) => !keys.has(f));
+  const want = [...new Set(entries.flatMap((e) => (e.signer === null ? [] : [e.signer])))].filter(
+    (f) => !keys.has(f),
+  );
   if (want.length === 0) return;
   for (const k of await s.reader.keys(want)) keys.set(k.fingerprint, { armored: k.armored });
   for (const f of want) if (!keys.has(f)) keys.set(f, null);

@@ -81,9 +81,9 @@ class SqlFsckReader implements FsckReader {
         index: big(r.idx),
         entry: bytes(r.entry),
         leafHash: leaf ? bytes(r.leaf_hash) : undefined,
-        digest: bytes(r.attestation_digest),
-        identifier: String(r.identifier),
-        signer: String(r.signer_fingerprint),
+        digest: r.attestation_digest === null ? null : bytes(r.attestation_digest),
+        identifier: r.identifier === null ? null : String(r.identifier),
+        signer: r.signer_fingerprint === null ? null : String(r.signer_fingerprint),
         loggedAt: new Date(r.logged_at as Date),
       }),
     );
