@@ -9,10 +9,11 @@
  * the origin's row lock: two concurrent submissions never both win, and a crash leaves the old state
  * or the new one. The HTTP edge is server/http/witness.ts.
  *
- * Work before the lock is bounded: the body is at most MAX_ADD_CHECKPOINT_BYTES and parsed strictly
- * (400), an unknown origin is answered without touching the database (404). Under the lock: at most one
- * Ed25519 verification per trusted key of the origin (unknown keys' lines are skipped by openNote), one
- * consistency proof of at most 63 hashes, one signature.
+ * Work is bounded before the lock: the body is at most MAX_ADD_CHECKPOINT_BYTES and parsed strictly
+ * (400), an unknown origin is answered without touching the database (404), and so is a checkpoint no
+ * listed key signed (403): at most one Ed25519 verification per listed key of the origin (lines of
+ * unknown keys are skipped by openNote). Under the lock: that verification again, one consistency proof
+ * of at most 63 hashes, one signature.
  */
 import { formatNote } from '../../log/note.js';
 import {
@@ -104,8 +105,6 @@ export class Witness {
   private readonly logs: WitnessLogs;
   private readonly key: CosignerKey;
   private readonly logger: Logger | undefined;
-  /** answers counts the answers by status, for tests and operators. */
-  readonly answers: Record<number, number> = {};
 
   private constructor(store: WitnessStore, logs: WitnessLogs, key: CosignerKey, logger?: Logger) {
     this.store = store;
@@ -161,36 +160,44 @@ export class Witness {
   /**
    * addCheckpoint answers an add-checkpoint request body (c2sp.org/tlog-witness): parse (throws LogError
    * WITNESS_REQUEST_INVALID, HTTP 400, for a malformed body, before anything else), then 404 for an
-   * unknown origin, then, in one transaction on the origin's locked row, decideAddCheckpoint; a `cosign`
-   * verdict is signed and stored before COMMIT, and answered after it. Throws database errors (nothing
-   * stored then).
+   * unknown origin, then the log's signature (403) and old size (400) checked without the database, then,
+   * in one transaction on the origin's locked row, decideAddCheckpoint again on the stored state; a
+   * `cosign` verdict is signed and stored before COMMIT, and answered after it. Throws database errors
+   * (nothing stored then).
    */
   async addCheckpoint(body: string | Uint8Array): Promise<AddCheckpointAnswer> {
     const request = parseAddCheckpointRequest(body);
     const log = this.logs.get(request.origin);
-    const answer: AddCheckpointAnswer =
-      log === undefined
-        ? {
-            status: 404,
-            code: WITNESS_REFUSAL_CODES[404],
-            reason: 'unknown-origin',
-            origin: request.origin,
-            message: `unknown log origin ${JSON.stringify(request.origin)}: this witness witnesses ${this.logs.size === 0 ? 'no log yet' : [...this.logs.keys()].map((o) => JSON.stringify(o)).join(', ')}`,
-          }
-        : await this.store.update(log.origin, async (tree) => {
-            const outcome = await decideAddCheckpoint(request, log, tree);
-            if (outcome.verdict !== 'cosign') return { value: this.answer(log.origin, outcome) };
-            const cosignedAt = new Date();
-            const lines = await cosignCheckpoint(outcome.text, [this.key.signer]);
-            const checkpoint = formatNote({ text: outcome.text, signatures: outcome.logSignatures }) + lines;
-            const { treeSize, rootHash } = outcome.checkpoint;
-            return {
-              next: { tree: { treeSize, rootHash, checkpoint, cosignedAt } },
-              value: { status: 200 as const, body: lines, origin: log.origin, treeSize },
-            };
-          });
-    this.answers[answer.status] = (this.answers[answer.status] ?? 0) + 1;
-    return answer;
+    if (log === undefined) {
+      const known = [...this.logs.keys()].map((o) => JSON.stringify(o)).join(', ');
+      return {
+        status: 404,
+        code: WITNESS_REFUSAL_CODES[404],
+        reason: 'unknown-origin',
+        origin: request.origin,
+        message: `unknown log origin ${JSON.stringify(request.origin)}: this witness witnesses ${known || 'no log yet'}`,
+      };
+    }
+    // The refusals that do not depend on the stored state (a checkpoint no listed key signed: 403; an old
+    // size past the checkpoint's: 400) are answered before any transaction, so a flood of forged requests
+    // never holds the row lock, nor (PGlite: one connection) the whole database. An honest request is
+    // verified again under the lock: one more Ed25519 verification per cosignature.
+    const unlocked = await decideAddCheckpoint(request, log, undefined);
+    if (unlocked.verdict === 'refuse' && (unlocked.status === 403 || unlocked.status === 400)) {
+      return this.answer(log.origin, unlocked);
+    }
+    return this.store.update(log.origin, async (tree) => {
+      const outcome = await decideAddCheckpoint(request, log, tree);
+      if (outcome.verdict !== 'cosign') return { value: this.answer(log.origin, outcome) };
+      const cosignedAt = new Date();
+      const lines = await cosignCheckpoint(outcome.text, [this.key.signer]);
+      const checkpoint = formatNote({ text: outcome.text, signatures: outcome.logSignatures }) + lines;
+      const { treeSize, rootHash } = outcome.checkpoint;
+      return {
+        next: { tree: { treeSize, rootHash, checkpoint, cosignedAt } },
+        value: { status: 200 as const, body: lines, origin: log.origin, treeSize },
+      };
+    });
   }
 
   /** answer turns a refusal or conflict into its AddCheckpointAnswer, logging evidence of a fork. */
