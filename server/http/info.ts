@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { type Router as ExpressRouter, Router } from 'express';
 import { INDEX_VERSION } from '../../log/index-map.js';
 import type { HttpContext } from './context.js';
+import { WITNESS_PREFIX } from './witness.js';
 
 let cachedVersion: string | undefined;
 
@@ -60,7 +61,7 @@ export function infoRoutes(ctx: HttpContext): ExpressRouter {
       // SPEC.md "The index": every checkpoint ends with an index leaf, and answers carry lookups.
       index: { version: INDEX_VERSION },
       // The witness role (SPEC.md "Witnesses"), when on: what a log puts in its WITNESS_POLICY.
-      ...(ctx.witness ? { witness: { ...ctx.witness.info(), submissionPrefix: '/witness' } } : {}),
+      ...(ctx.witness ? { witness: { ...ctx.witness.info(), submissionPrefix: WITNESS_PREFIX } } : {}),
       version: serverVersion(),
     });
   });
