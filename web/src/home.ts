@@ -10,6 +10,7 @@ import { Check, checkList, errorText, h } from './dom.js';
 import { link } from './nav.js';
 import { type Point, sizePlot } from './plot.js';
 import { type CheckpointChecks, decodeB64, hex, latestCheckpoint, loadIdentity } from './verify.js';
+import { witnessForm } from './witnesses.js';
 
 /** checkpointChecks returns a fresh set of the checkpoint's checks. */
 export function checkpointChecks(): CheckpointChecks {
@@ -63,7 +64,13 @@ export async function renderHome(view: HTMLElement, stillHere: () => boolean): P
     { 'aria-labelledby': 'newest-title' },
     h('h2', { id: 'newest-title' }, 'Newest entries'),
   );
-  view.append(plot, newest);
+  view.append(
+    witnessForm(() => {
+      location.reload();
+    }),
+    plot,
+    newest,
+  );
   await Promise.all([
     fillPlot(plot),
     verified ? fillNewest(newest, verified.checkpoint.treeSize) : skipNewest(newest),

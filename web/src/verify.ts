@@ -23,6 +23,7 @@ import { verifyInclusion } from '../../log/proof.js';
 import { type Attestation, fingerprintHex, readPublicKey, verifyAttestation } from '../../log/signet.js';
 import { getJson, getText } from './api.js';
 import { type Check, errorText } from './dom.js';
+import { checkCosignatures } from './witnesses.js';
 
 /** STALE_AFTER_MS: a checkpoint older than this is stale (SPEC.md "The CLI": the default 24 hours). */
 export const STALE_AFTER_MS = 24 * 60 * 60 * 1000;
@@ -108,11 +109,8 @@ export async function checkCheckpoint(
   const pgpVerifier = openpgpVerifier(id.origin, id.openpgpKey);
   const pgp = await checkLine(note, pgpVerifier, checks.openpgp);
   let checkpoint: Checkpoint;
-  let others = 0;
   try {
-    const parsed = parseNote(note);
-    checkpoint = parseCheckpoint(parsed.text);
-    others = parsed.signatures.filter((s) => s.name !== id.origin).length;
+    checkpoint = parseCheckpoint(parseNote(note).text);
   } catch (e) {
     checks.origin.fail(errorText(e));
     checks.freshness.skip('the checkpoint could not be read');
@@ -126,11 +124,7 @@ export async function checkCheckpoint(
   } else {
     checks.origin.fail(`${checkpoint.origin}, but the checkpoint's signatures did not verify`);
   }
-  checks.cosignatures.skip(
-    others === 0
-      ? 'no witness cosignature lines on this checkpoint'
-      : `${others} signature line(s) by other keys; the page knows no witness key to check them with`,
-  );
+  await checkCosignatures(note, id.origin, checks.cosignatures);
   if (!pgp) {
     checks.freshness.fail('no verified OpenPGP signature, so no verified time');
     return undefined;
