@@ -48,14 +48,19 @@ async function client(
   view: { old: number },
   acked: number[],
   rnd: () => number,
+  cuts: string[] = [],
 ): Promise<void> {
   while (view.old < SIZE) {
     const next = Math.min(SIZE, view.old + 1 + Math.floor(rnd() * 4));
     let a: Awaited<ReturnType<typeof addCheckpoint>>;
     try {
       a = await addCheckpoint(url, await log.request(view.old, next));
-    } catch {
-      return; // the process is gone
+    } catch (e) {
+      // The process is gone: ECONNREFUSED when it died between requests, a reset or closed socket when
+      // it died during this one.
+      const cause = (e as { cause?: { code?: string } }).cause;
+      cuts.push(cause?.code ?? String(e));
+      return;
     }
     if (a.status === 200) {
       acked.push(next);
@@ -93,9 +98,11 @@ async function crashRun(t: ExecutionContext, backend: 'pglite' | 'postgres'): Pr
       (await (await fetch(`${server.url}/v1/server`)).json()) as { witness: { vkey: string } }
     ).witness.vkey;
     let floor = 0n;
+    let midRequest = 0;
     for (let k = 0; k < KILLS; k++) {
       const acked: number[] = [];
-      const running = views.map((v) => client(server!.url, log, v, acked, rnd));
+      const cuts: string[] = [];
+      const running = views.map((v) => client(server!.url, log, v, acked, rnd, cuts));
       // Kill while the clients are busy: after at least one answer, at a random moment.
       const until = Date.now() + 200 + Math.floor(rnd() * 1800);
       while (acked.length === 0 || Date.now() < until) await new Promise((r) => setTimeout(r, 10));
@@ -108,10 +115,14 @@ async function crashRun(t: ExecutionContext, backend: 'pglite' | 'postgres'): Pr
       const maxAcked = BigInt(Math.max(...acked));
       t.true(row!.treeSize >= maxAcked, `stored ${row!.treeSize} < acknowledged ${maxAcked}`);
       t.true(row!.treeSize >= floor, `stored ${row!.treeSize} went back from ${floor}`);
-      t.log(`kill ${k + 1}: ${acked.length} cosignatures, stored size ${row!.treeSize}`);
+      t.log(
+        `kill ${k + 1}: ${acked.length} cosignatures, stored size ${row!.treeSize}, requests cut: ${cuts.join(' ')}`,
+      );
+      midRequest += cuts.filter((c) => c !== 'ECONNREFUSED').length;
       floor = row!.treeSize;
       server = await spawnServer({ env, built: false });
     }
+    t.true(midRequest > 0, 'at least one kill cut a request in flight');
     // After the last restart every client resyncs (409) and the log reaches its end.
     await Promise.all(views.map((v) => client(server!.url, log, v, [], rnd)));
     t.true(views.every((v) => v.old === SIZE));
