@@ -412,6 +412,15 @@ test('witness: configuration refusals name the setting [pglite]', async (t) => {
   };
   try {
     const log = new TestLog('example.com/log-e');
+    // Without WITNESS_LOGS there is no witness role (WITNESS_NAME alone does not turn it on).
+    const off = await startTestServer(testConfig(b, { 'witness-name': 'w.test/one' }));
+    try {
+      t.false('witness' in (await getJson(`${off.url}/v1/server`)).body);
+      const a = await addCheckpoint(off.url, await log.request(0, 3));
+      t.deepEqual([a.status, JSON.parse(a.body).error.code], [404, 'NOT_FOUND']);
+    } finally {
+      await off.close();
+    }
     const bad = join(dataDir, 'bad-logs');
     await writeFile(bad, `log ${log.vkey}\nwitness w ${generateCosignatureKey('w').vkey}\nquorum w\n`);
     await t.throwsAsync(startTestServer(testConfig(b, { 'witness-logs': bad })), {
