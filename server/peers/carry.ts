@@ -39,14 +39,15 @@ export interface CarryCounts extends Omit<Carried, 'to'> {
 
 /**
  * carryBatch submits the attestation entries of `batch` (in log order) and returns the counts. Keys
- * are asked of the peer once per signer per call; a key the peer does not have (404) or that we refuse
- * leaves the stored copy in use. Throws what PeerClient throws (the batch is then retried as a whole:
+ * are asked of the peer once per signer per round (`keysMerged`, shared by its batches); a key the
+ * peer does not have (404) or that we refuse leaves the stored copy in use. Throws what PeerClient throws (the batch is then retried as a whole:
  * nothing is counted), and BACKLOG_FULL / KEY_BUSY / database errors from addPending.
  */
 export async function carryBatch(
   batch: readonly IndexedEntry[],
   client: PeerClient,
   admission: PeerAdmission,
+  keysMerged: Set<string> = new Set(),
 ): Promise<CarryCounts> {
   const counts: CarryCounts = {
     attestations: 0,
@@ -73,39 +74,47 @@ export async function carryBatch(
     }
   }
   if (atts.length === 0) return counts;
-  await mergeSignerKeys([...new Set(atts.map((a) => a.att.key))], client, admission);
-  const admit = async (list: readonly { att: Attestation }[]) => {
-    const admitted = await admission.check(list.map((a) => a.att));
-    counts.added += await admission.addPending(admitted);
-    counts.attestations += list.length;
-  };
-  let rest = atts;
-  while (rest.length > 0) {
-    try {
-      await admit(rest);
-      break;
-    } catch (e) {
-      const item = failedItem(e);
-      if (item !== undefined) {
-        // The lowest failing item: skip it and check the rest again (bad items are rare).
-        skip(rest[item]!.index, (e as LogError).code, (e as LogError).message);
-        rest = rest.filter((_, i) => i !== item);
-        continue;
-      }
-      if (!isBudget(e)) throw e;
-      // Past the work budget, and which item it was is not said: check them one at a time.
-      for (const one of rest) {
-        try {
-          await admit([one]);
-        } catch (e1) {
-          if (failedItem(e1) === undefined && !isBudget(e1)) throw e1;
-          skip(one.index, (e1 as LogError).code, (e1 as Error).message);
-        }
-      }
-      break;
-    }
+  // Each signer's key is asked of the peer once per round (keysMerged), not once per batch.
+  const signers = [...new Set(atts.map((a) => a.att.key))].filter((fp) => !keysMerged.has(fp));
+  await mergeSignerKeys(signers, client, admission);
+  for (const fp of signers) keysMerged.add(fp);
+  const rows = await checkAll(atts, admission, skip);
+  if (rows.length > 0) {
+    counts.added = await admission.addPending({ rows, keys: [] });
+    counts.attestations = rows.length;
   }
   return counts;
+}
+
+/**
+ * checkAll returns the admitted rows of `atts`. The whole batch is checked at once first (one key read,
+ * the signatures verified in parallel by the verify workers); when that fails, each attestation is
+ * checked on its own, all at once: a bad item costs its own check, never a re-check of the others, so
+ * a batch full of bad signatures costs two verifications per entry, never a number that grows with the
+ * batch. Invalid items are passed to `skip`.
+ */
+async function checkAll(
+  atts: readonly { index: bigint; att: Attestation }[],
+  admission: PeerAdmission,
+  skip: (index: bigint, code: string, message: string) => void,
+): Promise<Admitted['rows']> {
+  try {
+    return (await admission.check(atts.map((a) => a.att))).rows;
+  } catch (e) {
+    if (!isLogError(e) && !isBudget(e)) throw e;
+  }
+  const settled = await Promise.allSettled(atts.map((a) => admission.check([a.att])));
+  const rows: Admitted['rows'] = [];
+  settled.forEach((r, i) => {
+    if (r.status === 'fulfilled') {
+      rows.push(...r.value.rows);
+      return;
+    }
+    const e = r.reason;
+    if (!isLogError(e) && !isBudget(e)) throw e;
+    skip(atts[i]!.index, (e as LogError).code, (e as Error).message);
+  });
+  return rows;
 }
 
 /** mergeSignerKeys asks the peer for each signer's key and stores the merge; refused keys are left out. */
@@ -135,11 +144,4 @@ function isRefusedKey(e: unknown): boolean {
   return (
     isLogError(e) || isBudget(e) || (e instanceof Error && (e as { code?: unknown }).code === 'KEY_BUSY')
   );
-}
-
-/** failedItem returns details.item of a LogError from Admission.check (the attestation that failed). */
-function failedItem(e: unknown): number | undefined {
-  if (!isLogError(e)) return undefined;
-  const item = e.details.item;
-  return typeof item === 'number' && Number.isSafeInteger(item) && item >= 0 ? item : undefined;
 }

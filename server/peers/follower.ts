@@ -106,6 +106,7 @@ export class Follower {
   private async carry(row: PeerRow, client: PeerClient, tiles: VerifiedTiles): Promise<RoundOutcome> {
     let carried = row.carried;
     let entries = 0;
+    const keysMerged = new Set<string>();
     const total: CarryCounts = {
       attestations: 0,
       indexLeaves: 0,
@@ -127,7 +128,7 @@ export class Follower {
       const batch = all
         .slice(Number(carried - first))
         .map((entry, i) => ({ index: carried + BigInt(i), entry }));
-      const c = await carryBatch(batch, client, this.admission);
+      const c = await carryBatch(batch, client, this.admission, keysMerged);
       const to = carried + BigInt(batch.length);
       if (!(await this.store.advance(row, carried, { ...c, to })))
         return { more: false, stop: false, counts: total };
