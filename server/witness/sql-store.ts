@@ -45,14 +45,6 @@ export class SqlWitnessStore implements WitnessStore {
     );
   }
 
-  async cosigned(origin: string): Promise<StoredCosignedTree | undefined> {
-    const [r] = await this.db.query(
-      'SELECT tree_size, root_hash, checkpoint, cosigned_at FROM witness_logs WHERE origin = $1',
-      [origin],
-    );
-    return r ? rowToTree(r) : undefined;
-  }
-
   async update<T>(
     origin: string,
     fn: (tree: StoredCosignedTree) => Promise<{ next?: { tree: StoredCosignedTree }; value: T }>,

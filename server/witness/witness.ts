@@ -49,8 +49,6 @@ export interface WitnessStore {
   recordIdentity(id: CosignerIdentity): Promise<CosignerIdentity>;
   /** addLogs makes a never-cosigned row (size 0) for each origin that has no row; others are kept. */
   addLogs(origins: readonly string[]): Promise<void>;
-  /** cosigned returns an origin's row, or undefined when it has none. */
-  cosigned(origin: string): Promise<StoredCosignedTree | undefined>;
   /**
    * update runs fn on the origin's row, locked, in one transaction: when fn returns `next`, it becomes
    * the row before COMMIT; `value` is returned after COMMIT. Throws when the origin has no row, and
@@ -150,11 +148,6 @@ export class Witness {
         urls: [...l.urls],
       })),
     };
-  }
-
-  /** cosigned returns the stored state of a witnessed log (undefined for an origin not configured). */
-  async cosigned(origin: string): Promise<StoredCosignedTree | undefined> {
-    return this.logs.has(origin) ? this.store.cosigned(origin) : undefined;
   }
 
   /**
