@@ -88,10 +88,12 @@ export class IndexRound {
       state: next,
     });
     await tx.index.writeBuckets(size, writes);
-    // Keep every version a checkpoint of the last HISTORY_MS needs (its map size is its tree size - 1).
-    const oldest = await tx.index.oldestServedSize(HISTORY_MS);
-    let keep = oldest === undefined ? size : oldest - 1n < size ? oldest - 1n : size;
+    // Keep every version a checkpoint served in the last HISTORY_MS needs (a checkpoint of tree size M
+    // needs the map of size M - 1): those from the checkpoint that was the newest HISTORY_MS ago on.
+    const then = await tx.index.servedSizeAgo(HISTORY_MS);
+    let keep = then === undefined || then === 0n ? s.prunedTo : then - 1n;
     if (keep < s.prunedTo) keep = s.prunedTo;
+    if (keep > size) keep = size;
     if (keep > s.prunedTo) await tx.index.prune(s.prunedTo, keep);
     await tx.index.setMapState({ mapSize: size, prunedTo: keep, indexLeafAt: size });
     this.#pending = size;

@@ -97,12 +97,16 @@ export function indexSql(q: Queryable): IndexStore {
       ]);
     },
 
-    async oldestServedSize(windowMs) {
+    async servedSizeAgo(windowMs) {
+      // Walks the checkpoints back from the newest (id order is signing order) and stops at the first
+      // one signed windowMs ago or earlier: the rows it reads are those of the window, whatever the
+      // table's length.
       const [r] = await q.query(
-        `SELECT min(tree_size) AS s FROM checkpoints WHERE signed_at > now() - make_interval(secs => $1::float8 / 1000)`,
+        `SELECT tree_size FROM checkpoints
+          WHERE signed_at <= now() - make_interval(secs => $1::float8 / 1000) ORDER BY id DESC LIMIT 1`,
         [windowMs],
       );
-      return r?.s === null || r?.s === undefined ? undefined : big(r.s);
+      return r === undefined ? undefined : big(r.tree_size);
     },
 
     async prune(after: bigint, keep: bigint) {

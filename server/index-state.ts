@@ -72,8 +72,8 @@ export interface IndexStore extends MapReadStore {
   writeBuckets(fromSize: bigint, rows: readonly BucketWrite[]): Promise<void>;
   /** setMapState writes the map's row of log_state. */
   setMapState(s: MapState): Promise<void>;
-  /** oldestServedSize returns the smallest tree size of the checkpoints signed in the last windowMs. */
-  oldestServedSize(windowMs: number): Promise<bigint | undefined>;
+  /** servedSizeAgo returns the tree size of the checkpoint that was the newest windowMs ago (undefined when none). */
+  servedSizeAgo(windowMs: number): Promise<bigint | undefined>;
   /** prune deletes the versions superseded by a version in (after, keep]. */
   prune(after: bigint, keep: bigint): Promise<void>;
 }

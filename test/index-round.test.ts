@@ -1,0 +1,123 @@
+/**
+ * The integrator's index step (server/index-round.ts) on a real store, both backends, without the
+ * HTTP layer: rounds of entries, each followed by an index leaf, checked against the pure replay; a
+ * round that rolls back after its index step (the in-memory top already changed) leaves the next round
+ * correct; lookups (server/index-reader.ts) at every kept map size verify against that size's leaf;
+ * versions that no checkpoint of the history window needs are pruned, and a lookup at such a size is
+ * INDEX_UNAVAILABLE, never a wrong proof.
+ */
+import test from 'ava';
+import { encodeEntry } from '../log/entry.js';
+import { hashLeaf } from '../log/hash.js';
+import { parseIndexLeaf, verifyLookup } from '../log/index-map.js';
+import { appendLeaves } from '../log/tiles.js';
+import { openDb } from '../server/db.js';
+import { IndexReader } from '../server/index-reader.js';
+import { IndexRound } from '../server/index-round.js';
+import { HISTORY_MS } from '../server/index-state.js';
+import { openStore, type SqlStore } from '../server/store.js';
+import { replayIndex } from './helpers/index-replay.js';
+import { backendTest } from './helpers/stores.js';
+
+const SIGNER = 'AB'.repeat(20);
+
+/** One round: `n` attestation entries (ids id-<r>-<i>, some repeated across rounds), then the index step. */
+async function round(store: SqlStore, index: IndexRound, r: number, n: number, fail = false) {
+  const out = await store.integrate(async (tx) => {
+    const state = await tx.state();
+    const rows = Array.from({ length: n }, (_, i) => {
+      const id = `id-${(r * 7 + i) % 23}`;
+      const entry = encodeEntry({
+        attestation: { data: { id, ok: true, r, i }, key: SIGNER, sig: 'AAAA' },
+        loggedAt: new Date(0).toISOString(),
+      });
+      return { entry, digest: hashLeaf(entry), identifier: id, signer: SIGNER, acceptedAt: new Date(0) };
+    });
+    const leafHashes = rows.map((x) => hashLeaf(x.entry));
+    const appended = await appendLeaves(state.treeSize, leafHashes, tx.readTiles);
+    const tree = { treeSize: appended.treeSize, rootHash: appended.rootHash };
+    await tx.appendBatch({ start: state.treeSize, rows, leafHashes, tiles: appended.tiles, state: tree });
+    const next = await index.appendLeaf(tx, tree, new Date());
+    if (fail) throw new Error('injected: roll back after the index step');
+    return next;
+  });
+  if (!out.ran) throw new Error('lock held');
+  index.committed();
+  return out.value;
+}
+
+backendTest(
+  test,
+  'index rounds replay, survive a rollback, prove lookups, and prune what no window needs',
+  async (t, b) => {
+    const db = await openDb(b);
+    const store = await openStore(db, { migrate: true });
+    try {
+      const index = new IndexRound();
+      const sizes: bigint[] = [];
+      for (let r = 0; r < 6; r++) {
+        if (r === 3) {
+          await t.throwsAsync(round(store, index, 99, 5, true), { message: /injected/ });
+          index.rolledBack();
+        }
+        sizes.push((await round(store, index, r, 3 + r)).treeSize);
+      }
+      const all = await store.readEntries(0n, sizes[sizes.length - 1]!);
+      const replayed = replayIndex(all.map((e) => e.entry));
+      t.deepEqual(
+        replayed.leaves.map((l) => BigInt(l + 1)),
+        sizes,
+        'one index leaf per round, each holding the replayed root; the rolled-back round left nothing',
+      );
+
+      // Lookups at every size verify against that size's leaf (the versions are all kept: no checkpoint
+      // is older than the window yet).
+      const reader = new IndexReader(store);
+      for (const size of sizes) {
+        const leaf = await reader.leafOf(size);
+        t.truthy(leaf);
+        const [byId, byKey] = await reader.lookups(leaf!.leaf, [
+          { by: 'id', value: 'id-3' },
+          { by: 'key', value: SIGNER.toLowerCase() },
+        ]);
+        t.is(verifyLookup(byId!.proof.key, byId!.proof, leaf!.leaf.root).count, byId!.count);
+        t.is(byKey!.count, BigInt(replayed.attestations.filter((i) => i < Number(size)).length));
+      }
+
+      // Checkpoints: the first two rounds' signed long ago, the rest now. The next round prunes the
+      // versions superseded before the one that was newest HISTORY_MS ago.
+      const old = new Date(Date.now() - 3 * HISTORY_MS);
+      for (const [k, size] of sizes.entries()) {
+        await db.query(
+          'INSERT INTO checkpoints (tree_size, root_hash, note, signed_at) VALUES ($1, $2, $3, $4)',
+          [size.toString(), new Uint8Array(32), 'test', k < 2 ? old : new Date()],
+        );
+      }
+      const last = await round(store, index, 6, 4);
+      const [st] = await db.query('SELECT map_pruned_to FROM log_state');
+      t.is(
+        BigInt(String(st!.map_pruned_to)),
+        sizes[1]! - 1n,
+        'pruned up to the map of the checkpoint newest then',
+      );
+      const fresh = new IndexReader(store);
+      const early = await fresh.leafOf(sizes[0]!);
+      const err = await t.throwsAsync(fresh.lookups(early!.leaf, [{ by: 'id', value: 'id-3' }]));
+      t.is(
+        (err as { code?: string }).code,
+        'INDEX_UNAVAILABLE',
+        'a pruned size is unavailable, not a wrong proof',
+      );
+      for (const size of [sizes[1]!, sizes[5]!, last.treeSize]) {
+        const leaf = await fresh.leafOf(size);
+        const [l] = await fresh.lookups(leaf!.leaf, [{ by: 'key', value: SIGNER }]);
+        t.true(
+          verifyLookup(l!.proof.key, l!.proof, parseIndexLeaf(leaf!.entry).root).present,
+          `size ${size}`,
+        );
+      }
+    } finally {
+      await store.close();
+    }
+  },
+);
