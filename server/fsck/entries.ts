@@ -78,7 +78,7 @@ function checkEntry(s: FsckScan, e: ScannedEntry, digests: Set<string>): void {
       { index: idx },
     );
   }
-  if (!e.parsed) {
+  if (!e.parsed && e.indexLeaf === undefined) {
     s.problems.add(
       'ENTRIES',
       'ENTRY_INVALID',
