@@ -63,13 +63,15 @@ export class IndexRound {
   /**
    * appendLeaf folds the entries the map does not cover yet (mapSize..treeSize-1), appends the index
    * leaf {root, size: treeSize} at treeSize, stores the map's new bucket versions as version treeSize,
-   * prunes versions no checkpoint of the last HISTORY_MS needs, and returns the new tree.
+   * prunes versions no checkpoint of the last HISTORY_MS needs (nor the served checkpoint, of tree size
+   * `served`, when answers are bounded by an older one than the newest), and returns the new tree.
    * Call `committed` after the transaction commits; if it does not, the next round reloads the top.
    */
   async appendLeaf(
     tx: LeafTx,
     tree: { treeSize: bigint; rootHash: Uint8Array },
     now: Date,
+    served?: bigint,
   ): Promise<{ treeSize: bigint; rootHash: Uint8Array }> {
     const s = await tx.index.mapState();
     const top = await this.#cache.take(tx.index, s.mapSize);
@@ -92,6 +94,7 @@ export class IndexRound {
     // needs the map of size M - 1): those from the checkpoint that was the newest HISTORY_MS ago on.
     const then = await tx.index.servedSizeAgo(HISTORY_MS);
     let keep = then === undefined || then === 0n ? s.prunedTo : then - 1n;
+    if (served !== undefined && served > 0n && served - 1n < keep) keep = served - 1n;
     if (keep < s.prunedTo) keep = s.prunedTo;
     if (keep > size) keep = size;
     if (keep > s.prunedTo) await tx.index.prune(s.prunedTo, keep);

@@ -150,6 +150,10 @@ export class LogService {
           republishIntervalMs: opts.republishIntervalMs,
           pollMs: opts.pollMs ?? Math.min(opts.batchMaxAgeMs, 200),
           shared: store.kind === 'pg',
+          // The index keeps the map of the served checkpoint however old, when it can lag the newest
+          // stored one (witnessed: the newest cosigned one); otherwise the history window covers it.
+          servedSize: async () =>
+            this.witnessing ? (await this.witnessing.latestCheckpoint())?.treeSize : undefined,
           faults: opts.faults,
           logger: opts.logger,
         },

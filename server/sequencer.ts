@@ -118,6 +118,9 @@ export interface SequencerOptions {
    *  false (PGlite, one process) wakes only on kick() and on checkpoint deadlines. Default true. */
   shared?: boolean;
   faults?: { beforeCommit?: () => void; afterCommit?: () => void } & IndexFaults;
+  /** servedSize: the tree size of the checkpoint answers are bounded by, when it may lag the newest
+   *  (witnesses): the index never prunes the map that checkpoint needs. */
+  servedSize?: () => Promise<bigint | undefined>;
   logger?: Logger | undefined;
 }
 
@@ -234,7 +237,9 @@ export class Sequencer {
     const o = this.opts;
     let out: { ran: true; value: Omit<RoundResult, 'ran'> } | { ran: false };
     try {
-      out = await this.integrate(now);
+      // Read before the transaction: on PGlite a read from inside it would wait for it (one connection).
+      const served = o.servedSize ? await o.servedSize() : undefined;
+      out = await this.integrate(now, served);
     } catch (e) {
       this.index.rolledBack();
       throw e;
@@ -250,7 +255,7 @@ export class Sequencer {
   }
 
   /** integrate runs steps 1-5 of a round in the integrator's transaction (see the file comment). */
-  private integrate(now: () => number) {
+  private integrate(now: () => number, served: bigint | undefined) {
     const o = this.opts;
     return this.store.integrate(async (tx) => {
       const state = await tx.state();
@@ -283,7 +288,7 @@ export class Sequencer {
       let checkpoint: StoredCheckpoint | undefined;
       if (last === undefined || (grown && age >= o.checkpointIntervalMs) || age >= o.republishIntervalMs) {
         // 4. The index leaf: the checkpoint's last leaf (SPEC.md "The index", the rule).
-        if (needsLeaf) tree = await this.index.appendLeaf(tx, tree, new Date(t));
+        if (needsLeaf) tree = await this.index.appendLeaf(tx, tree, new Date(t), served);
         const body: Checkpoint = {
           origin: this.keys.origin,
           treeSize: tree.treeSize,
