@@ -19,7 +19,6 @@ import {
 } from '../log/index-map.js';
 import { ServiceError } from './errors.js';
 import { type MapReadStore, TopCache } from './index-state.js';
-import type { EntryRow } from './reader.js';
 
 /** LookupQuery is one query parameter: by identifier or by signer, the value as asked. */
 export interface LookupQuery {
@@ -43,7 +42,7 @@ export interface IndexLeafRow {
 
 /** IndexReadStore is what IndexReader reads: the map, and entries (for the leaf). */
 export interface IndexReadStore extends MapReadStore {
-  readEntries(start: bigint, end: bigint): Promise<EntryRow[]>;
+  readEntries(start: bigint, end: bigint): Promise<{ index: bigint; entry: Uint8Array }[]>;
 }
 
 /** IndexReader proves lookups for query answers; see the file comment. */

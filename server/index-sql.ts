@@ -12,113 +12,130 @@ import type { BucketHead, BucketWrite, IndexStore, MapState } from './index-stat
 
 /** indexSql returns the IndexStore whose every statement runs on `q`. */
 export function indexSql(q: Queryable): IndexStore {
-  return {
-    async mapState(): Promise<MapState> {
-      const [r] = await q.query('SELECT map_size, map_pruned_to, index_leaf_at FROM log_state');
-      if (!r) throw new Error('log_state has no row: the schema was not initialised');
-      return {
-        mapSize: big(r.map_size),
-        prunedTo: big(r.map_pruned_to),
-        indexLeafAt: r.index_leaf_at === null ? undefined : big(r.index_leaf_at),
-      };
-    },
+  return new IndexSql(q);
+}
 
-    async bucketHeads(at, changed) {
-      const rows = changed
-        ? await q.query(
-            `SELECT c.prefix, b.key_count, b.hash
+/** IndexSql is the IndexStore on one Queryable. */
+class IndexSql implements IndexStore {
+  readonly #q: Queryable;
+
+  constructor(q: Queryable) {
+    this.#q = q;
+  }
+
+  async mapState(): Promise<MapState> {
+    const q = this.#q;
+    const [r] = await q.query('SELECT map_size, map_pruned_to, index_leaf_at FROM log_state');
+    if (!r) throw new Error('log_state has no row: the schema was not initialised');
+    return {
+      mapSize: big(r.map_size),
+      prunedTo: big(r.map_pruned_to),
+      indexLeafAt: r.index_leaf_at === null ? undefined : big(r.index_leaf_at),
+    };
+  }
+
+  async bucketHeads(at: bigint, changed?: { after: bigint; upTo: bigint }): Promise<BucketHead[]> {
+    const q = this.#q;
+    const rows = changed
+      ? await q.query(
+          `SELECT c.prefix, b.key_count, b.hash
                FROM (SELECT DISTINCT prefix FROM index_buckets WHERE from_size > $2 AND from_size <= $3) c
                LEFT JOIN LATERAL (SELECT key_count, hash FROM index_buckets x
                                    WHERE x.prefix = c.prefix AND x.from_size <= $1
                                    ORDER BY x.from_size DESC LIMIT 1) b ON true`,
-            [at.toString(), changed.after.toString(), changed.upTo.toString()],
-          )
-        : await q.query(
-            `SELECT DISTINCT ON (prefix) prefix, key_count, hash FROM index_buckets
+          [at.toString(), changed.after.toString(), changed.upTo.toString()],
+        )
+      : await q.query(
+          `SELECT DISTINCT ON (prefix) prefix, key_count, hash FROM index_buckets
               WHERE from_size <= $1 ORDER BY prefix, from_size DESC`,
-            [at.toString()],
-          );
-      return rows.map(
-        (r): BucketHead => ({
-          prefix: num(r.prefix),
-          count: r.key_count === null ? 0 : num(r.key_count),
-          hash: r.hash === null ? new Uint8Array(32) : bytes(r.hash),
-        }),
-      );
-    },
+          [at.toString()],
+        );
+    return rows.map(
+      (r): BucketHead => ({
+        prefix: num(r.prefix),
+        count: r.key_count === null ? 0 : num(r.key_count),
+        hash: r.hash === null ? new Uint8Array(32) : bytes(r.hash),
+      }),
+    );
+  }
 
-    async bucketRecords(prefixes, at) {
-      const out = new Map<number, Uint8Array>();
-      if (prefixes.length === 0) return out;
-      const rows = await q.query(
-        `SELECT DISTINCT ON (prefix) prefix, records FROM index_buckets
+  async bucketRecords(prefixes: readonly number[], at: bigint): Promise<Map<number, Uint8Array>> {
+    const q = this.#q;
+    const out = new Map<number, Uint8Array>();
+    if (prefixes.length === 0) return out;
+    const rows = await q.query(
+      `SELECT DISTINCT ON (prefix) prefix, records FROM index_buckets
           WHERE prefix = ANY($1::integer[]) AND from_size <= $2 ORDER BY prefix, from_size DESC`,
-        [prefixes, at.toString()],
-      );
-      for (const r of rows) out.set(num(r.prefix), bytes(r.records));
-      return out;
-    },
+      [prefixes, at.toString()],
+    );
+    for (const r of rows) out.set(num(r.prefix), bytes(r.records));
+    return out;
+  }
 
-    async attestationsIn(start, end) {
-      const rows = await q.query(
-        `SELECT idx, identifier, signer_fingerprint FROM entries
+  async attestationsIn(start: bigint, end: bigint) {
+    const q = this.#q;
+    const rows = await q.query(
+      `SELECT idx, identifier, signer_fingerprint FROM entries
           WHERE idx >= $1 AND idx < $2 AND identifier IS NOT NULL ORDER BY idx`,
-        [start.toString(), end.toString()],
-      );
-      return rows.map((r) => ({
-        index: big(r.idx),
-        identifier: String(r.identifier),
-        signer: String(r.signer_fingerprint),
-      }));
-    },
+      [start.toString(), end.toString()],
+    );
+    return rows.map((r) => ({
+      index: big(r.idx),
+      identifier: String(r.identifier),
+      signer: String(r.signer_fingerprint),
+    }));
+  }
 
-    async writeBuckets(fromSize: bigint, rows: readonly BucketWrite[]) {
-      if (rows.length === 0) return;
-      await q.query(
-        `INSERT INTO index_buckets (prefix, from_size, key_count, hash, records)
+  async writeBuckets(fromSize: bigint, rows: readonly BucketWrite[]): Promise<void> {
+    const q = this.#q;
+    if (rows.length === 0) return;
+    await q.query(
+      `INSERT INTO index_buckets (prefix, from_size, key_count, hash, records)
          SELECT p, $1, c, h, r FROM unnest($2::integer[], $3::integer[], $4::bytea[], $5::bytea[]) AS u(p, c, h, r)
          ON CONFLICT (prefix, from_size) DO UPDATE
            SET key_count = EXCLUDED.key_count, hash = EXCLUDED.hash, records = EXCLUDED.records`,
-        [
-          fromSize.toString(),
-          rows.map((r) => r.prefix),
-          rows.map((r) => r.count),
-          rows.map((r) => r.hash),
-          rows.map((r) => r.records),
-        ],
-      );
-    },
+      [
+        fromSize.toString(),
+        rows.map((r) => r.prefix),
+        rows.map((r) => r.count),
+        rows.map((r) => r.hash),
+        rows.map((r) => r.records),
+      ],
+    );
+  }
 
-    async setMapState(s) {
-      await q.query('UPDATE log_state SET map_size = $1, map_pruned_to = $2, index_leaf_at = $3', [
-        s.mapSize.toString(),
-        s.prunedTo.toString(),
-        s.indexLeafAt === undefined ? null : s.indexLeafAt.toString(),
-      ]);
-    },
+  async setMapState(s: MapState): Promise<void> {
+    const q = this.#q;
+    await q.query('UPDATE log_state SET map_size = $1, map_pruned_to = $2, index_leaf_at = $3', [
+      s.mapSize.toString(),
+      s.prunedTo.toString(),
+      s.indexLeafAt === undefined ? null : s.indexLeafAt.toString(),
+    ]);
+  }
 
-    async servedSizeAgo(windowMs) {
-      // Walks the checkpoints back from the newest (id order is signing order) and stops at the first
-      // one signed windowMs ago or earlier: the rows it reads are those of the window, whatever the
-      // table's length.
-      const [r] = await q.query(
-        `SELECT tree_size FROM checkpoints
+  async servedSizeAgo(windowMs: number): Promise<bigint | undefined> {
+    const q = this.#q;
+    // Walks the checkpoints back from the newest (id order is signing order) and stops at the first
+    // one signed windowMs ago or earlier: the rows it reads are those of the window, whatever the
+    // table's length.
+    const [r] = await q.query(
+      `SELECT tree_size FROM checkpoints
           WHERE signed_at <= now() - make_interval(secs => $1::float8 / 1000) ORDER BY id DESC LIMIT 1`,
-        [windowMs],
-      );
-      return r === undefined ? undefined : big(r.tree_size);
-    },
+      [windowMs],
+    );
+    return r === undefined ? undefined : big(r.tree_size);
+  }
 
-    async prune(after: bigint, keep: bigint) {
-      // Delete the rows superseded by a version in (after, keep]: for each bucket with such a version,
-      // every older row of that bucket. Rows superseded at or before `after` went in an earlier prune.
-      await q.query(
-        `DELETE FROM index_buckets b
+  async prune(after: bigint, keep: bigint): Promise<void> {
+    const q = this.#q;
+    // Delete the rows superseded by a version in (after, keep]: for each bucket with such a version,
+    // every older row of that bucket. Rows superseded at or before `after` went in an earlier prune.
+    await q.query(
+      `DELETE FROM index_buckets b
           USING (SELECT prefix, max(from_size) AS f FROM index_buckets
                   WHERE from_size > $1 AND from_size <= $2 GROUP BY prefix) n
           WHERE b.prefix = n.prefix AND b.from_size < n.f`,
-        [after.toString(), keep.toString()],
-      );
-    },
-  };
+      [after.toString(), keep.toString()],
+    );
+  }
 }
