@@ -210,7 +210,10 @@ export class Cosigner {
         w.metrics.failures[reason] = (w.metrics.failures[reason] ?? 0) + 1;
         w.metrics.lastError = `${reason}: ${(e as Error).message}`;
         w.consecutiveFailures++;
-        this.opts.logger?.warn('cosigning: witness failed', {
+        // A witness refusing a checkpoint this log signed (422, or another tree of the same size) is
+        // evidence of a split view, or of a witness that is wrong: an error, not a warning.
+        const log = reason === 'refused' || reason === 'root-mismatch' ? 'error' : 'warn';
+        this.opts.logger?.[log]('cosigning: witness failed', {
           witness: w.witness.name,
           url: w.witness.url,
           treeSize: cp.treeSize,
@@ -282,6 +285,14 @@ export class Cosigner {
       const answer = await submitCheckpoint(w.witness.url, body, this.abort.signal);
       if (answer.kind === 'failed') throw new AttemptFailed(answer.reason, answer.message);
       if (answer.kind === 'conflict') {
+        if (answer.treeSize === old && old === cp.treeSize) {
+          // The current c2sp.org/tlog-witness answers 409 for the cosigned size with another root
+          // (SPEC.md and our witness: 422): the witness holds another tree of this size.
+          throw new AttemptFailed(
+            'root-mismatch',
+            `409 naming size ${old}, the checkpoint's own size: the witness cosigned another tree of that size (a split view)`,
+          );
+        }
         if (answer.treeSize === old) {
           throw new AttemptFailed('conflict-loop', `409 naming the old size ${old} that was sent`);
         }
