@@ -5,7 +5,8 @@
  * consistency proof from the second tree's own tiles and the root it gives at the kept size), stops
  * following, reports `forked` on /v1/peers and sig_peer_forked on /metrics, and carries nothing of the
  * forked tree. The evidence checks out with cli/fork-evidence.ts (what `sig audit --evidence` runs) and
- * with `sig audit --evidence <url>`; tampered evidence does not.
+ * with `sig audit --evidence <url>`; tampered evidence does not. A peer that rolls back (a smaller tree
+ * after a larger one) is caught the same way, as a rollback.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -123,4 +124,33 @@ test('a forked peer: evidence stored and served, following stops, sig audit --ev
   t.false(a2.json.evidence[0].pinned);
   const a3 = await sigJson(home, ['audit', '--evidence', file, '--vkey', f.vkey]);
   t.is(a3.code, 1, a3.stdout + a3.stderr);
+
+  // A rollback: a follower that kept the larger tree is then shown the smaller one.
+  const br = await pgliteBackend('peers-fork-r');
+  backends.push(br);
+  const fr = await startPeerServer('rollback-follower', br);
+  servers.push(fr);
+  const back = await startProxy(two.url);
+  proxies.push(back);
+  const size2 = await treeSize(two.url);
+  follow(fr, [{ url: back.url, vkey: one.vkey }]);
+  await waitPeer(
+    fr.url,
+    back.url,
+    'the follower kept the larger tree',
+    (p) => p.verified?.treeSize === size2,
+  );
+  back.target = one.url;
+  const rolled = await waitPeer(
+    fr.url,
+    back.url,
+    'the follower saw the rollback',
+    (p) => p.state === 'forked',
+  );
+  t.is(rolled.evidence[0].kind, 'rollback');
+  t.is(rolled.verified.treeSize, size2, 'the smaller tree was never kept');
+  const rb = await checkEvidence(rolled.evidence[0], one.vkey);
+  t.is(rb.verdict, 'rollback');
+  const a4 = await sigJson(home, ['audit', '--evidence', `${fr.url}/v1/peers`, '--vkey', one.vkey]);
+  t.is(a4.code, 4, a4.stdout + a4.stderr);
 });

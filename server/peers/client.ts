@@ -24,11 +24,14 @@ export function tileBytes(t: TileCoord): number {
 export class PeerClient {
   readonly url: string;
   readonly timeoutMs: number;
+  /** stop: aborted when the follower closes, so shutdown never waits out a request's timeout. */
+  private readonly stop: AbortSignal | undefined;
   bytes = 0;
 
-  constructor(url: string, timeoutMs: number) {
+  constructor(url: string, timeoutMs: number, stop?: AbortSignal) {
     this.url = url;
     this.timeoutMs = timeoutMs;
+    this.stop = stop;
   }
 
   /** checkpoint returns the peer's signed checkpoint text (unverified). */
@@ -55,7 +58,8 @@ export class PeerClient {
    */
   async get(path: string, cap: number, what: string, allow404 = false): Promise<Uint8Array | undefined> {
     const url = `${this.url}${path}`;
-    const signal = AbortSignal.timeout(this.timeoutMs);
+    const timeout = AbortSignal.timeout(this.timeoutMs);
+    const signal = this.stop ? AbortSignal.any([timeout, this.stop]) : timeout;
     let res: Response;
     try {
       res = await fetch(url, { redirect: 'error', signal });

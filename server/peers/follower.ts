@@ -46,6 +46,8 @@ export interface FollowLimits {
   requestTimeoutMs: number;
   /** backlogShare: carry nothing while this many attestations (all sources) wait for integration. */
   backlogShare: number;
+  /** stop: aborts the round's requests when the followers close. */
+  stop?: AbortSignal;
 }
 
 /** RoundOutcome: `more` when there is more to carry now; `stop` when the peer forked. */
@@ -86,7 +88,7 @@ export class Follower {
   async round(): Promise<RoundOutcome> {
     let row = await this.store.load(this.peer.url, this.peer.vkey, this.peer.origin);
     if (row.state === 'forked') return { more: false, stop: true };
-    const client = new PeerClient(this.peer.url, this.limits.requestTimeoutMs);
+    const client = new PeerClient(this.peer.url, this.limits.requestTimeoutMs, this.limits.stop);
     const note = await client.checkpoint();
     const next = await this.openCheckpoint(note);
     const tiles = new VerifiedTiles(next.treeSize, next.rootHash, (t) => client.tile(t));

@@ -48,6 +48,8 @@ export class PeerFollowers {
   /** counters by peer URL. */
   readonly counters = new Map<string, PeerCounters>();
   private closed = false;
+  /** stopping aborts the requests in flight when close() is called. */
+  private readonly stopping = new AbortController();
   private readonly loops: Promise<void>[] = [];
   private readonly wakers = new Set<() => void>();
 
@@ -61,10 +63,10 @@ export class PeerFollowers {
   ) {
     this.store = store;
     this.lock = lock;
-    this.opts = opts;
+    this.opts = { ...opts, stop: this.stopping.signal };
     this.logger = logger;
     this.followers = peers.map((p) => {
-      const f = new Follower(p, store, admission, opts);
+      const f = new Follower(p, store, admission, this.opts);
       const c: PeerCounters = {
         rounds: 0,
         errors: {},
@@ -93,6 +95,7 @@ export class PeerFollowers {
   /** close stops the loops (a round in progress finishes its current request or batch) and the lock. */
   async close(): Promise<void> {
     this.closed = true;
+    this.stopping.abort();
     for (const w of this.wakers) w();
     await Promise.allSettled(this.loops);
     await this.lock.close();
