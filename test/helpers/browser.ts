@@ -110,7 +110,15 @@ export async function startTamperProxy(target: string): Promise<TamperProxy> {
         upRes.on('data', (c: Buffer) => chunks.push(c));
         upRes.on('end', () => {
           const body = Buffer.concat(chunks);
-          const changed = proxy.tamper(req.url ?? '/', body);
+          let changed: Buffer | string | undefined;
+          try {
+            changed = proxy.tamper(req.url ?? '/', body);
+          } catch (e) {
+            // A bug in a test's rewrite: answer 502 so the page fails visibly, not the test process.
+            res.writeHead(502);
+            res.end(`tamper: ${String(e)}`);
+            return;
+          }
           const out = changed === undefined ? body : Buffer.from(changed);
           const headers = { ...upRes.headers, 'content-length': String(out.length) };
           delete headers['transfer-encoding'];

@@ -98,9 +98,16 @@ function skipNewest(section: HTMLElement): void {
 }
 
 async function fillNewest(section: HTMLElement, treeSize: bigint): Promise<void> {
-  const start = treeSize > 10n ? treeSize - 10n : 0n;
-  const r = await getJson(`/v1/entries?start=${start}&limit=10`);
-  const rows = (Array.isArray(r.entries) ? r.entries : []) as { index?: unknown; entry?: unknown }[];
+  // The last ten entries; the server may cut a page to its QUERY_PAGE_LIMIT, so follow on (bounded).
+  let start = treeSize > 10n ? treeSize - 10n : 0n;
+  const rows: { index?: unknown; entry?: unknown }[] = [];
+  for (let i = 0; i < 10 && start < treeSize; i++) {
+    const r = await getJson(`/v1/entries?start=${start}&limit=10`);
+    const page = (Array.isArray(r.entries) ? r.entries : []) as { index?: unknown; entry?: unknown }[];
+    if (page.length === 0) break;
+    rows.push(...page.slice(0, 10 - rows.length));
+    start += BigInt(page.length);
+  }
   const list = h('ul', { class: 'entries' });
   for (const row of rows.slice(0, 10).reverse()) {
     if (!Number.isSafeInteger(row.index)) continue;
