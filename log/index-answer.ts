@@ -356,7 +356,7 @@ export class IndexAnswer {
       fail(
         e.code === 'INDEX_OUT_OF_RANGE' ? 'INDEX_ANSWER_INCOMPLETE' : 'INCLUSION_PROOF_INVALID',
         'inclusion',
-        `inclusion: entry ${item.index} is not proved included in the checkpoint of size ${size}: ${e.message}`,
+        `inclusion: entry ${item.index} against checkpoint size ${size} is not proved included: ${e.message}`,
         { index: Number(item.index), cause: e.code },
       );
     }
