@@ -129,7 +129,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     const backlogShare = Math.max(1, Math.floor(config.maxBacklog / 2));
     service.followPeers(
       config.peers,
-      { ...DEFAULT_FOLLOW, backlogShare },
+      { ...DEFAULT_FOLLOW, backlogShare, maxAttestationBytes: config.maxAttestationBytes },
       openPeersLock(config.databaseUrl),
       logger,
     );

@@ -48,7 +48,11 @@ export function follow(
 ): void {
   const specs = parsePeers(peers.map((p) => `peer ${p.url} ${p.vkey}`).join('\n'));
   s.config.peers = specs;
-  s.service.followPeers(specs, { ...TEST_FOLLOW, ...opts }, openPeersLock(s.config.databaseUrl));
+  s.service.followPeers(
+    specs,
+    { ...TEST_FOLLOW, maxAttestationBytes: s.config.maxAttestationBytes, ...opts },
+    openPeersLock(s.config.databaseUrl),
+  );
 }
 
 /** PeerView is one peer of GET /v1/peers. */

@@ -1,6 +1,9 @@
 /**
- * Hostile peers cost bounded memory and time, and bad tiles are refused by name (SPEC.md "Gossip";
+ * Hostile peers cost bounded memory and time, bad tiles are refused by name, and attestations over our
+ * limits are skipped and counted (SPEC.md "Gossip";
  * server/peers/client.ts caps, tiles.ts authentication). One follower follows several peers at once:
+ * - an honest server, one of whose attestations is over the follower's MAX_ATTESTATION_BYTES: the others
+ *   are carried, that one is skipped and counted (/v1/peers, /metrics);
  * - a real server behind a proxy that flips a byte of an entry bundle: PEER_TILE_MISMATCH naming
  *   tile/entries/...; another that flips a byte of the level-0 tile: the right-edge tiles named;
  *   nothing carried from either;
@@ -116,6 +119,8 @@ test('bad tiles are refused by name; hostile peers cost bounded bytes and time',
   servers.push(real);
   const alice = await makeSigner('Alice');
   const atts = await Promise.all(['sha256:h1', 'sha256:h2', 'sha256:h3'].map((id) => attest(alice, id)));
+  // Over the follower's limit (MAX_ATTESTATION_BYTES 1024 there), within the peer's (16384).
+  atts.push(await attest(alice, 'sha256:large', { comment: 'x'.repeat(2000) }));
   t.is(
     (await postJson(`${real.url}/v1/attestations`, { attestations: atts, keys: [alice.armoredPublicKey] }))
       .status,
@@ -161,15 +166,15 @@ test('bad tiles are refused by name; hostile peers cost bounded bytes and time',
   });
   const fakes = [huge, endlessCheckpoint, declared, endlessTile, stall, busy];
 
-  const f = await startPeerServer('hostile-follower', bf!);
+  const f = await startPeerServer('hostile-follower', bf!, { 'max-attestation-bytes': 1024 });
   servers.push(f);
   const memBefore = process.memoryUsage();
   const started = Date.now();
   follow(
     f,
-    [badBundle, badTile, ...fakes].map((p) => ({
+    [real, badBundle, badTile, ...fakes].map((p) => ({
       url: p.url,
-      vkey: p === badBundle || p === badTile ? real.vkey : (p as { vkey: string }).vkey,
+      vkey: p === badBundle || p === badTile || p === real ? real.vkey : (p as { vkey: string }).vkey,
     })),
     { requestTimeoutMs: 1000 },
   );
@@ -217,8 +222,8 @@ test('bad tiles are refused by name; hostile peers cost bounded bytes and time',
   const busyAsked = busy.requests.length;
   t.true(busyAsked <= Math.ceil((Date.now() - started) / 1000) + 2, `asked the busy peer ${busyAsked} times`);
   const view = await peersOf(f.url);
-  t.is(view.length, 8);
-  t.true(view.every((p) => p.state !== 'forked' && p.carried === 0));
+  t.is(view.length, 9);
+  t.true(view.every((p) => p.state !== 'forked' && (p.url === real.url || p.carried === 0)));
   const mem = process.memoryUsage();
   t.log(
     `rss ${memBefore.rss} -> ${mem.rss}, arrayBuffers ${memBefore.arrayBuffers} -> ${mem.arrayBuffers}, heap ${memBefore.heapUsed} -> ${mem.heapUsed}`,

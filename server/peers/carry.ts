@@ -8,9 +8,10 @@
  * keeps going. Dedup (attestation digests, server/admission.ts) makes an attestation we already hold, or
  * one that came round a loop of peers (A -> B -> A), cost a check and nothing more.
  */
+import { canonicalJson } from '../../log/canonical-json.js';
 import { isLogError, type LogError } from '../../log/errors.js';
 import { classifyEntry } from '../../log/index-map.js';
-import type { Attestation } from '../../log/signet.js';
+import { type Attestation, MAX_ATTESTATION_BYTES } from '../../log/signet.js';
 import type { Admitted } from '../admission.js';
 import type { PeerClient } from './client.js';
 import type { Carried } from './store.js';
@@ -48,6 +49,7 @@ export async function carryBatch(
   client: PeerClient,
   admission: PeerAdmission,
   keysMerged: Set<string> = new Set(),
+  maxAttestationBytes = MAX_ATTESTATION_BYTES,
 ): Promise<CarryCounts> {
   const counts: CarryCounts = {
     attestations: 0,
@@ -66,8 +68,21 @@ export async function carryBatch(
   for (const { index, entry } of batch) {
     try {
       const k = classifyEntry(entry);
-      if (k.kind === 'index') counts.indexLeaves++;
-      else atts.push({ index, att: k.attestation });
+      if (k.kind === 'index') {
+        counts.indexLeaves++;
+        continue;
+      }
+      // Our limit (MAX_ATTESTATION_BYTES), as POST /v1/attestations applies it: a peer may take larger.
+      const size = Buffer.byteLength(canonicalJson(k.attestation), 'utf8');
+      if (size > maxAttestationBytes) {
+        skip(
+          index,
+          'ATTESTATION_TOO_LARGE',
+          `${size} bytes of canonical JSON; this server's limit is ${maxAttestationBytes}`,
+        );
+        continue;
+      }
+      atts.push({ index, att: k.attestation });
     } catch (e) {
       if (!isLogError(e)) throw e;
       skip(index, e.code, e.message);

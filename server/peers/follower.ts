@@ -48,6 +48,8 @@ export interface FollowLimits {
   backlogShare: number;
   /** stop: aborts the round's requests when the followers close. */
   stop?: AbortSignal;
+  /** maxAttestationBytes: this server's MAX_ATTESTATION_BYTES (larger attestations are skipped). */
+  maxAttestationBytes?: number;
 }
 
 /** RoundOutcome: `more` when there is more to carry now; `stop` when the peer forked. */
@@ -130,7 +132,7 @@ export class Follower {
       const batch = all
         .slice(Number(carried - first))
         .map((entry, i) => ({ index: carried + BigInt(i), entry }));
-      const c = await carryBatch(batch, client, this.admission, keysMerged);
+      const c = await carryBatch(batch, client, this.admission, keysMerged, this.limits.maxAttestationBytes);
       const to = carried + BigInt(batch.length);
       if (!(await this.store.advance(row, carried, { ...c, to })))
         return { more: false, stop: false, counts: total };
