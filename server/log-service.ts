@@ -385,6 +385,8 @@ export class LogService {
         if (added > 0) this.sequencer?.kick(added);
         return added;
       },
+      logged: async (digests: readonly Uint8Array[]) =>
+        (await this.store.entriesByDigest(digests)).map((e) => e.digest),
       backlog: () => this.store.backlog(),
     };
     this.followers = new PeerFollowers(peers, this.peerStore, carrier, lock, opts, logger);

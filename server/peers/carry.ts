@@ -8,7 +8,9 @@
  * keeps going. Dedup (attestation digests, server/admission.ts) makes an attestation we already hold, or
  * one that came round a loop of peers (A -> B -> A), cost a check and nothing more.
  */
+import { hexEncode } from '../../log/bytes.js';
 import { canonicalJson } from '../../log/canonical-json.js';
+import { attestationDigest } from '../../log/entry.js';
 import { isLogError, type LogError } from '../../log/errors.js';
 import { classifyEntry } from '../../log/index-map.js';
 import { type Attestation, MAX_ATTESTATION_BYTES } from '../../log/signet.js';
@@ -24,6 +26,8 @@ export interface PeerAdmission {
   check(attestations: unknown[]): Promise<Admitted>;
   /** addPending is Admission.addPending (then the sequencer is kicked); returns how many rows were new. */
   addPending(a: Admitted): Promise<number>;
+  /** logged returns which of these attestation digests (log/entry.ts attestationDigest) are logged here. */
+  logged(digests: readonly Uint8Array[]): Promise<Uint8Array[]>;
 }
 
 /** IndexedEntry is one entry of the peer's log and its index there. */
@@ -89,6 +93,14 @@ export async function carryBatch(
     }
   }
   if (atts.length === 0) return counts;
+  // What this log already holds (an attestation that came round a loop of peers, or was published here
+  // too) was checked when it was logged, and would be deduplicated after its check: it is counted, not
+  // verified again. Only the same attestation (data, key, canonical signature) has the same digest.
+  const held = new Set((await admission.logged(atts.map((a) => attestationDigest(a.att)))).map(hexEncode));
+  const fresh = atts.filter((a) => !held.has(hexEncode(attestationDigest(a.att))));
+  counts.attestations += atts.length - fresh.length;
+  atts.splice(0, atts.length, ...fresh);
+  if (atts.length === 0) return counts;
   // Each signer's key is asked of the peer once per round (keysMerged), not once per batch.
   const signers = [...new Set(atts.map((a) => a.att.key))].filter((fp) => !keysMerged.has(fp));
   await mergeSignerKeys(signers, client, admission);
@@ -96,7 +108,7 @@ export async function carryBatch(
   const rows = await checkAll(atts, admission, skip);
   if (rows.length > 0) {
     counts.added = await admission.addPending({ rows, keys: [] });
-    counts.attestations = rows.length;
+    counts.attestations += rows.length;
   }
   return counts;
 }
