@@ -23,8 +23,7 @@ import { type Config, ConfigError, loadConfig, SETTINGS } from './config.js';
 import { createApp } from './http/app.js';
 import { LogService } from './log-service.js';
 import { createLogger, type Logger } from './logger.js';
-import { DEFAULT_FOLLOW } from './peers/followers.js';
-import { openPeersLock } from './peers/lock.js';
+import { followConfiguredPeers } from './peers/followers.js';
 import { openWitnessRole } from './witness/role.js';
 
 /** ServerHandle is a running server. */
@@ -124,16 +123,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const url = `http://${host}:${addr.port}`;
   announce(url, service.info(), config, logger, { quiet: opts.quiet, witness: witness?.info().vkey });
 
-  if (config.peers) {
-    // Peers are followed once this server answers, so two servers that follow each other both start.
-    const backlogShare = Math.max(1, Math.floor(config.maxBacklog / 2));
-    service.followPeers(
-      config.peers,
-      { ...DEFAULT_FOLLOW, backlogShare, maxAttestationBytes: config.maxAttestationBytes },
-      openPeersLock(config.databaseUrl),
-      logger,
-    );
-  }
+  // Peers are followed once this server answers, so two servers that follow each other both start.
+  followConfiguredPeers(service, config, logger);
 
   let closing: Promise<void> | undefined;
   const close = () => {

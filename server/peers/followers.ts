@@ -10,7 +10,7 @@ import type { PeerAdmission } from './carry.js';
 import type { PeerSpec } from './config.js';
 import { PeerError } from './errors.js';
 import { Follower, type FollowLimits, type PeerStore } from './follower.js';
-import type { PeersLock } from './lock.js';
+import { openPeersLock, type PeersLock } from './lock.js';
 
 /** FollowOptions: the limits of a round, and the timing of the loops. */
 export interface FollowOptions extends FollowLimits {
@@ -162,4 +162,27 @@ export class PeerFollowers {
       this.wakers.add(done);
     });
   }
+}
+
+/**
+ * followConfiguredPeers starts following the peers of the PEERS setting (server/main.ts, once the
+ * server listens), with DEFAULT_FOLLOW, half of MAX_BACKLOG as the followers' share, this server's
+ * MAX_ATTESTATION_BYTES, and the peers lock of its database. Does nothing without PEERS.
+ */
+export function followConfiguredPeers(
+  service: {
+    followPeers(peers: readonly PeerSpec[], opts: FollowOptions, lock: PeersLock, logger?: Logger): void;
+  },
+  config: {
+    peers: PeerSpec[] | undefined;
+    maxBacklog: number;
+    maxAttestationBytes: number;
+    databaseUrl: string | undefined;
+  },
+  logger: Logger,
+): void {
+  if (!config.peers) return;
+  const backlogShare = Math.max(1, Math.floor(config.maxBacklog / 2));
+  const opts = { ...DEFAULT_FOLLOW, backlogShare, maxAttestationBytes: config.maxAttestationBytes };
+  service.followPeers(config.peers, opts, openPeersLock(config.databaseUrl), logger);
 }
