@@ -9,10 +9,16 @@ import { encodeIndexLeaf } from '../log/index-map.js';
 import { appendLeaves, type TileCoord } from '../log/tiles.js';
 import { foldEntries, HISTORY_MS, type IndexStore, TopCache } from './index-state.js';
 
-/** LeafTx is what the index step needs of the round's transaction (IntegrationTx has it). */
+/** LeafTx is what the index step needs of the round's transaction (server/sequencer.ts IntegrationTx extends it). */
 export interface LeafTx {
+  /** index is the index map's storage in this transaction (server/index-sql.ts). */
   index: IndexStore;
+  /** readTiles is a TileFetcher inside this transaction. */
   readTiles(tiles: readonly TileCoord[]): Promise<Uint8Array[]>;
+  /**
+   * appendBatch writes entries start.. (in order) with their leaf hashes, the changed tiles and the
+   * new state, and deletes the pending rows of those that came from pending (seq set).
+   */
   appendBatch(b: {
     start: bigint;
     rows: readonly AppendRow[];

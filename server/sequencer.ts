@@ -36,9 +36,8 @@
  */
 import { type Checkpoint, MAX_TREE_SIZE } from '../log/checkpoint.js';
 import { hashLeaf } from '../log/hash.js';
-import { appendLeaves, type TileCoord } from '../log/tiles.js';
-import { type AppendRow, type IndexFaults, IndexRound } from './index-round.js';
-import type { IndexStore } from './index-state.js';
+import { appendLeaves } from '../log/tiles.js';
+import { type IndexFaults, IndexRound, type LeafTx } from './index-round.js';
 import { type ServerKeys, signCheckpoint } from './keys.js';
 import type { Logger } from './logger.js';
 
@@ -67,26 +66,12 @@ export interface StoredCheckpoint {
 }
 
 /** IntegrationTx is what the integrator may do inside its batch transaction (under the lock). */
-export interface IntegrationTx {
-  /** index is the index map's storage in this transaction (server/index-sql.ts). */
-  index: IndexStore;
+export interface IntegrationTx extends LeafTx {
   /** state returns the integrated tree, locking its row until the transaction ends. */
   state(): Promise<TreeState>;
   /** takePending drops pending rows already logged, then returns up to `limit` of the oldest. */
   takePending(limit: number): Promise<PendingRow[]>;
-  /** readTiles is a TileFetcher inside this transaction. */
-  readTiles(tiles: readonly TileCoord[]): Promise<Uint8Array[]>;
-  /**
-   * appendBatch writes entries start.. (in order) with their leaf hashes, the changed tiles and the
-   * new state, and deletes the pending rows of those that came from pending (seq set).
-   */
-  appendBatch(b: {
-    start: bigint;
-    rows: readonly AppendRow[];
-    leafHashes: readonly Uint8Array[];
-    tiles: readonly { tile: TileCoord; data: Uint8Array }[];
-    state: TreeState;
-  }): Promise<void>;
+  // index, readTiles and appendBatch: LeafTx (server/index-round.ts), what the index step uses too.
   /** latestCheckpoint returns the newest stored checkpoint, if any. */
   latestCheckpoint(): Promise<StoredCheckpoint | undefined>;
   /** addCheckpoint stores a signed checkpoint. */

@@ -36,6 +36,7 @@ import {
   verifyReceiptOffline,
   waitFor,
 } from './helpers/child-server.js';
+import { endsWithIndexLeaf, replayIndex } from './helpers/index-replay.js';
 import { freshPostgres } from './helpers/postgres.js';
 import { tempDir } from './helpers/stores.js';
 
@@ -217,7 +218,9 @@ test('writers: three processes on one Postgres, one SIGKILLed: one log, no fork,
       );
       final = await openCheckpoint(notes[0]!, keys);
       finalNote = notes[0]!;
-      return final.treeSize === BigInt(ATTESTATIONS) && notes.every((n) => n === notes[0]);
+      if (!notes.every((n) => n === notes[0])) return false;
+      const all = await fetchAllEntries(servers[survivors[0]!]!.url, final.treeSize);
+      return replayIndex(all.map((e) => e.entry)).attestations.length === ATTESTATIONS;
     });
     await see(finalNote);
     const url = servers[survivors[0]!]!.url;
@@ -227,7 +230,15 @@ test('writers: three processes on one Postgres, one SIGKILLed: one log, no fork,
       entries.map((e) => e.index),
       entries.map((_, i) => i),
     );
-    const digests = entries.map((e) => hexEncode(attestationDigest(parseEntry(e.entry).attestation)));
+    // One index across the kill: every index leaf holds the replayed root; every checkpoint seen ends with one.
+    const replayed = replayIndex(entries.map((e) => e.entry));
+    for (const cp of [...seen.values(), final!]) {
+      if (!endsWithIndexLeaf(replayed.leaves, cp.treeSize))
+        t.fail(`checkpoint ${cp.treeSize} does not end with an index leaf`);
+    }
+    const digests = replayed.attestations.map((i) =>
+      hexEncode(attestationDigest(parseEntry(entries[i]!.entry).attestation)),
+    );
     t.is(new Set(digests).size, ATTESTATIONS, 'each attestation logged once');
     t.deepEqual([...digests].sort(), [...digestOf].sort());
 
