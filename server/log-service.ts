@@ -152,8 +152,7 @@ export class LogService {
           shared: store.kind === 'pg',
           // The index keeps the map of the served checkpoint however old, when it can lag the newest
           // stored one (witnessed: the newest cosigned one); otherwise the history window covers it.
-          servedSize: async () =>
-            this.witnessing ? (await this.witnessing.latestCheckpoint())?.treeSize : undefined,
+          servedSize: async () => this.witnessing?.servedSize(),
           faults: opts.faults,
           logger: opts.logger,
         },

@@ -94,6 +94,14 @@ export class Witnessing {
   };
 
   /**
+   * servedSize returns the tree size of the served checkpoint, or undefined while none is served (it
+   * never throws WITNESS_QUORUM_PENDING: the sequencer reads it before each round, also the first).
+   */
+  async servedSize(): Promise<bigint | undefined> {
+    return (await this.store.latestServed())?.treeSize;
+  }
+
+  /**
    * explainTimeout turns a publish's INTEGRATION_TIMEOUT whose entries are all logged into
    * WITNESS_QUORUM_TIMEOUT (503, Retry-After): they are in the log, but no checkpoint covering them has
    * reached the quorum within PUBLISH_WAIT_MS (fail closed). Anything else is returned unchanged.
