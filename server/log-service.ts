@@ -386,45 +386,6 @@ export class LogService {
       },
       logged: async (digests: readonly Uint8Array[]) =>
         (await this.store.entriesByDigest(digests)).map((e) => e.digest),
-      logged: async (digests: readonly Uint8Array[]) =>
-        (await this.store.entriesByDigest(digests)).map((e) => e.digest),
-      backlog: () => this.store.backlog(),
-    };
-    this.followers = new PeerFollowers(peers, this.peerStore, carrier, lock, opts, logger);
-    this.followers.start();
-  }
-
-  /** peers returns the body of GET /v1/peers for the PEERS setting (server/peers/status.ts). */
-  peers(peers: readonly PeerSpec[], staleMs: number): Promise<{ peers: Record<string, unknown>[] }> {
-    return peersView(peers, this.peerStore, staleMs);
-  }
-
-  /** peerCounters returns the followers' counters by peer URL (/metrics); empty when not following. */
-  peerCounters(): ReadonlyMap<string, PeerCounters> {
-    return this.followers?.counters ?? new Map();
-  }
-
-  /**
-   * followPeers starts following `peers` (server/peers/followers.ts) if this process integrates; a
-   * serve-only process does nothing. Their attestations go through the same admission as a publish, with
-   * opts.backlogShare as its backlog limit, and their signer keys through the one key intake. `lock` says
-   * which process follows (server/peers/lock.ts). close() stops them first. Call once after open.
-   */
-  followPeers(peers: readonly PeerSpec[], opts: FollowOptions, lock: PeersLock, logger?: Logger): void {
-    if (!this.sequencer || peers.length === 0 || this.followers || this.closed) return;
-    const admission = new Admission(this.store, this.work, opts.backlogShare);
-    const carrier = {
-      storeKeys: async (armored: string[]) => {
-        await retryKeyConflicts(() => storeKeys(this.store, this.work, armored));
-      },
-      check: (atts: unknown[]) => admission.check(atts, []),
-      addPending: async (a: Awaited<ReturnType<Admission['check']>>) => {
-        const { added } = await retryKeyConflicts(() => admission.addPending(a));
-        if (added > 0) this.sequencer?.kick(added);
-        return added;
-      },
-      logged: async (digests: readonly Uint8Array[]) =>
-        (await this.store.entriesByDigest(digests)).map((e) => e.digest),
       backlog: () => this.store.backlog(),
     };
     this.followers = new PeerFollowers(peers, this.peerStore, carrier, lock, opts, logger);
