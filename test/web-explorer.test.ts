@@ -128,6 +128,7 @@ test.serial('home: the checkpoint verified in the page, the plot, the newest ent
     }
     t.deepEqual(stateOf(checks, 'checkpoint-cosignatures'), ['skip']);
     t.true(await page.locator('svg.plot path.line').isVisible());
+    t.is(await page.locator('[data-summary]').count(), 0);
     // The four attestations (and, once the index has landed, index leaves after them).
     const newest = (await page.locator('ul.entries li').allTextContents()).join('\n');
     t.is(newest.match(/ · by /g)?.length, 4, newest);
@@ -161,6 +162,7 @@ test.serial(
       // only then shows the badge.
       t.deepEqual(stateOf(checks, 'index-complete'), ['ok'], JSON.stringify(checks));
       t.is(await page.locator('[data-badge="complete"]').count(), 1);
+      t.is(await page.locator('[data-summary]').count(), 0, 'no failure summary when every check held');
       t.true(
         browser.requests.some((u) => u.includes('/v1/attestations?') && u.includes('cursor=')),
         'the answer came in two pages, and the page followed the cursor',
@@ -288,6 +290,7 @@ test.serial('tampering: a flipped proof byte fails the inclusion proof, in red, 
   );
   t.not(stateOf(checks, 'index-complete')[0], 'ok');
   t.is(await page.locator('[data-badge="complete"]').count(), 0);
+  t.regex((await page.locator('[data-summary="fail"]').textContent()) ?? '', /check(s)? failed/);
   await page.close();
 });
 
@@ -304,6 +307,7 @@ test.serial('tampering: an altered entry fails its inclusion proof and its signa
   t.deepEqual(stateOf(checks, 'attestation-signature'), ['fail', 'ok', 'ok'], JSON.stringify(checks));
   t.regex(checks.find((c) => c.check === 'inclusion-proof')!.text, /INCLUSION_PROOF_INVALID/);
   t.is(await page.locator('[data-badge="complete"]').count(), 0);
+  t.regex((await page.locator('[data-summary="fail"]').textContent()) ?? '', /check(s)? failed/);
   await page.close();
 });
 
@@ -321,6 +325,7 @@ test.serial(
     t.deepEqual(stateOf(checks, 'index-complete'), ['fail']);
     t.regex(checks.find((c) => c.check === 'index-complete')!.text, /INDEX_ANSWER_INCOMPLETE/);
     t.is(await page.locator('[data-badge="complete"]').count(), 0);
+    t.regex((await page.locator('[data-summary="fail"]').textContent()) ?? '', /check(s)? failed/);
     await page.close();
   },
 );
@@ -343,6 +348,7 @@ test.serial(
       t.false(stateOf(checks, 'inclusion-proof').includes('ok'), path);
       t.not(stateOf(checks, 'index-complete')[0], 'ok');
       t.is(await page.locator('[data-badge="complete"]').count(), 0);
+      t.regex((await page.locator('[data-summary="fail"]').textContent()) ?? '', /check(s)? failed/);
       await page.close();
     }
     proxy.tamper = () => undefined;

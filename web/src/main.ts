@@ -36,7 +36,29 @@ async function route(): Promise<void> {
       h('p', { class: 'error', role: 'alert' }, `The page could not load: ${(e as Error).message}`),
     );
   }
-  if (stillHere()) main.dataset.state = 'done';
+  if (!stillHere()) return;
+  summarize(view);
+  main.dataset.state = 'done';
+}
+
+/**
+ * summarize puts, at the top of a page whose checks are done, one red line naming every check that
+ * failed (the reader may not scroll to the one that matters). Nothing is said when all held: the marks
+ * in the list speak for themselves.
+ */
+function summarize(view: HTMLElement): void {
+  const failed = [...view.querySelectorAll('li.check[data-state="fail"] .label')].map(
+    (e) => e.textContent ?? '',
+  );
+  if (failed.length === 0) return;
+  const names = [...new Set(failed)];
+  view.prepend(
+    h(
+      'p',
+      { class: 'error summary', role: 'alert', 'data-summary': 'fail' },
+      `✗ ${failed.length} check${failed.length === 1 ? '' : 's'} failed: ${names.join(', ')}. Do not rely on what this page shows.`,
+    ),
+  );
 }
 
 document.addEventListener('click', (ev) => {
