@@ -85,7 +85,7 @@ test.serial(
     t.is((await sig(home, ['server', 'add', a.url, '--fingerprint', fp, '--name', 'log'])).code, 0);
     const first = await sigJson(home, ['audit']);
     t.is(first.code, EXIT.OK, first.stderr);
-    t.is(first.json.reports[0].treeSize, 1);
+    t.is(first.json.reports[0].treeSize, 2); // the attestation and its index leaf
     t.is(first.json.reports[0].status, 'fresh');
 
     pointAt(home, b.url);
@@ -94,13 +94,13 @@ test.serial(
     const r = fork.json.reports[0];
     t.is(r.status, 'fork');
     t.is(r.error.code, 'FORK_DETECTED');
-    t.regex(r.error.message, /two checkpoints of size 1 with different roots/);
+    t.regex(r.error.message, /two checkpoints of size 2 with different roots/);
     const evidence = r.error.details.evidence as string;
     t.true(evidence.startsWith(join(home, 'evidence')));
     const cps = await checkEvidence(home, evidence);
     t.is(cps.length, 2);
-    t.is(cps[0]!.treeSize, 1n);
-    t.is(cps[1]!.treeSize, 1n);
+    t.is(cps[0]!.treeSize, 2n);
+    t.is(cps[1]!.treeSize, 2n);
     t.notDeepEqual(cps[0]!.rootHash, cps[1]!.rootHash);
     // The kept checkpoint is still A's: the fork was not accepted.
     const kept = readFileSync(join(home, 'checkpoints', 'log', 'latest'), 'utf8');
@@ -129,7 +129,7 @@ test.serial(
 );
 
 test.serial(
-  'audit: a fork at different sizes (kept B at 1, A grows to 2) fails the consistency proof',
+  'audit: a fork at different sizes (kept B at 2, A grows to 4) fails the consistency proof',
   async (t) => {
     const home = tempDir('grow');
     t.is((await sig(home, ['server', 'add', b.url, '--fingerprint', fp, '--name', 'log'])).code, 0);
@@ -143,9 +143,9 @@ test.serial(
     pointAt(home, a.url);
     const fork = await sigJson(home, ['audit']);
     t.is(fork.code, EXIT.FORK);
-    t.regex(fork.json.reports[0].error.message, /not proved consistent with the checkpoint of size 1/);
+    t.regex(fork.json.reports[0].error.message, /not proved consistent with the checkpoint of size 2/);
     const cps = await checkEvidence(home, fork.json.reports[0].error.details.evidence);
-    t.deepEqual(cps.map((c) => c.treeSize).sort(), [1n, 2n]);
+    t.deepEqual(cps.map((c) => c.treeSize).sort(), [2n, 4n]);
   },
 );
 
@@ -158,7 +158,9 @@ test.serial(
     t.is(full.code, EXIT.OK, full.stderr);
     const f = full.json.reports[0].full;
     t.is(f.entries, full.json.reports[0].treeSize);
-    t.is(f.attestationsVerified, f.entries);
+    // Every entry is an attestation, re-verified, or an index leaf, replayed (one per publish here).
+    t.is(f.attestationsVerified + f.index.indexLeaves, f.entries);
+    t.is(f.index.indexLeaves, f.attestationsVerified);
     t.deepEqual(f.invalidAttestations, []);
     t.true(f.hashTiles >= 1);
     const watch = await sigJson(home, ['audit', '--watch', '--count', '2', '--interval', '1s']);

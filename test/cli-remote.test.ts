@@ -408,7 +408,7 @@ test.serial('log checkpoint, entry, inclusion and consistency proofs are verifie
   const size = cp.json.treeSize as number;
   t.true(size >= 3, `tree size ${size}`);
   t.is(cp.json.origin, 'cli.test/log');
-  const e = await sigJson(home, ['log', 'entry', '1']);
+  const e = await sigJson(home, ['log', 'entry', '0']);
   t.is(e.code, 0, e.stderr);
   t.regex(e.json.entry.attestation.data.id, /^sha256:/);
   const inc = await sigJson(home, ['log', 'proof', 'inclusion', '1', '--size', String(size - 1)]);
@@ -463,7 +463,7 @@ test.serial('publish sends more attestations than a server takes per request in 
     const receipts = r.json.servers[0].receipts as { index: number }[];
     t.is(receipts.length, 5);
     t.deepEqual(new Set(receipts.map((x) => Number(x.index))).size, 5, 'five distinct log entries');
-    t.is((await small.service.storageCounts()).entries, 5);
+    t.is((await small.service.storageCounts()).attestations, 5);
   } finally {
     await small.close();
   }
