@@ -12,7 +12,7 @@ export interface Point {
 
 const W = 640;
 const H = 220;
-const PAD = { left: 56, right: 12, top: 12, bottom: 28 };
+const PAD = { left: 56, right: 24, top: 16, bottom: 28 };
 
 /** sizePlot returns a figure with the plot and a caption; an accessible summary is its label. */
 export function sizePlot(points: readonly Point[]): HTMLElement {
@@ -24,8 +24,13 @@ export function sizePlot(points: readonly Point[]): HTMLElement {
   const maxSize = Math.max(1, ...points.map((p) => p.treeSize));
   const x = (t: number) => PAD.left + ((t - t0) / (t1 - t0)) * (W - PAD.left - PAD.right);
   const y = (s: number) => H - PAD.bottom - (s / maxSize) * (H - PAD.top - PAD.bottom);
+  // A step line: the tree keeps its size until the next checkpoint (a slope would invent sizes).
   const d = points
-    .map((p, i) => `${i === 0 ? 'M' : 'L'}${x(p.signedAt.getTime()).toFixed(1)},${y(p.treeSize).toFixed(1)}`)
+    .map((p, i) =>
+      i === 0
+        ? `M${x(p.signedAt.getTime()).toFixed(1)},${y(p.treeSize).toFixed(1)}`
+        : `H${x(p.signedAt.getTime()).toFixed(1)} V${y(p.treeSize).toFixed(1)}`,
+    )
     .join(' ');
   const summary = `Tree size grew from ${first.treeSize} on ${first.signedAt.toISOString()} to ${last.treeSize} on ${last.signedAt.toISOString()}, over ${points.length} stored checkpoints.`;
   const label = (tx: number, ty: number, text: string, anchor = 'end') =>
@@ -40,6 +45,9 @@ export function sizePlot(points: readonly Point[]): HTMLElement {
     label(PAD.left, H - 8, shortTime(first.signedAt), 'start'),
     label(W - PAD.right, H - 8, shortTime(last.signedAt)),
     svg('path', { d, class: 'line' }),
+    ...points.map((p) =>
+      svg('circle', { cx: x(p.signedAt.getTime()), cy: y(p.treeSize), r: 3, class: 'dot' }),
+    ),
   );
   return h(
     'figure',
