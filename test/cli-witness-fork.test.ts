@@ -57,6 +57,8 @@ test('the witness refuses the second branch of a forked log; verify against the 
   const forked = await startWitnessedLog(dirB, { ...keyA, file: keyA.file }, policy, {
     'openpgp-key-file': join(dirA, 'openpgp.key'),
     'witness-fail-open': 'true',
+    // W's refusals are logged as errors by design: keep the test output clean.
+    'log-level': 'silent',
   });
   handles.push(forked);
   t.is(forked.service.info().openpgpFingerprint, a.service.info().openpgpFingerprint);
