@@ -7,7 +7,10 @@
 import { hashLeaf } from '../log/hash.js';
 import { encodeIndexLeaf } from '../log/index-map.js';
 import { appendLeaves, type TileCoord } from '../log/tiles.js';
-import { foldEntries, HISTORY_MS, type IndexStore, TopCache } from './index-state.js';
+import { foldEntries, HISTORY_MS, type IndexStore, type MapState, TopCache } from './index-state.js';
+
+/** PRUNE_EVERY_MS: how often an integrator prunes old map versions (each prune takes all that is due). */
+const PRUNE_EVERY_MS = 10_000;
 
 /** LeafTx is what the index step needs of the round's transaction (server/sequencer.ts IntegrationTx extends it). */
 export interface LeafTx {
@@ -62,9 +65,14 @@ export class IndexRound {
    */
   async needsLeaf(tx: LeafTx, treeSize: bigint): Promise<boolean> {
     if (treeSize === 0n) return false;
-    const s = await tx.index.mapState();
-    return s.indexLeafAt !== treeSize - 1n;
+    this.#state = await tx.index.mapState();
+    return this.#state.indexLeafAt !== treeSize - 1n;
   }
+
+  /** The map's row as needsLeaf read it in this round's transaction (appendLeaf follows it in the same one). */
+  #state: MapState | undefined;
+  /** When this process last pruned (ms): pruning runs at most every PRUNE_EVERY_MS, not every round. */
+  #prunedAt = 0;
 
   /**
    * appendLeaf folds the entries the map does not cover yet (mapSize..treeSize-1), appends the index
@@ -79,7 +87,8 @@ export class IndexRound {
     now: Date,
     served?: bigint,
   ): Promise<{ treeSize: bigint; rootHash: Uint8Array }> {
-    const s = await tx.index.mapState();
+    const s = this.#state ?? (await tx.index.mapState());
+    this.#state = undefined;
     const top = await this.#cache.take(tx.index, s.mapSize);
     const { root, writes } = await foldEntries(tx.index, top, s.mapSize, tree.treeSize);
     const size = tree.treeSize;
@@ -96,17 +105,28 @@ export class IndexRound {
       state: next,
     });
     await tx.index.writeBuckets(size, writes);
-    // Keep every version a checkpoint served in the last HISTORY_MS needs (a checkpoint of tree size M
-    // needs the map of size M - 1): those from the checkpoint that was the newest HISTORY_MS ago on.
+    const prunedTo =
+      now.getTime() - this.#prunedAt >= PRUNE_EVERY_MS ? await this.#prune(tx, s, size, served) : s.prunedTo;
+    if (prunedTo !== s.prunedTo) this.#prunedAt = now.getTime();
+    await tx.index.setMapState({ mapSize: size, prunedTo, indexLeafAt: size });
+    this.#pending = size;
+    return next;
+  }
+
+  /**
+   * #prune deletes the bucket versions no served checkpoint needs any more and returns the new
+   * map_pruned_to. It keeps every version a checkpoint served in the last HISTORY_MS needs (a checkpoint
+   * of tree size M needs the map of size M - 1): from the checkpoint that was the newest HISTORY_MS ago
+   * on, and from the served one (`served`) when witnessing makes it lag.
+   */
+  async #prune(tx: LeafTx, s: MapState, size: bigint, served: bigint | undefined): Promise<bigint> {
     const then = await tx.index.servedSizeAgo(HISTORY_MS);
     let keep = then === undefined || then === 0n ? s.prunedTo : then - 1n;
     if (served !== undefined && served > 0n && served - 1n < keep) keep = served - 1n;
     if (keep < s.prunedTo) keep = s.prunedTo;
     if (keep > size) keep = size;
     if (keep > s.prunedTo) await tx.index.prune(s.prunedTo, keep);
-    await tx.index.setMapState({ mapSize: size, prunedTo: keep, indexLeafAt: size });
-    this.#pending = size;
-    return next;
+    return keep;
   }
 
   #pending: bigint | undefined;
@@ -120,5 +140,7 @@ export class IndexRound {
   /** rolledBack tells the step that the round's transaction did not commit. */
   rolledBack(): void {
     this.#pending = undefined;
+    this.#state = undefined;
+    this.#prunedAt = 0;
   }
 }
