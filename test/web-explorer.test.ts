@@ -200,6 +200,18 @@ test.serial('search by fingerprint with the keyboard and labels; the URL can be 
   await again.close();
 });
 
+test.serial(
+  'a query the server would refuse is refused in the page, with no request and no mark',
+  async (t) => {
+    const before = browser.requests.length;
+    const page = await open('/search?key=not-a-fingerprint');
+    t.regex((await page.locator('[data-query-error]').textContent()) ?? '', /40 hexadecimal digits/);
+    t.is((await checksOf(page)).length, 0);
+    t.false(browser.requests.slice(before).some((u) => u.includes('/v1/attestations')));
+    await page.close();
+  },
+);
+
 test.serial('a dropped file is hashed in the page and looked up by its sha256', async (t) => {
   const page = await open('/search');
   const before = browser.requests.length;

@@ -2,7 +2,7 @@
  * The explorer's entry point: a tiny router over real URLs (`/`, `/search?id=…|key=…`, `/entry/<n>`),
  * so every search and entry can be shared; links inside the page move with history.pushState.
  */
-import { h } from './dom.js';
+import { errorText, h } from './dom.js';
 import { renderEntry } from './entry.js';
 import { renderHome } from './home.js';
 import { navigate, setRouter } from './nav.js';
@@ -32,9 +32,14 @@ async function route(): Promise<void> {
     else view.append(h('h2', {}, 'Not found'), h('p', {}, `No page at ${path}.`));
   } catch (e) {
     if (!stillHere()) return;
-    view.append(
-      h('p', { class: 'error', role: 'alert' }, `The page could not load: ${(e as Error).message}`),
-    );
+    const why = `The page could not load: ${errorText(e)}`;
+    view.append(h('p', { class: 'error', role: 'alert', 'data-load-error': '' }, why));
+    // Checks the failure left unstarted are not checked: say so, rather than "checking…" forever.
+    for (const li of view.querySelectorAll<HTMLElement>('li.check[data-state="pending"]')) {
+      li.dataset.state = 'skip';
+      li.querySelector('.mark')!.textContent = '–';
+      li.querySelector('.detail')!.textContent = `not checked: ${why}`;
+    }
   }
   if (!stillHere()) return;
   summarize(view);

@@ -49,6 +49,12 @@ export async function renderSearch(
   document.title = query ? `Search ${query.value} · Sig Server explorer` : 'Search · Sig Server explorer';
   view.append(h('h2', {}, 'Search'), searchForm(query));
   if (!query) return;
+  const invalid = queryProblem(query);
+  if (invalid !== undefined) {
+    // Said here, before any request: the server would refuse it the same way (400 PARAM_INVALID).
+    view.append(h('p', { class: 'error', role: 'alert', 'data-query-error': '' }, invalid));
+    return;
+  }
   const results = h('section', {
     class: 'results',
     'aria-live': 'polite',
@@ -59,6 +65,17 @@ export async function renderSearch(
   );
   view.append(results);
   await showAnswer(results, query, await loadIdentity(), stillHere);
+}
+
+/** queryProblem says what is wrong with a query the server would refuse (server/http/params.ts), if anything. */
+function queryProblem(q: Query): string | undefined {
+  if (q.by === 'key' && !/^[0-9A-Fa-f]{40}$/.test(q.value)) {
+    return `A signer fingerprint is 40 hexadecimal digits (an OpenPGP v4 fingerprint); "${q.value.slice(0, 60)}" is not one.`;
+  }
+  if (q.by === 'id' && (q.value.length > 4096 || q.value.includes('\u0000'))) {
+    return 'An identifier is 1 to 4096 characters, without NUL.';
+  }
+  return undefined;
 }
 
 function searchForm(query: Query | undefined): HTMLElement {
