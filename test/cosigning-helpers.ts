@@ -34,6 +34,8 @@ export interface TestWitness {
   mode: 'ok' | 'down' | 'refuse';
   /** statuses counts the answers given, by status. */
   statuses: Map<number, number>;
+  /** lie: 'future' signs with a clock an hour ahead; 'flip' alters a byte of the Ed25519 signature. */
+  lie: 'none' | 'future' | 'flip';
   addLog(vkey: string): void;
   close(): Promise<void>;
 }
@@ -42,6 +44,7 @@ export interface TestWitness {
 export async function startTestWitness(name: string): Promise<TestWitness> {
   const { skey, vkey } = generateCosignatureKey(name);
   const signer = cosignatureSigner(skey);
+  const ahead = cosignatureSigner(skey, () => new Date(Date.now() + 3600_000));
   const logs = new Map<string, WitnessedLog>();
   const w: TestWitness = {
     url: '',
@@ -50,6 +53,7 @@ export async function startTestWitness(name: string): Promise<TestWitness> {
     cosigned: new Map(),
     mode: 'ok',
     statuses: new Map(),
+    lie: 'none',
     addLog(logVkey) {
       const v = ed25519Verifier(logVkey);
       logs.set(v.name, { origin: v.name, verifiers: [v] });
@@ -87,7 +91,13 @@ export async function startTestWitness(name: string): Promise<TestWitness> {
           treeSize: out.checkpoint.treeSize,
           rootHash: out.checkpoint.rootHash,
         });
-        return answer(200, await cosignCheckpoint(out.text, [signer]));
+        let lines = await cosignCheckpoint(out.text, [w.lie === 'future' ? ahead : signer]);
+        if (w.lie === 'flip') {
+          // The last base64 characters before the newline are Ed25519 signature bytes.
+          const i = lines.length - 6;
+          lines = lines.slice(0, i) + (lines[i] === 'A' ? 'B' : 'A') + lines.slice(i + 1);
+        }
+        return answer(200, lines);
       });
     });
   });

@@ -199,3 +199,32 @@ test("a policy without witnesses (quorum none) is today's behaviour", async (t) 
   t.is(parseNote(r.body.receipts[0].checkpoint).signatures.length, 2);
   t.notRegex(await (await fetch(`${server.url}/metrics`)).text(), /sig_witness_/);
 });
+
+test('a cosignature that does not verify, or is an hour ahead, is not stored and does not count', async (t) => {
+  const dir = tmp('lies');
+  const key = makeLogKey(dir, 'cosign.test/lies');
+  const w = await startTestWitness('witness.test/g');
+  w.addLog(key.vkey);
+  const server = await startWitnessedLog(dir, key, policyText([{ ...w, name: 'g' }], 'g'), {
+    'publish-wait-ms': 1500,
+  });
+  t.teardown(async () => {
+    await server.close();
+    await w.close();
+  });
+  let first = await publish(server.url, signer, 'sha256:lies-0');
+  for (let i = 0; i < 20 && first.status !== 200; i++)
+    first = await publish(server.url, signer, 'sha256:lies-0');
+  t.is(first.status, 200, JSON.stringify(first.body));
+  const before = await checkpointText(server.url);
+  for (const lie of ['flip', 'future'] as const) {
+    w.lie = lie;
+    const r = await publish(server.url, signer, `sha256:lies-${lie}`);
+    t.is(r.status, 503, `${lie}: ${JSON.stringify(r.body)}`);
+    t.is(r.body.error.code, 'WITNESS_QUORUM_TIMEOUT');
+    t.is((await checkpointText(server.url)).text, before.text, `${lie}: nothing new served`);
+  }
+  const metrics = await (await fetch(`${server.url}/metrics`)).text();
+  t.regex(metrics, /sig_witness_failures_total\{witness="g",reason="cosignature-invalid"\} [1-9]/);
+  t.regex(metrics, /sig_witness_failures_total\{witness="g",reason="cosignature-future"\} [1-9]/);
+});
