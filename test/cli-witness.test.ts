@@ -7,7 +7,7 @@
  * test/cli-witness-servers.test.ts has Sig Servers witnessing each other. The BUILT CLI runs
  * (`npm run build` first).
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -86,6 +86,37 @@ test.serial('quorum 2 of 2 met: verify, audit and log checkpoint report each wit
   const human = await sig(home, ['verify', ID, '--remote']);
   t.regex(human.stdout, /witness quorum pinned-quorum: met/);
 });
+
+test.serial(
+  'server add --witness-policy: a tlog-policy file with a group (URLs and log lines ignored)',
+  async (t) => {
+    const other = tempDir('cli-witness-policy');
+    const file = join(other, 'policy');
+    writeFileSync(
+      file,
+      `# pinned by file\nlog ${server.service.info().vkey}\nwitness a ${a.vkey} ${a.url}\nwitness b ${b.vkey}\ngroup any-one any a b\nquorum any-one\n`,
+    );
+    const add = await sigJson(other, ['server', 'add', proxy.url, '--yes', '--witness-policy', file]);
+    t.is(add.code, EXIT.OK, add.stderr);
+    t.is(add.json.witnesses.quorum, 'any-one');
+    t.is(add.json.witnesses.met, true);
+    const v = await sigJson(other, ['verify', ID, '--remote']);
+    t.is(v.json.servers[0].witnesses.met, true, v.stderr);
+    const bad = await sig(other, [
+      'server',
+      'add',
+      proxy.url,
+      '--yes',
+      '--name',
+      'x',
+      '--witness-policy',
+      file,
+      '--quorum',
+      '1',
+    ]);
+    t.is(bad.code, EXIT.USAGE);
+  },
+);
 
 test.serial('a broken cosignature in a pinned witness name is invalid data (exit 4)', async (t) => {
   proxy.mutate = (path, body) => {
