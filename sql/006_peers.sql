@@ -31,7 +31,7 @@ COMMENT ON COLUMN peer_state.tree_size IS 'Its tree size: the follower never acc
 COMMENT ON COLUMN peer_state.root_hash IS 'Its root hash (RFC 6962); NULL before the first checkpoint.';
 COMMENT ON COLUMN peer_state.verified_at IS 'When the follower last fetched a checkpoint of the peer and found it consistent with this one (the peer is stale when this is old).';
 COMMENT ON COLUMN peer_state.carried IS 'Entries of the peer''s log read, checked against the root and submitted (indexes 0 to carried-1): a restart resumes here. Moved only after the submitted attestations are stored as pending, so a crash re-reads a batch (dedup makes that harmless) and never skips one.';
-COMMENT ON COLUMN peer_state.attestations IS 'Attestation entries submitted to this log''s admission (new or already held).';
+COMMENT ON COLUMN peer_state.attestations IS 'Attestation entries carried: found already logged here (not checked again), or submitted to this log''s admission and accepted (new or pending).';
 COMMENT ON COLUMN peer_state.index_leaves IS 'Index leaves (SPEC.md "Entry kinds") skipped: they belong to the peer''s tree, not ours.';
 COMMENT ON COLUMN peer_state.invalid IS 'Entries skipped because they failed our checks (bad signature, over our limits, unknown kind, key refused).';
 COMMENT ON COLUMN peer_state.last_invalid IS 'The latest of those: peer index, error code and message.';
