@@ -13,7 +13,8 @@
  * - Answers: AnswerCheck checks each page of `GET /v1/attestations` with log/index-answer.ts IndexAnswer
  *   and says at the end whether the answer is complete. An answer that carries an index is always
  *   checked (a wrong index is invalid whatever the pin says); an indexed server's answer without one is
- *   INDEX_ANSWER_INCOMPLETE; an index-less server's answer is reported as not proved complete.
+ *   INDEX_ANSWER_INCOMPLETE; an index-less server's answer (no `index`, or `"index": null` for a
+ *   checkpoint signed before its index began) is reported as not proved complete.
  * - Entries: verifyLogEntry shows index leaves parsed (`sig log entry`).
  */
 import { base64Encode } from '../log/bytes.js';
@@ -161,7 +162,8 @@ export class AnswerCheck {
   async page(page: RawPage, cp: OpenedCheckpoint): Promise<void> {
     const first = this.#pages++ === 0;
     await withContext(this.#ctx, () => {
-      const carried = page.index !== undefined;
+      // An index-less server's `"index": null` (a checkpoint signed before its index began) is no index.
+      const carried = page.index !== undefined && (page.index !== null || hasIndex(this.#server));
       if (!carried) {
         if (hasIndex(this.#server)) {
           throw new LogError(

@@ -256,7 +256,7 @@ test.serial('sig log entry shows an index leaf parsed', async (t) => {
 });
 
 /** A hostile log that advertises the index and answers entries, proofs and queries from `entries`. */
-async function indexedHostile(): Promise<{
+async function indexedHostile(advertise = true): Promise<{
   log: HostileLog;
   setTree: (entries: Uint8Array[]) => Promise<void>;
   answer: { body?: Json };
@@ -278,7 +278,7 @@ async function indexedHostile(): Promise<{
         limits: {},
         intervals: {},
         version: 'hostile',
-        index: { version: 1 },
+        ...(advertise ? { index: { version: 1 } } : {}),
       });
       return true;
     }
@@ -369,6 +369,44 @@ test.serial(
       t.is(audit.json.reports[0].error.code, 'INDEX_LEAF_INVALID');
     } finally {
       await log.close();
+    }
+  },
+);
+
+test.serial(
+  '"index": null at size > 0: not proved complete from an index-less server, invalid from an indexed one',
+  async (t) => {
+    const s = signers[1]!;
+    const entry = encodeEntry({ attestation: await s.attest(ID), loggedAt: new Date().toISOString() });
+    for (const advertise of [false, true]) {
+      const { log, setTree, answer } = await indexedHostile(advertise);
+      try {
+        const h = tempDir('index-null');
+        await setTree([]);
+        t.is((await sig(h, ['server', 'add', log.url, '--yes', '--name', 'h'])).code, 0);
+        t.is(readJsonFile(join(h, 'servers.json')).servers[0].index?.version, advertise ? 1 : undefined);
+        await setTree([entry]);
+        answer.body = {
+          checkpoint: log.checkpoint,
+          attestations: [{ index: 0, entry: base64Encode(entry), inclusionProof: [] }],
+          next: null,
+          index: null,
+        };
+        const r = await sigJson(h, ['verify', ID, '--remote']);
+        const rep = r.json.servers[0];
+        if (advertise) {
+          t.is(r.code, EXIT.INVALID, r.stderr);
+          t.is(rep.error.code, 'INDEX_LEAF_INVALID');
+          t.regex(rep.error.message, /carries no index \("index": null\)/);
+        } else {
+          t.is(r.code, EXIT.NOT_TRUSTED, r.stderr); // nobody trusted in h: the answer itself is fine
+          t.is(rep.status, 'fresh');
+          t.false(rep.complete);
+          t.regex(rep.completeness, /^not proved complete: the server has no index/);
+        }
+      } finally {
+        await log.close();
+      }
     }
   },
 );
