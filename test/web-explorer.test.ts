@@ -367,6 +367,20 @@ test.serial(
   },
 );
 
+test.serial('the UI routes carry their own CSP, self only; the API keeps its strict one', async (t) => {
+  for (const path of ['/', '/search?id=x', '/entry/0', '/assets/app.js', '/assets/app.css']) {
+    const res = await fetch(`${server.url}${path}`);
+    t.is(res.status, 200, path);
+    const csp = res.headers.get('content-security-policy') ?? '';
+    t.regex(csp, /^default-src 'self'; script-src 'self'; style-src 'self';/, path);
+    t.false(/unsafe|https?:|\*/.test(csp), `${path}: nothing but 'self' and 'none'`);
+  }
+  for (const path of ['/v1/server', '/log/checkpoint', '/openapi.json', '/v1/checkpoints', '/nowhere']) {
+    const res = await fetch(`${server.url}${path}`);
+    t.is(res.headers.get('content-security-policy'), "default-src 'none'; frame-ancestors 'none'", path);
+  }
+});
+
 test.serial('no request left 127.0.0.1 and the console stayed clean', (t) => {
   t.true(browser.requests.length > 20);
   const away = browser.requests.filter((u) => new URL(u).hostname !== '127.0.0.1');
