@@ -119,6 +119,9 @@ export class Follower {
       added: 0,
       invalidCodes: [],
     };
+    // The next bundle is fetched while this one is checked (a remote peer's round trips overlap the
+    // verification); a prefetch left when the round ends early is dropped.
+    let prefetched: Promise<Uint8Array[]> | undefined;
     while (carried < row.treeSize) {
       if (entries >= this.limits.roundEntries || client.bytes >= this.limits.roundBytes) {
         return { more: true, stop: false, counts: total };
@@ -127,7 +130,12 @@ export class Follower {
         return { more: false, stop: false, waitMs: 500, counts: total };
       }
       const bundle = carried >> 8n;
-      const all = await tiles.entries(bundle);
+      const all = await (prefetched ?? tiles.entries(bundle));
+      prefetched = undefined;
+      if ((bundle + 1n) << 8n < row.treeSize) {
+        prefetched = tiles.entries(bundle + 1n);
+        prefetched.catch(() => {}); // awaited (and its error thrown) by the next iteration, if any
+      }
       const first = bundle << 8n;
       const batch = all
         .slice(Number(carried - first))

@@ -40,9 +40,10 @@ export class VerifiedTiles {
   readonly treeSize: bigint;
   readonly rootHash: Uint8Array;
   private readonly fetchRaw: RawTiles;
-  /** verified: authenticated hash tiles by "L/N", at their width in this tree. */
-  private readonly verified = new Map<string, Uint8Array[]>();
-  private edgeChecked = false;
+  /** verified: authenticated hash tiles by "L/N", at their width in this tree (promises: a tile asked
+   *  for twice at once, by two batches, is fetched once). */
+  private readonly verified = new Map<string, Promise<Uint8Array[]>>();
+  private edge: Promise<void> | undefined;
 
   constructor(treeSize: bigint, rootHash: Uint8Array, fetchRaw: RawTiles) {
     this.treeSize = treeSize;
@@ -100,8 +101,12 @@ export class VerifiedTiles {
   }
 
   /** checkEdge fetches the right-edge tiles and checks that they fold to the root (once). */
-  private async checkEdge(): Promise<void> {
-    if (this.edgeChecked) return;
+  private checkEdge(): Promise<void> {
+    this.edge ??= this.foldEdge();
+    return this.edge;
+  }
+
+  private async foldEdge(): Promise<void> {
     const edge: TileCoord[] = [];
     for (let level = 0; this.treeSize >> BigInt(TILE_HEIGHT * level) > 0n; level++) {
       const count = this.treeSize >> BigInt(TILE_HEIGHT * level);
@@ -131,13 +136,12 @@ export class VerifiedTiles {
       );
     }
     edge.forEach((t, i) => {
-      this.verified.set(`${t.level}/${t.index}`, rows[i]!);
+      this.verified.set(`${t.level}/${t.index}`, Promise.resolve(rows[i]!));
     });
-    this.edgeChecked = true;
   }
 
   /** authenticated returns the hashes of tile (level, index), fetching and checking it (and its parents) first. */
-  private async authenticated(level: number, index: bigint): Promise<Uint8Array[]> {
+  private authenticated(level: number, index: bigint): Promise<Uint8Array[]> {
     const key = `${level}/${index}`;
     const got = this.verified.get(key);
     if (got) return got;
@@ -146,6 +150,14 @@ export class VerifiedTiles {
       // Not on the right edge (those are verified) and not full: the tree has no such tile.
       throw new Error(`VerifiedTiles: tile ${level}/${index} is not in a tree of size ${this.treeSize}`);
     }
+    const p = this.fetchFull(level, index);
+    this.verified.set(key, p);
+    return p;
+  }
+
+  /** fetchFull fetches the full tile (level, index) and checks it against its authenticated parent. */
+  private async fetchFull(level: number, index: bigint): Promise<Uint8Array[]> {
+    const width = TILE_WIDTH;
     const parent = await this.authenticated(level + 1, index >> 8n);
     const coord = { level, index, width };
     const row = await this.decodeRaw(coord);
@@ -157,7 +169,6 @@ export class VerifiedTiles {
         this.treeSize,
       );
     }
-    this.verified.set(key, row);
     return row;
   }
 
