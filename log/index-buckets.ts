@@ -118,48 +118,48 @@ export interface BucketAddition {
  * caller folds entries in log order).
  */
 export function addToBucket(records: Uint8Array, additions: readonly BucketAddition[]): Uint8Array {
-  const byKey = new Map<string, { key: Uint8Array; count: bigint; chain: Uint8Array }>();
-  const order: string[] = [];
-  for (let o = 0; o < records.length; o += RECORD_BYTES) {
-    const key = records.subarray(o, o + MAP_KEY_SIZE);
-    const view = new DataView(records.buffer, records.byteOffset + o + MAP_KEY_SIZE, 8);
-    const k = keyText(key);
-    order.push(k);
-    byKey.set(k, {
-      key,
-      count: view.getBigUint64(0, false),
-      chain: records.subarray(o + MAP_KEY_SIZE + 8, o + RECORD_BYTES),
-    });
+  // A merge of two sorted lists: the records, and the additions sorted by key (a key added twice gets
+  // both in order). No strings, one output allocation.
+  const adds = additions.slice().sort((x, y) => compareAt(x.key, 0, y.key, 0));
+  const n = records.length / RECORD_BYTES;
+  let fresh = 0;
+  for (let i = 0, j = 0; j < adds.length; j++) {
+    if (j > 0 && compareAt(adds[j - 1]!.key, 0, adds[j]!.key, 0) === 0) continue;
+    while (i < n && compareAt(records, i * RECORD_BYTES, adds[j]!.key, 0) < 0) i++;
+    if (i === n || compareAt(records, i * RECORD_BYTES, adds[j]!.key, 0) !== 0) fresh++;
   }
-  for (const a of additions) {
-    const k = keyText(a.key);
-    let r = byKey.get(k);
-    if (r === undefined) {
-      r = { key: a.key, count: 0n, chain: ZERO };
-      byKey.set(k, r);
-      order.push(k);
-    }
-    for (const i of a.indexes) {
-      r.chain = chainStep(r.chain, i);
-      r.count += 1n;
-    }
-  }
-  order.sort();
-  const out = new Uint8Array(order.length * RECORD_BYTES);
+  const out = new Uint8Array((n + fresh) * RECORD_BYTES);
   const view = new DataView(out.buffer);
-  order.forEach((k, j) => {
-    const r = byKey.get(k)!;
-    const o = j * RECORD_BYTES;
-    out.set(r.key, o);
-    view.setBigUint64(o + MAP_KEY_SIZE, r.count, false);
-    out.set(r.chain, o + MAP_KEY_SIZE + 8);
-  });
+  let o = 0;
+  let i = 0;
+  for (let j = 0; j < adds.length; ) {
+    const key = adds[j]!.key;
+    while (i < n && compareAt(records, i * RECORD_BYTES, key, 0) < 0) {
+      out.set(records.subarray(i * RECORD_BYTES, (i + 1) * RECORD_BYTES), o);
+      o += RECORD_BYTES;
+      i++;
+    }
+    let count = 0n;
+    let chain: Uint8Array = ZERO;
+    if (i < n && compareAt(records, i * RECORD_BYTES, key, 0) === 0) {
+      const at = i * RECORD_BYTES + MAP_KEY_SIZE;
+      count = new DataView(records.buffer, records.byteOffset + at, 8).getBigUint64(0, false);
+      chain = records.subarray(at + 8, at + MAP_VALUE_SIZE);
+      i++;
+    }
+    for (; j < adds.length && compareAt(adds[j]!.key, 0, key, 0) === 0; j++) {
+      for (const index of adds[j]!.indexes) {
+        chain = chainStep(chain, index);
+        count += 1n;
+      }
+    }
+    out.set(key, o);
+    view.setBigUint64(o + MAP_KEY_SIZE, count, false);
+    out.set(chain, o + MAP_KEY_SIZE + 8);
+    o += RECORD_BYTES;
+  }
+  out.set(records.subarray(i * RECORD_BYTES), o);
   return out;
-}
-
-/** keyText is a key as a string that sorts like the key's bytes (one char per byte). */
-function keyText(key: Uint8Array): string {
-  return String.fromCharCode(...key);
 }
 
 /** MapWalk is where a key's path through the top ends: see MapTop.walk. */
