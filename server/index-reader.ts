@@ -60,12 +60,21 @@ export class IndexReader {
    */
   async leafOf(size: bigint): Promise<IndexLeafRow | undefined> {
     if (size === 0n) return undefined;
+    // Every query against the same checkpoint needs the same leaf: keep the last one read (entries
+    // never change once logged, so a cached leaf of a size is that size's leaf forever).
+    if (this.#leaf?.size === size) return this.#leaf.row;
     const [row] = await this.#store.readEntries(size - 1n, size);
     if (!row) throw new Error(`entry ${size - 1n} of a signed checkpoint is not stored`);
     const kinded = classifyEntry(row.entry);
-    if (kinded.kind !== 'index' || kinded.leaf.size !== size - 1n) return undefined;
-    return { index: row.index, entry: row.entry, leaf: kinded.leaf };
+    const out =
+      kinded.kind === 'index' && kinded.leaf.size === size - 1n
+        ? { index: row.index, entry: row.entry, leaf: kinded.leaf }
+        : undefined;
+    this.#leaf = { size, row: out };
+    return out;
   }
+
+  #leaf: { size: bigint; row: IndexLeafRow | undefined } | undefined;
 
   /** lookups proves each query's key against `leaf` (see the file comment). Throws INDEX_UNAVAILABLE. */
   async lookups(leaf: IndexLeaf, queries: readonly LookupQuery[]): Promise<IndexLookup[]> {
