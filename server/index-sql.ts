@@ -46,8 +46,10 @@ class IndexSql implements IndexStore {
           [at.toString(), changed.after.toString(), changed.upTo.toString()],
         )
       : await q.query(
+          // prefix DESC, from_size DESC: one backward index-only scan of the primary key (it
+          // includes key_count and hash), no sort; the order of the heads does not matter.
           `SELECT DISTINCT ON (prefix) prefix, key_count, hash FROM index_buckets
-              WHERE from_size <= $1 ORDER BY prefix, from_size DESC`,
+              WHERE from_size <= $1 ORDER BY prefix DESC, from_size DESC`,
           [at.toString()],
         );
     return rows.map(
@@ -63,9 +65,13 @@ class IndexSql implements IndexStore {
     const q = this.#q;
     const out = new Map<number, Uint8Array>();
     if (prefixes.length === 0) return out;
+    // One backward probe of the primary key per bucket asked (a DISTINCT ON over the table would read
+    // every version of every bucket once the map is large).
     const rows = await q.query(
-      `SELECT DISTINCT ON (prefix) prefix, records FROM index_buckets
-          WHERE prefix = ANY($1::integer[]) AND from_size <= $2 ORDER BY prefix, from_size DESC`,
+      `SELECT p.prefix, b.records FROM unnest($1::integer[]) AS p(prefix)
+         CROSS JOIN LATERAL (SELECT records FROM index_buckets x
+                              WHERE x.prefix = p.prefix AND x.from_size <= $2
+                              ORDER BY x.from_size DESC LIMIT 1) b`,
       [prefixes, at.toString()],
     );
     for (const r of rows) out.set(num(r.prefix), bytes(r.records));
