@@ -15,13 +15,10 @@
  *   checked (a wrong index is invalid whatever the pin says); an indexed server's answer without one is
  *   INDEX_ANSWER_INCOMPLETE; an index-less server's answer (no `index`, or `"index": null` for a
  *   checkpoint signed before its index began) is reported as not proved complete.
- * - Entries: verifyLogEntry shows index leaves parsed (`sig log entry`).
  */
 import { base64Encode } from '../log/bytes.js';
 import type { Checkpoint } from '../log/checkpoint.js';
-import { type Entry, parseEntry } from '../log/entry.js';
 import { LogError } from '../log/errors.js';
-import { hashLeaf } from '../log/hash.js';
 import {
   type AnswerVerdict,
   checkIndexLeaf,
@@ -29,8 +26,7 @@ import {
   type IndexQuery,
   parseIndexObject,
 } from '../log/index-answer.js';
-import { INDEX_VERSION, type IndexLeaf, isIndexLeaf, parseIndexLeaf } from '../log/index-map.js';
-import { verifyInclusion } from '../log/proof.js';
+import { INDEX_VERSION, type IndexLeaf, parseIndexLeaf } from '../log/index-map.js';
 import type { RawItem, RawPage, ServerInfo, SigClient } from './client.js';
 import type { ServerEntry } from './config.js';
 import { CliError, withContext } from './errors.js';
@@ -221,40 +217,4 @@ export class AnswerCheck {
 
 function asItem(it: RawItem) {
   return { index: it.index, entry: it.entry, inclusionProof: it.inclusionProof };
-}
-
-/** LogEntryView is one verified log entry by kind: an attestation entry, or an index leaf. */
-export type LogEntryView =
-  | { kind: 'attestation'; entry: Entry }
-  | { kind: 'index'; index: { root: string; size: bigint; version: typeof INDEX_VERSION } };
-
-/**
- * verifyLogEntry checks one entry against a verified checkpoint (RFC 6962 leaf hash of the bytes as
- * received, inclusion proof) and parses it by kind: an index leaf (log/index-map.ts parseIndexLeaf),
- * or an attestation entry (log/entry.ts parseEntry). Throws INCLUSION_PROOF_INVALID, ENTRY_INVALID, with
- * the server, index and size in the message.
- */
-export async function verifyLogEntry(
-  server: ServerEntry,
-  cp: OpenedCheckpoint,
-  item: RawItem,
-): Promise<LogEntryView> {
-  const ctx = `server ${server.name}: entry ${item.index} against checkpoint size ${cp.checkpoint.treeSize}`;
-  return await withContext(ctx, () => {
-    verifyInclusion(
-      item.index,
-      cp.checkpoint.treeSize,
-      hashLeaf(item.entry),
-      item.inclusionProof,
-      cp.checkpoint.rootHash,
-    );
-    if (isIndexLeaf(item.entry)) {
-      const leaf = parseIndexLeaf(item.entry);
-      return {
-        kind: 'index',
-        index: { root: base64Encode(leaf.root), size: leaf.size, version: INDEX_VERSION },
-      };
-    }
-    return { kind: 'attestation', entry: parseEntry(item.entry) };
-  });
 }

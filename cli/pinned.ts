@@ -20,6 +20,7 @@ import { judgeCheckpoint } from '../log/consistency.js';
 import { type Entry, parseEntry } from '../log/entry.js';
 import { isLogError } from '../log/errors.js';
 import { hashLeaf } from '../log/hash.js';
+import { INDEX_VERSION, isIndexLeaf, parseIndexLeaf } from '../log/index-map.js';
 import {
   ed25519Verifier,
   type NoteSignature,
@@ -275,7 +276,44 @@ export async function advanceCheckpoint(
  * of the bytes as received, inclusion proof; then parses the entry (ENTRY_INVALID unless canonical).
  * Errors name the server, the index and the checkpoint size.
  */
-export async function verifyItem(server: ServerEntry, cp: VerifiedCheckpoint, item: RawItem): Promise<Entry> {
+export function verifyItem(server: ServerEntry, cp: VerifiedCheckpoint, item: RawItem): Promise<Entry> {
+  return verifyIncluded(server, cp, item, parseEntry);
+}
+
+/** LogEntryView is one verified log entry by kind: an attestation entry, or an index leaf. */
+export type LogEntryView =
+  | { kind: 'attestation'; entry: Entry }
+  | { kind: 'index'; index: { root: string; size: bigint; version: typeof INDEX_VERSION } };
+
+/**
+ * verifyLogEntry checks one entry as verifyItem does and parses it by kind (`sig log entry`): an index
+ * leaf (log/index-map.ts parseIndexLeaf), or an attestation entry (log/entry.ts parseEntry).
+ */
+export function verifyLogEntry(
+  server: ServerEntry,
+  cp: { checkpoint: Checkpoint },
+  item: RawItem,
+): Promise<LogEntryView> {
+  return verifyIncluded(server, cp, item, (bytes): LogEntryView => {
+    if (!isIndexLeaf(bytes)) return { kind: 'attestation', entry: parseEntry(bytes) };
+    const leaf = parseIndexLeaf(bytes);
+    return {
+      kind: 'index',
+      index: { root: base64Encode(leaf.root), size: leaf.size, version: INDEX_VERSION },
+    };
+  });
+}
+
+/**
+ * verifyIncluded checks the inclusion of an entry's bytes, as received, in a verified checkpoint, then
+ * reads them with `read`; errors (of either) name the server, the index and the checkpoint size.
+ */
+async function verifyIncluded<T>(
+  server: ServerEntry,
+  cp: { checkpoint: Checkpoint },
+  item: RawItem,
+  read: (entry: Uint8Array) => T,
+): Promise<T> {
   const ctx = `server ${server.name}: entry ${item.index} against checkpoint size ${cp.checkpoint.treeSize}`;
   return await withContext(ctx, () => {
     verifyInclusion(
@@ -285,6 +323,6 @@ export async function verifyItem(server: ServerEntry, cp: VerifiedCheckpoint, it
       item.inclusionProof,
       cp.checkpoint.rootHash,
     );
-    return parseEntry(item.entry);
+    return read(item.entry);
   });
 }

@@ -21,7 +21,7 @@ import { backendTest } from './helpers/stores.js';
 
 const SIGNER = 'AB'.repeat(20);
 
-/** One round: `n` attestation entries (ids id-<r>-<i>, some repeated across rounds), then the index step. */
+/** One round: `n` attestation entries (23 ids in turn, so keys repeat across rounds), then the index step. */
 async function round(store: SqlStore, index: IndexRound, r: number, n: number, fail = false) {
   const out = await store.integrate(async (tx) => {
     const state = await tx.state();

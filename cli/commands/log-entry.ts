@@ -4,8 +4,8 @@ import { hashLeaf } from '../../log/hash.js';
 import { deadlineFrom, exitCodesHelp, SigCommand, TIMEOUT_FLAGS } from '../base.js';
 import { CliError } from '../errors.js';
 import { EXIT } from '../exit-codes.js';
-import { verifyLogEntry } from '../index-check.js';
 import { parseIndexArg, pickServer } from '../logread.js';
+import { verifyLogEntry } from '../pinned.js';
 import { clientFor, fetchCheckpoint } from '../remote.js';
 
 /** LogEntry is `sig log entry <index>`: one entry, with its inclusion proof verified. */
