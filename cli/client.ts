@@ -19,6 +19,8 @@
  * SERVER_REFUSED (other 4xx, with the server's error code and message), SERVER_LIMIT_EXCEEDED (an
  * answer past a cap), SERVER_RESPONSE_INVALID (an answer of the wrong shape).
  */
+
+import { type BodyRead, raceAbort, readBody, timeoutSignal } from '../log/bounded-read.js';
 import { MAX_ENTRY_BYTES } from '../log/entry.js';
 import { HASH_SIZE } from '../log/hash.js';
 import { KEY_LIMITS } from '../log/keys.js';
@@ -208,10 +210,12 @@ export class SigClient {
     this.deadline = opts.deadline;
   }
 
+  /** signals: each response's request signal (request), which bounds the reading of its body (body). */
+  private readonly signals = new WeakMap<Response, AbortSignal>();
+
   /** signal returns the abort signal of one request (its body included): its timeout or the deadline. */
   private signal(): AbortSignal {
-    const own = AbortSignal.timeout(this.timeoutMs);
-    return this.deadline ? AbortSignal.any([own, this.deadline.signal]) : own;
+    return timeoutSignal(this.timeoutMs, this.deadline?.signal);
   }
 
   /** failure turns an error of fetch or of reading a body into DEADLINE_EXCEEDED or SERVER_UNAVAILABLE. */
@@ -244,33 +248,14 @@ export class SigClient {
         `${url}: the answer is larger than ${formatBytes(cap)}, the most this client reads for ${what}; refused without reading further`,
         { url, limit: cap },
       );
-    const declared = Number(res.headers.get('content-length') ?? Number.NaN);
-    if (!cut && Number.isFinite(declared) && declared > cap) {
-      await res.body?.cancel().catch(() => {});
-      throw tooLarge();
-    }
-    const reader = res.body?.getReader();
-    if (!reader) return new Uint8Array(0);
-    const chunks: Uint8Array[] = [];
-    let total = 0;
+    let read: BodyRead;
     try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        if (total + value.length > cap) {
-          await reader.cancel().catch(() => {});
-          if (!cut) throw tooLarge();
-          chunks.push(value.subarray(0, cap - total));
-          total = cap;
-          break;
-        }
-        chunks.push(value);
-        total += value.length;
-      }
+      read = await readBody(res, cap, this.signals.get(res) ?? this.deadline?.signal, cut);
     } catch (e) {
       throw this.failure(e, url, true);
     }
-    return new Uint8Array(Buffer.concat(chunks, total));
+    if (read.over && !cut) throw tooLarge();
+    return read.bytes;
   }
 
   /** wait sleeps ms for a retry, or throws DEADLINE_EXCEEDED when the deadline passes first. */
@@ -295,19 +280,24 @@ export class SigClient {
     for (let attempt = 1; ; attempt++) {
       this.deadline?.check(url);
       let res: Response;
+      const signal = this.signal();
       try {
-        res = await fetch(url, {
-          method: init.method ?? 'GET',
-          headers: {
-            accept: init.accept ?? 'application/json',
-            ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}),
-          },
-          body: init.body !== undefined ? JSON.stringify(init.body) : undefined,
-          signal: this.signal(),
-        });
+        res = await raceAbort(
+          fetch(url, {
+            method: init.method ?? 'GET',
+            headers: {
+              accept: init.accept ?? 'application/json',
+              ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}),
+            },
+            body: init.body !== undefined ? JSON.stringify(init.body) : undefined,
+            signal,
+          }),
+          signal,
+        );
       } catch (e) {
         throw this.failure(e, url, false);
       }
+      this.signals.set(res, signal);
       if (res.ok || (allow404 && res.status === 404)) return res;
       const body = new TextDecoder().decode(
         await this.body(res, CLIENT_LIMITS.errorBodyBytes, url, 'an error answer', true).catch(

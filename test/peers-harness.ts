@@ -74,10 +74,12 @@ export function waitPeer(
   check: (p: PeerView) => boolean,
   ms = 60_000,
 ): Promise<PeerView> {
+  let last: PeerView | undefined;
   return waitFor(
-    what,
+    () => `${what}; last seen: ${JSON.stringify(last?.lastError ?? last ?? null)}`,
     async () => {
       const p = (await peersOf(url)).find((x) => x.url === peerUrl);
+      last = p;
       return p && check(p) ? p : undefined;
     },
     ms,

@@ -4,6 +4,8 @@
  * checked. This file bounds it (time, bytes, redirects) and reads its shape (log/witness.ts parsers);
  * server/cosigning/cosigner.ts verifies the cosignature itself with the witness's pinned key.
  */
+
+import { isTimeout, raceAbort, readBody, timeoutSignal } from '../../log/bounded-read.js';
 import { LogError } from '../../log/errors.js';
 import type { NoteSignature } from '../../log/note.js';
 import {
@@ -33,39 +35,6 @@ export type WitnessAnswer =
   | { kind: 'cosigned'; lines: NoteSignature[] }
   | { kind: 'conflict'; treeSize: bigint }
   | { kind: 'failed'; reason: string; status?: number; message: string };
-
-/**
- * readBounded reads at most max bytes of a response body; undefined when it has more (the rest is
- * cancelled, never read).
- */
-async function readBounded(res: Response, max: number): Promise<Uint8Array | undefined> {
-  const declared = Number(res.headers.get('content-length') ?? Number.NaN);
-  if (Number.isFinite(declared) && declared > max) {
-    await res.body?.cancel();
-    return undefined;
-  }
-  if (!res.body) return new Uint8Array(0);
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let n = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    n += value.length;
-    if (n > max) {
-      await reader.cancel();
-      return undefined;
-    }
-    chunks.push(value);
-  }
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
 
 /** The reason a status the spec names gets (c2sp.org/tlog-witness), for /metrics. */
 function statusReason(status: number): string {
@@ -104,19 +73,21 @@ export async function submitCheckpoint(
   body: string,
   signal?: AbortSignal,
 ): Promise<WitnessAnswer> {
-  const timeout = AbortSignal.timeout(WITNESS_CLIENT_LIMITS.requestMs);
-  const abort = signal ? AbortSignal.any([signal, timeout]) : timeout;
+  const abort = timeoutSignal(WITNESS_CLIENT_LIMITS.requestMs, signal);
   let res: Response;
   try {
-    res = await fetch(`${url}/add-checkpoint`, {
-      method: 'POST',
-      body,
-      headers: { 'content-type': 'text/plain; charset=utf-8' },
-      redirect: 'error',
-      signal: abort,
-    });
+    res = await raceAbort(
+      fetch(`${url}/add-checkpoint`, {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'text/plain; charset=utf-8' },
+        redirect: 'error',
+        signal: abort,
+      }),
+      abort,
+    );
   } catch (e) {
-    const timedOut = timeout.aborted;
+    const timedOut = isTimeout(abort);
     return {
       kind: 'failed',
       reason: timedOut ? 'timeout' : 'network',
@@ -125,7 +96,7 @@ export async function submitCheckpoint(
         : `request failed: ${(e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message}`,
     };
   }
-  return readAnswer(res, timeout);
+  return readAnswer(res, abort);
 }
 
 /** readAnswer reads a witness's answer within its bound for the status (see submitCheckpoint). */
@@ -137,8 +108,8 @@ async function readAnswer(res: Response, timeout: AbortSignal): Promise<WitnessA
         : res.status === 409
           ? WITNESS_CLIENT_LIMITS.sizeBytes
           : WITNESS_CLIENT_LIMITS.errorBytes;
-    const bytes = await readBounded(res, max);
-    if (bytes === undefined) {
+    const { bytes, over } = await readBody(res, max, timeout);
+    if (over) {
       if (res.status === 200 || res.status === 409) {
         return {
           kind: 'failed',
@@ -174,7 +145,7 @@ async function readAnswer(res: Response, timeout: AbortSignal): Promise<WitnessA
       message: `HTTP ${res.status}${text ? `: ${text}` : ''}`,
     };
   } catch (e) {
-    const timedOut = timeout.aborted;
+    const timedOut = isTimeout(timeout);
     return {
       kind: 'failed',
       reason: timedOut ? 'timeout' : 'network',

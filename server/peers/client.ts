@@ -6,6 +6,8 @@
  * on a server: hash tiles by their width (32 bytes a hash), entry bundles by their width (65,537 bytes an
  * entry), keys by log/keys.ts KEY_LIMITS.maxBytes, checkpoints by CHECKPOINT_BYTES.
  */
+
+import { type BodyRead, raceAbort, readBody, timeoutSignal } from '../../log/bounded-read.js';
 import { MAX_ENTRY_BYTES } from '../../log/entry.js';
 import { HASH_SIZE } from '../../log/hash.js';
 import { KEY_LIMITS } from '../../log/keys.js';
@@ -58,11 +60,10 @@ export class PeerClient {
    */
   async get(path: string, cap: number, what: string, allow404 = false): Promise<Uint8Array | undefined> {
     const url = `${this.url}${path}`;
-    const timeout = AbortSignal.timeout(this.timeoutMs);
-    const signal = this.stop ? AbortSignal.any([timeout, this.stop]) : timeout;
+    const signal = timeoutSignal(this.timeoutMs, this.stop);
     let res: Response;
     try {
-      res = await fetch(url, { redirect: 'error', signal });
+      res = await raceAbort(fetch(url, { redirect: 'error', signal }), signal);
     } catch (e) {
       throw unavailable(url, e, this.timeoutMs);
     }
@@ -87,51 +88,32 @@ export class PeerClient {
         status: res.status,
       });
     }
-    return this.body(res, cap, url, what);
+    return this.body(res, cap, url, what, signal);
   }
 
-  /** body streams a response body, refusing it at once past `cap` bytes. */
-  private async body(res: Response, cap: number, url: string, what: string): Promise<Uint8Array> {
-    const tooLarge = () =>
-      new PeerError(
+  /** body streams a response body within the request's signal, refusing it at once past `cap` bytes. */
+  private async body(
+    res: Response,
+    cap: number,
+    url: string,
+    what: string,
+    signal: AbortSignal,
+  ): Promise<Uint8Array> {
+    let read: BodyRead;
+    try {
+      read = await readBody(res, cap, signal);
+    } catch (e) {
+      throw unavailable(url, e, this.timeoutMs, true);
+    }
+    if (read.over) {
+      throw new PeerError(
         'PEER_LIMIT_EXCEEDED',
         `${url}: the answer is larger than ${cap} bytes, the most a follower reads for ${what}; refused without reading further`,
         { url, limit: cap },
       );
-    const declared = Number(res.headers.get('content-length') ?? Number.NaN);
-    if (Number.isFinite(declared) && declared > cap) {
-      await res.body?.cancel().catch(() => {});
-      throw tooLarge();
     }
-    const reader = res.body?.getReader();
-    if (!reader) return new Uint8Array(0);
-    const out = new Uint8Array(
-      Number.isFinite(declared) && declared >= 0 ? declared : Math.min(cap, 64 * 1024),
-    );
-    let buf = out;
-    let total = 0;
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        if (total + value.length > cap) {
-          await reader.cancel().catch(() => {});
-          throw tooLarge();
-        }
-        if (total + value.length > buf.length) {
-          const grown = new Uint8Array(Math.min(cap, Math.max(buf.length * 2, total + value.length)));
-          grown.set(buf.subarray(0, total));
-          buf = grown;
-        }
-        buf.set(value, total);
-        total += value.length;
-      }
-    } catch (e) {
-      if (e instanceof PeerError) throw e;
-      throw unavailable(url, e, this.timeoutMs, true);
-    }
-    this.bytes += total;
-    return buf.subarray(0, total);
+    this.bytes += read.bytes.length;
+    return read.bytes;
   }
 }
 

@@ -148,12 +148,17 @@ export async function verifyReceipt(r: ReceiptJson, keys: ServerKeys): Promise<b
 }
 
 /** waitFor polls `check` until it returns a value other than undefined, for at most `ms`. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
+export async function waitFor<T>(
+  what: string | (() => string),
+  check: () => Promise<T | undefined>,
+  ms = 30_000,
+): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const v = await check();
     if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline && console.error("THROW", Date.now(), deadline - ms) === undefined)
+      throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
