@@ -157,7 +157,7 @@ export async function waitFor<T>(
   for (;;) {
     const v = await check();
     if (v !== undefined) return v;
-    if (Date.now() > deadline && console.error("THROW", Date.now(), deadline - ms) === undefined)
+    if (Date.now() > deadline)
       throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
