@@ -17,6 +17,8 @@ export interface Config {
   host: string;
   dataDir: string;
   databaseUrl: string | undefined;
+  /** databaseReadUrl: a streaming replica for the read paths (server/read-replica.ts). */
+  databaseReadUrl: string | undefined;
   origin: string | undefined;
   noteKeyFile: string | undefined;
   openpgpKeyFile: string | undefined;

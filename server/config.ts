@@ -68,6 +68,15 @@ export const SETTINGS: readonly Setting[] = [
     parse: optionalText(checkDatabaseUrl),
   },
   {
+    key: 'databaseReadUrl',
+    env: 'DATABASE_READ_URL',
+    flag: 'database-read-url',
+    default: undefined,
+    description:
+      'Postgres connection URL of one streaming replica (a hot standby of DATABASE_URL) that answers the reads: checkpoint, tiles, entries, proofs and queries, each bounded by a checkpoint read from the replica itself. Writes, receipts and the integrator stay on DATABASE_URL, which is required with it (README "Operations").',
+    parse: optionalText(checkDatabaseUrl),
+  },
+  {
     key: 'origin',
     env: 'ORIGIN',
     flag: 'origin',
@@ -329,6 +338,12 @@ export function loadConfig(
       'REPUBLISH_INTERVAL_MS',
       `REPUBLISH_INTERVAL_MS (${config.republishIntervalMs}) must be at least CHECKPOINT_INTERVAL_MS ` +
         `(${config.checkpointIntervalMs}): raise REPUBLISH_INTERVAL_MS or lower CHECKPOINT_INTERVAL_MS.`,
+    );
+  }
+  if (config.databaseReadUrl !== undefined && config.databaseUrl === undefined) {
+    throw new ConfigError(
+      'DATABASE_READ_URL',
+      'DATABASE_READ_URL names a Postgres replica, but DATABASE_URL is not set: set DATABASE_URL to the primary (writes and the integrator go there), or unset DATABASE_READ_URL.',
     );
   }
   if (config.maxAttestationBytes > config.maxBodyBytes) {

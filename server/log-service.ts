@@ -32,6 +32,7 @@ import type { PeersLock } from './peers/lock.js';
 import { peersView } from './peers/status.js';
 import { PeerSqlStore } from './peers/store.js';
 import { DbRateLimitStore, type RateLimitCounters } from './rate-limit.js';
+import { ReadReplica, type ReadReplicaOptions, type ReplicaFigures, refuseStandby } from './read-replica.js';
 import {
   type AttestationPage,
   type CheckpointSample,
@@ -104,7 +105,11 @@ export class LogService {
     return runTask(task, this.keyCache);
   };
 
+  /** reader answers the read paths, on the replica with its own checkpoint when DATABASE_READ_URL is set
+   *  (server/read-replica.ts); primaryReader: receipts and the cosigner's proofs, on the primary. */
   private readonly reader: LogReader;
+  private readonly primaryReader: LogReader;
+  private readonly replica: ReadReplica | undefined;
   private readonly admission: Admission;
   private readonly awaiter: Awaiter;
   /** witnessing: the log role (WITNESS_POLICY), set by open() when the policy asks for cosignatures. */
@@ -119,21 +124,23 @@ export class LogService {
   private closed = false;
   private readonly inflight = new Set<Promise<unknown>>();
 
-  private constructor(store: Store, keys: ServerKeys, opts: ServiceOptions, db: Db) {
+  private constructor(store: Store, keys: ServerKeys, opts: ServiceOptions, db: Db, replica?: ReadReplica) {
     this.store = store;
     this.db = db;
     this.keys = keys;
+    this.replica = replica;
     const workers = opts.verifyWorkers ?? Math.max(1, availableParallelism() - 1);
     this.verifier = workers > 0 ? new VerifyPool(workers, opts.verifyBudgetMs) : undefined;
     // The served checkpoint is chosen in one place: server/cosigning/witnessing.ts when witnessed.
     const served = () => (this.witnessing ? this.witnessing.latestCheckpoint() : store.latestCheckpoint());
-    this.reader = new LogReader(store, keys, served);
+    this.primaryReader = new LogReader(store, keys, served);
+    this.reader = replica ? new LogReader(replica.store, keys, replica.served) : this.primaryReader;
     this.admission = new Admission(store, this.work, opts.maxBacklog);
     const awaited = {
       latestCheckpoint: served,
       entriesByDigest: (d: readonly Uint8Array[]) => store.entriesByDigest(d),
     };
-    this.awaiter = new Awaiter(this.reader, awaited, {
+    this.awaiter = new Awaiter(this.primaryReader, awaited, {
       publishWaitMs: opts.publishWaitMs,
       pollMs: opts.pollMs,
       closed: () => this.closed,
@@ -168,16 +175,20 @@ export class LogService {
    * IDENTITY_MISMATCH or CONFIG_INVALID for operator errors (the message says how to fix it), and
    * database errors as they come.
    */
-  static async open(opts: ServiceOptions & WitnessingOptions): Promise<LogService> {
+  static async open(opts: ServiceOptions & WitnessingOptions & ReadReplicaOptions): Promise<LogService> {
     checkOptions(opts);
     const policy = loadCosigningPolicy(opts.witnessPolicy);
     mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
     const db = await openDb({ databaseUrl: opts.databaseUrl, dataDir: opts.dataDir });
     let store: Store | undefined;
+    let replica: ReadReplica | undefined;
     try {
+      await refuseStandby(db);
       store = await openStore(db, { migrate: opts.migrate !== false });
       const keys = await openIdentity(store, opts);
-      const svc = new LogService(store, keys, opts, db);
+      const failOpen = opts.witnessFailOpen === true;
+      if (opts.databaseReadUrl) replica = await ReadReplica.open(opts.databaseReadUrl, policy, failOpen);
+      const svc = new LogService(store, keys, opts, db, replica);
       svc.peerStore = new PeerSqlStore(db);
       opts.logger?.info('log opened', {
         origin: keys.origin,
@@ -188,9 +199,9 @@ export class LogService {
       });
       if (policy) {
         svc.witnessing = new Witnessing(db, policy, {
-          failOpen: opts.witnessFailOpen === true,
+          failOpen,
           integrate: opts.integrate !== false,
-          prove: (m, n) => svc.reader.prover.proveConsistency(m, n),
+          prove: (m, n) => svc.primaryReader.prover.proveConsistency(m, n),
           onServed: (c) => svc.awaiter.sawCheckpoint(c),
           logger: opts.logger,
         });
@@ -203,6 +214,7 @@ export class LogService {
       await svc.witnessing?.start();
       return svc;
     } catch (e) {
+      await replica?.close();
       await (store ? store.close() : db.close());
       throw e;
     }
@@ -223,6 +235,7 @@ export class LogService {
     this.awaiter.close();
     await Promise.allSettled([...this.inflight]);
     await this.verifier?.close();
+    await this.replica?.close();
     await this.store.close();
   }
 
@@ -330,6 +343,11 @@ export class LogService {
   /** entries: LogReader.entries (the feed, within the latest checkpoint). */
   entries(start: bigint, limit: number): Promise<EntryRow[]> {
     return this.reader.entries(start, limit);
+  }
+
+  /** replicaFigures: the replica's lag for /metrics (undefined without DATABASE_READ_URL). */
+  async replicaFigures(): Promise<ReplicaFigures | undefined> {
+    return this.replica?.figures(() => (this.witnessing ?? this.store).latestCheckpoint());
   }
 
   /** backlog returns how many accepted attestations wait for integration (all processes). */

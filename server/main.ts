@@ -85,6 +85,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const logger = opts.logger ?? createLogger(config.logLevel);
   const service = await LogService.open({
     databaseUrl: config.databaseUrl,
+    databaseReadUrl: config.databaseReadUrl,
     dataDir: config.dataDir,
     origin: config.origin,
     noteKeyFile: config.noteKeyFile,
@@ -169,6 +170,7 @@ function announce(
     vkey: info.vkey,
     openpgpFingerprint: info.openpgpFingerprint,
     database: config.databaseUrl === undefined ? 'pglite' : 'postgres',
+    readReplica: config.databaseReadUrl !== undefined,
     integrate: config.integrate,
     witness: opts.witness,
   });

@@ -3,6 +3,7 @@
  * not answer) and GET /metrics (Prometheus text format 0.0.4).
  */
 import { type Router as ExpressRouter, Router } from 'express';
+import { renderReplicaMetrics } from '../read-replica.js';
 import type { HttpContext } from './context.js';
 import { num } from './encode.js';
 import { renderServiceMetrics } from './metrics.js';
@@ -28,6 +29,7 @@ export function opsRoutes(ctx: HttpContext): ExpressRouter {
       ...renderServiceMetrics(ctx.service.metrics(), await ctx.service.backlog()),
       ...ctx.metrics.render(),
       ...renderPeerMetrics(ctx.service.peerCounters()),
+      ...renderReplicaMetrics(await ctx.service.replicaFigures()),
     ];
     res.setHeader('Cache-Control', 'no-store');
     res.type('text/plain; version=0.0.4; charset=utf-8').send(`${lines.join('\n')}\n`);
