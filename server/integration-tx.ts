@@ -12,22 +12,41 @@ import type { IntegrationTx, PendingRow, StoredCheckpoint, TreeState } from './s
 /** AppendBatch is what IntegrationTx.appendBatch writes. */
 type AppendBatch = Parameters<IntegrationTx['appendBatch']>[0];
 
-/** integrationTx returns the IntegrationTx whose every statement runs on `q` (an open transaction). */
-export function integrationTx(q: Queryable): IntegrationTx {
+/**
+ * integrationTx returns the IntegrationTx whose every statement runs on `q` (an open transaction).
+ * `deleted` is told how many pending rows each statement deleted (SqlStore vacuums pending after enough).
+ */
+export function integrationTx(q: Queryable, deleted: (rows: number) => void = () => {}): IntegrationTx {
   return {
     index: indexSql(q),
     state: () => lockState(q),
-    takePending: (limit) => takePending(q, limit),
+    takePending: (limit) => takePending(q, limit, deleted),
     readTiles: tileFetcher(q),
-    appendBatch: (b) => appendBatch(q, b),
+    appendBatch: (b) => appendBatch(q, b, deleted),
     latestCheckpoint: () => readLatestCheckpoint(q),
-    async addCheckpoint(c) {
-      await q.query(
-        'INSERT INTO checkpoints (tree_size, root_hash, note, signed_at) VALUES ($1, $2, $3, $4)',
-        [c.treeSize.toString(), c.rootHash, c.note, c.signedAt],
-      );
-    },
+    addCheckpoint: (c) => addCheckpoint(q, c),
   };
+}
+
+/**
+ * addCheckpoint stores a signed checkpoint. A re-signing of an unchanged tree (same size and root as the
+ * newest row) replaces the newest row when that row is itself a re-signing (an older row has its size):
+ * the table keeps the first checkpoint of every size, which /v1/checkpoints history and auditors asking
+ * for a size read, and the newest, which is served; an idle log does not add a row per
+ * REPUBLISH_INTERVAL_MS. Once any witness has cosigned or a checkpoint was served with cosignatures
+ * (sql/005), nothing is replaced: a witnessed log keeps every checkpoint its cosignatures refer to, and
+ * the cosigning loop (outside this transaction) never finds its checkpoint gone.
+ */
+async function addCheckpoint(q: Queryable, c: StoredCheckpoint): Promise<void> {
+  await q.query(
+    `WITH prev AS (SELECT id, tree_size, root_hash FROM checkpoints ORDER BY id DESC LIMIT 1),
+          ins AS (INSERT INTO checkpoints (tree_size, root_hash, note, signed_at) VALUES ($1, $2, $3, $4))
+     DELETE FROM checkpoints c USING prev
+      WHERE c.id = prev.id AND prev.tree_size = $1::bigint AND prev.root_hash = $2::bytea
+        AND EXISTS (SELECT 1 FROM checkpoints o WHERE o.tree_size = prev.tree_size AND o.id < prev.id)
+        AND NOT EXISTS (SELECT 1 FROM cosignatures) AND NOT EXISTS (SELECT 1 FROM served_checkpoints)`,
+    [c.treeSize.toString(), c.rootHash, c.note, c.signedAt],
+  );
 }
 
 /**
@@ -84,7 +103,11 @@ async function lockState(q: Queryable): Promise<TreeState> {
   return { treeSize: big(r.tree_size), rootHash: bytes(r.root_hash) };
 }
 
-async function takePending(q: Queryable, limit: number): Promise<PendingRow[]> {
+async function takePending(
+  q: Queryable,
+  limit: number,
+  deleted: (rows: number) => void,
+): Promise<PendingRow[]> {
   const rows = await q.query(
     `SELECT seq, attestation_digest, entry, identifier, signer_fingerprint, accepted_at
        FROM pending ORDER BY seq LIMIT $1`,
@@ -101,6 +124,7 @@ async function takePending(q: Queryable, limit: number): Promise<PendingRow[]> {
      RETURNING p.seq`,
     [rows.map((r) => big(r.seq).toString())],
   );
+  deleted(dropped.length);
   const gone = new Set(dropped.map((r) => big(r.seq)));
   return rows
     .map((r) => ({
@@ -114,8 +138,8 @@ async function takePending(q: Queryable, limit: number): Promise<PendingRow[]> {
     .filter((r) => !gone.has(r.seq));
 }
 
-async function appendBatch(q: Queryable, b: AppendBatch): Promise<void> {
-  if (b.rows.length > 0) await insertEntries(q, b);
+async function appendBatch(q: Queryable, b: AppendBatch, deleted: (rows: number) => void): Promise<void> {
+  if (b.rows.length > 0) deleted(await insertEntries(q, b));
   if (b.tiles.length > 0) {
     await q.query(
       `INSERT INTO tiles (level, idx, width, data)
@@ -136,15 +160,16 @@ async function appendBatch(q: Queryable, b: AppendBatch): Promise<void> {
   ]);
 }
 
-async function insertEntries(q: Queryable, b: AppendBatch): Promise<void> {
+/** insertEntries writes the batch's entries and deletes their pending rows; returns how many it deleted. */
+async function insertEntries(q: Queryable, b: AppendBatch): Promise<number> {
+  // No leaf hash: it is the level-0 tile's (sql/007).
   await q.query(
-    `INSERT INTO entries (idx, leaf_hash, entry, attestation_digest, identifier, signer_fingerprint, logged_at)
-     SELECT $1::bigint + o - 1, l, e, d, i, s, t
-       FROM unnest($2::bytea[], $3::bytea[], $4::bytea[], $5::text[], $6::text[], $7::timestamptz[])
-            WITH ORDINALITY AS u(l, e, d, i, s, t, o)`,
+    `INSERT INTO entries (idx, entry, attestation_digest, identifier, signer_fingerprint, logged_at)
+     SELECT $1::bigint + o - 1, e, d, i, s, t
+       FROM unnest($2::bytea[], $3::bytea[], $4::text[], $5::text[], $6::timestamptz[])
+            WITH ORDINALITY AS u(e, d, i, s, t, o)`,
     [
       b.start.toString(),
-      b.leafHashes,
       b.rows.map((r) => r.entry),
       b.rows.map((r) => r.digest),
       b.rows.map((r) => r.identifier),
@@ -153,5 +178,7 @@ async function insertEntries(q: Queryable, b: AppendBatch): Promise<void> {
     ],
   );
   const seqs = b.rows.flatMap((r) => (r.seq === undefined ? [] : [r.seq.toString()]));
-  if (seqs.length > 0) await q.query('DELETE FROM pending WHERE seq = ANY($1::bigint[])', [seqs]);
+  if (seqs.length === 0) return 0;
+  await q.query('DELETE FROM pending WHERE seq = ANY($1::bigint[])', [seqs]);
+  return seqs.length;
 }

@@ -25,6 +25,17 @@ import type { IntegrationStore, IntegrationTx, StoredCheckpoint, TreeState } fro
 /** INTEGRATOR_LOCK is the advisory lock key held by the integrating process ("sig-intg"). */
 export const INTEGRATOR_LOCK = 0x7369672d696e7467n;
 
+/**
+ * PENDING_VACUUM_ROWS: the integrating process runs VACUUM on pending after deleting this many of its
+ * rows (or after VACUUM_IDLE_MS with fewer), and on tiles every TILES_VACUUM_EVERY of those. pending is a
+ * queue: every accepted attestation is written there, then deleted a round later, and its pages stay
+ * dead rows until a VACUUM, which autovacuum runs at most once a minute (autovacuum_naptime; PGlite has
+ * no autovacuum). A vacuum of pending reads a few hundred KB; BENCHMARKS.md "Storage".
+ */
+export const PENDING_VACUUM_ROWS = 1024;
+const VACUUM_IDLE_MS = 5_000;
+const TILES_VACUUM_EVERY = 8;
+
 /** openStore migrates (or checks) the schema of `db` and returns the SqlStore over it. */
 export async function openStore(db: Db, opts: { migrate: boolean }): Promise<SqlStore> {
   await migrate(db, { apply: opts.migrate });
@@ -42,6 +53,13 @@ export class SqlStore
 {
   readonly kind: 'pg' | 'pglite';
   private readonly db: Db;
+  /** Pending rows this process deleted since its last VACUUM, and that VACUUM's time and count. */
+  private readonly vacuum = {
+    deleted: 0,
+    at: Date.now(),
+    runs: 0,
+    running: undefined as Promise<void> | undefined,
+  };
 
   constructor(db: Db) {
     this.db = db;
@@ -204,15 +222,43 @@ export class SqlStore
     fn: (tx: IntegrationTx) => Promise<T>,
     beforeCommit?: () => void,
   ): Promise<{ ran: true; value: T } | { ran: false }> {
-    return this.db.transaction(async (q) => {
+    let deleted = 0;
+    const r = await this.db.transaction(async (q) => {
       // One integrator at a time across every process: the lock is released by COMMIT or ROLLBACK
       // (or by Postgres when the connection dies), so a crashed integrator never blocks the next.
       const [l] = await q.query('SELECT pg_try_advisory_xact_lock($1) AS ok', [INTEGRATOR_LOCK.toString()]);
       if (!l?.ok) return { ran: false as const };
-      const value = await fn(integrationTx(q));
+      const value = await fn(integrationTx(q, (n) => (deleted += n)));
       beforeCommit?.();
       return { ran: true as const, value };
     });
+    if (r.ran) this.vacuumPending(deleted);
+    return r;
+  }
+
+  /**
+   * vacuumPending counts the pending rows a committed round deleted and, past PENDING_VACUUM_ROWS (or
+   * VACUUM_IDLE_MS after the last run with any), starts a VACUUM in the background, one at a time. It
+   * never blocks a round: VACUUM takes no lock that inserts or the integrator wait for (SKIP_LOCKED skips
+   * a table someone locked exclusively), and its truncation of empty trailing pages stops as soon as
+   * another session waits for the table. A failure (not the table's owner: a warning) is ignored; autovacuum
+   * still runs with the settings of sql/007.
+   */
+  private vacuumPending(deleted: number): void {
+    const v = this.vacuum;
+    v.deleted += deleted;
+    if (v.running || v.deleted === 0) return;
+    if (v.deleted < PENDING_VACUUM_ROWS && Date.now() - v.at < VACUUM_IDLE_MS) return;
+    v.deleted = 0;
+    v.runs++;
+    const tables = v.runs % TILES_VACUUM_EVERY === 0 ? 'pending, tiles' : 'pending';
+    v.running = this.db
+      .exec(`VACUUM (SKIP_LOCKED) ${tables}`)
+      .catch(() => undefined)
+      .finally(() => {
+        v.at = Date.now();
+        v.running = undefined;
+      });
   }
 
   async rateLimitIncrement(key: string, windowMs: number) {
@@ -263,7 +309,8 @@ export class SqlStore
     };
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    await this.vacuum.running;
     return this.db.close();
   }
 }
