@@ -7,17 +7,23 @@
  * server's peak RSS under the query load.
  *
  * Targets (the brief): p99 < 20 ms at 10^6, growth no worse than logarithmic, storage < 2.5x the entry.
+ *
+ * Reads that scale out (issue 13): the largest log is loaded once more into a primary with a hot standby
+ * of its own (test/helpers/replica.ts), and the query throughput (8 clients) is measured on one process
+ * on the primary, then on 1 and 2 serve-only processes reading the standby (DATABASE_READ_URL,
+ * INTEGRATE=false), the integrating process on the primary running throughout, as deployed.
  */
 import { rm } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import pg from 'pg';
 import { ENTRIES_LEVEL, TILE_WIDTH, tilePath } from '../log/tiles.js';
 import { fsck } from '../server/fsck.js';
-import { makeSigner, spawnServer } from '../test/helpers/child-server.js';
+import { type ChildServer, makeSigner, type Signer, spawnServer } from '../test/helpers/child-server.js';
 import { freshPostgres } from '../test/helpers/postgres.js';
+import { startReplicaPair } from '../test/helpers/replica.js';
 import { tempDir } from '../test/helpers/stores.js';
 import { bulkId, bulkLoad } from './bulk-load.js';
-import { fmt, load, loadNow, machine, percentile, sampleRss, scale } from './harness.js';
+import { fmt, load, loadNow, machine, percentile, type Scale, sampleRss, scale } from './harness.js';
 
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
@@ -155,6 +161,7 @@ export async function run(): Promise<void> {
       await db.drop();
     }
   }
+  summary.push(...(await scaleOut(s.querySizes[s.querySizes.length - 1]!, signers, s)));
   if (p50s.length > 1) {
     const first = s.querySizes[0]!;
     const lastSize = s.querySizes[s.querySizes.length - 1]!;
@@ -164,4 +171,68 @@ export async function run(): Promise<void> {
   }
   agent.destroy();
   console.log(`\nquery summary:\n  ${summary.join('\n  ')}`);
+}
+
+/**
+ * scaleOut measures query throughput (8 clients, GET /v1/attestations?id=) on a log of `size` entries
+ * in a primary with a hot standby: one process on the primary alone (its own figure, beside the 5432
+ * one above), then 1 and 2 serve-only processes on the standby, the clients spread over them in turn.
+ * Returns the lines printed.
+ */
+async function scaleOut(size: number, signers: Signer[], s: Scale): Promise<string[]> {
+  const pair = await startReplicaPair('bench');
+  if (!pair) return ['scale-out: skipped (no PostgreSQL server tools)'];
+  const dataDir = await tempDir('bench-r');
+  const lines: string[] = [];
+  const servers: ChildServer[] = [];
+  try {
+    const loaded = await bulkLoad({
+      url: pair.primaryUrl,
+      dataDir,
+      origin: 'bench.test/query',
+      size,
+      signers,
+    });
+    await pair.caughtUp(600_000);
+    console.log(`
+scale-out: ${size} entries bulk-loaded into a primary with a hot standby in ${fmt(loaded.seconds)} s`);
+    const env = {
+      DATA_DIR: dataDir,
+      ORIGIN: 'bench.test/query',
+      LOG_LEVEL: 'error',
+      DATABASE_URL: pair.primaryUrl,
+    };
+    const serveOnly = { ...env, INTEGRATE: 'false', DATABASE_READ_URL: pair.standbyUrl };
+    servers.push(await spawnServer({ built: true, env }));
+    const measure = async (what: string, bases: URL[]) => {
+      const query = async (i: number) => {
+        const r = await get(
+          bases[i % bases.length]!,
+          `/v1/attestations?id=${encodeURIComponent(bulkId((i * 2654435761) % size))}`,
+        );
+        ok200(r, 'query');
+        if (!r.body.includes('"index":')) throw new Error('query found nothing');
+      };
+      await load({ concurrency: 4, one: (i) => query(i + 7_777_777), stopAfter: 200 }); // warm up
+      const r = await load({ concurrency: 8, one: (i) => query(i + 1_000_003), seconds: s.seconds });
+      const l =
+        `scale-out query at ${size}, ${what}: 8 clients ${fmt(r.perSecond, 0)} req/s, ` +
+        `p50 ${fmt(percentile(r.latenciesMs, 50), 2)} ms, p99 ${fmt(percentile(r.latenciesMs, 99), 2)} ms (load ${loadNow()})`;
+      console.log(l);
+      lines.push(l);
+    };
+    await measure('1 process on the primary', [new URL(servers[0]!.url)]);
+    servers.push(await spawnServer({ built: true, env: serveOnly }));
+    await measure('1 serve-only process on the standby', [new URL(servers[1]!.url)]);
+    servers.push(await spawnServer({ built: true, env: serveOnly }));
+    await measure(
+      '2 serve-only processes on the standby',
+      servers.slice(1).map((x) => new URL(x.url)),
+    );
+  } finally {
+    await Promise.allSettled(servers.map((x) => x.kill('SIGTERM')));
+    await pair.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+  return lines;
 }

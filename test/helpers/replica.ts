@@ -114,8 +114,7 @@ export async function startReplicaPair(label: string): Promise<ReplicaPair | und
     rmSync(root, { recursive: true, force: true });
   };
   const opts = (port: number) =>
-    `-c port=${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=${root} -c fsync=off ` +
-    '-c max_connections=60 -c shared_buffers=32MB';
+    `-c port=${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=${root} -c fsync=off`;
   const start = async (dir: string, port: number, log: string) => {
     try {
       await exec('pg_ctl', ['start', '-D', dir, '-l', join(root, log), '-w', '-t', '60', '-o', opts(port)]);
