@@ -117,7 +117,8 @@ export const SETTINGS: readonly Setting[] = [
     env: 'CHECKPOINT_INTERVAL_MS',
     flag: 'checkpoint-interval-ms',
     default: '1000',
-    description: 'Shortest time between two checkpoints while the tree grows.',
+    description:
+      'Shortest time between two checkpoints that grow the tree; a publish on a log that has not grown for this long is integrated and checkpointed at once.',
     parse: integer(10, DAY_MS, ' (milliseconds)'),
   },
   {

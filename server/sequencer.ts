@@ -121,6 +121,9 @@ export interface RoundResult {
   nextInMs: number;
 }
 
+/** RoundValue is what a committed round's transaction returns: its result, and the growth it signed. */
+type RoundValue = Omit<RoundResult, 'ran'> & { grewAt: { treeSize: bigint; at: number } | undefined };
+
 /**
  * Sequencer runs integration rounds on a timer, and on kick() after local publishes. `onRound` is
  * called after each committed round that did something (in-process event for waiting publishers).
@@ -137,6 +140,15 @@ export class Sequencer {
   private stopped = false;
   private again = false;
   private kicked = 0;
+  /**
+   * grewAt: the tree size of the newest checkpoint this process signed that grew the tree, and when
+   * (ms). The checkpoint interval runs from there, not from a re-signing of an unchanged tree, so a
+   * publish on an idle log is integrated and checkpointed at once (idle): BENCHMARKS.md "Receipt
+   * latency". Another process's checkpoint (a takeover) is not known here: then the interval runs from
+   * the newest stored checkpoint's signing time, which is never earlier, so at most one checkpoint per
+   * interval still holds.
+   */
+  private grewAt: { treeSize: bigint; at: number } | undefined;
 
   constructor(
     store: IntegrationStore,
@@ -160,11 +172,28 @@ export class Sequencer {
     this.schedule(0);
   }
 
-  /** kick tells the sequencer that `added` rows were just made pending by this process. */
+  /**
+   * kick tells the sequencer that `added` rows were just made pending by this process. On an idle log
+   * (no checkpoint grew the tree within the interval) the round runs now: waiting for a batch would
+   * only delay the receipt, since the next checkpoint may be signed at once.
+   */
   kick(added: number): void {
     if (this.stopped || added <= 0) return;
     this.kicked += added;
-    this.schedule(this.kicked >= this.opts.batchMaxSize ? 0 : this.opts.batchMaxAgeMs);
+    const full = this.kicked >= this.opts.batchMaxSize;
+    this.schedule(full ? 0 : Math.min(this.opts.batchMaxAgeMs, this.untilIdle(Date.now())));
+  }
+
+  /** untilIdle: ms until the interval since the last growth this process signed has passed (0: idle). */
+  private untilIdle(t: number): number {
+    return this.grewAt === undefined ? 0 : Math.max(0, this.grewAt.at + this.opts.checkpointIntervalMs - t);
+  }
+
+  /** intervalFrom: when the checkpoint interval started, by the newest stored checkpoint `last`. */
+  private intervalFrom(last: StoredCheckpoint | undefined): number | undefined {
+    if (last === undefined) return undefined;
+    const g = this.grewAt;
+    return g !== undefined && g.treeSize === last.treeSize ? g.at : last.signedAt.getTime();
   }
 
   /** stop cancels the timer and waits for the round in progress to finish (commit or roll back). */
@@ -220,7 +249,7 @@ export class Sequencer {
    */
   async round(now: () => number = Date.now): Promise<RoundResult> {
     const o = this.opts;
-    let out: { ran: true; value: Omit<RoundResult, 'ran'> } | { ran: false };
+    let out: { ran: true; value: RoundValue } | { ran: false };
     try {
       // Read before the transaction: on PGlite a read from inside it would wait for it (one connection).
       const served = o.servedSize ? await o.servedSize() : undefined;
@@ -233,8 +262,10 @@ export class Sequencer {
       return { ran: false, integrated: 0, latencyMs: [], checkpoint: undefined, nextInMs: this.pollMs };
     // 6. Committed.
     this.index.committed();
+    if (out.value.grewAt) this.grewAt = out.value.grewAt;
     o.faults?.afterCommit?.();
-    const r: RoundResult = { ran: true, ...out.value };
+    const { grewAt: _, ...value } = out.value;
+    const r: RoundResult = { ran: true, ...value };
     if (r.integrated > 0 || r.checkpoint) this.onRound(r);
     return r;
   }
@@ -248,8 +279,13 @@ export class Sequencer {
       // 2. Take a batch when it is full or old enough.
       const rows = await tx.takePending(o.batchMaxSize);
       const oldest = rows[0]?.acceptedAt.getTime();
+      // The interval runs from the newest checkpoint that grew the tree (intervalFrom); when it has
+      // passed, the log is idle and a batch is due at once: its checkpoint can be signed now.
+      const from = this.intervalFrom(last);
+      const idle = from === undefined || now() - from >= o.checkpointIntervalMs;
       const due =
-        rows.length >= o.batchMaxSize || (oldest !== undefined && now() - oldest >= o.batchMaxAgeMs);
+        rows.length >= o.batchMaxSize ||
+        (oldest !== undefined && (idle || now() - oldest >= o.batchMaxAgeMs));
       let tree = state;
       let latencyMs: number[] = [];
       if (rows.length > 0 && due) {
@@ -268,10 +304,15 @@ export class Sequencer {
       const t = now();
       const lastAt = last?.signedAt.getTime();
       const age = lastAt === undefined ? Number.POSITIVE_INFINITY : t - lastAt;
+      const sinceGrowth = from === undefined ? Number.POSITIVE_INFINITY : t - from;
       const needsLeaf = await this.index.needsLeaf(tx, tree.treeSize);
       const grown = last === undefined || tree.treeSize > last.treeSize || needsLeaf;
       let checkpoint: StoredCheckpoint | undefined;
-      if (last === undefined || (grown && age >= o.checkpointIntervalMs) || age >= o.republishIntervalMs) {
+      if (
+        last === undefined ||
+        (grown && sinceGrowth >= o.checkpointIntervalMs) ||
+        age >= o.republishIntervalMs
+      ) {
         // 4. The index leaf: the checkpoint's last leaf (SPEC.md "The index", the rule).
         if (needsLeaf) tree = await this.index.appendLeaf(tx, tree, new Date(t), served);
         const body: Checkpoint = {
@@ -287,19 +328,23 @@ export class Sequencer {
       }
       // When is the next round due, by what this round saw?
       const signedAtNow = checkpoint ? t : (lastAt ?? t);
+      const grewNow = checkpoint !== undefined && (last === undefined || checkpoint.treeSize > last.treeSize);
+      const intervalAt = grewNow ? t : (from ?? t);
       const waits: number[] = [o.republishIntervalMs - (t - signedAtNow)];
       if (rows.length >= o.batchMaxSize && due) waits.push(0);
-      else if (rows.length > 0 && !due && oldest !== undefined) waits.push(oldest + o.batchMaxAgeMs - t);
+      else if (rows.length > 0 && !due && oldest !== undefined)
+        waits.push(Math.min(oldest + o.batchMaxAgeMs, intervalAt + o.checkpointIntervalMs) - t); // aged, or idle
       else if (rows.length > 0 && due) waits.push(0); // more may be waiting behind this batch
       const coveredSize = checkpoint ? checkpoint.treeSize : (last?.treeSize ?? -1n);
       if (tree.treeSize > coveredSize || (needsLeaf && !checkpoint))
-        waits.push(o.checkpointIntervalMs - (t - signedAtNow));
+        waits.push(o.checkpointIntervalMs - (t - intervalAt));
       if (o.shared !== false) waits.push(this.pollMs); // pending rows from other processes
       return {
         integrated: rows.length > 0 && due ? rows.length : 0,
         latencyMs,
         checkpoint,
         nextInMs: Math.max(0, Math.min(...waits)),
+        grewAt: grewNow ? { treeSize: checkpoint!.treeSize, at: t } : undefined,
       };
     }, o.faults?.beforeCommit);
   }
