@@ -253,3 +253,23 @@ test.serial(
     t.true(Number(r!.n) > 0);
   },
 );
+
+test.serial(
+  'with the standby down, the serve-only process says so on /healthz and /metrics, and publishes still get receipts from the primary',
+  async (t) => {
+    if (!pair || !writer || !reader) return t.pass('skipped: no PostgreSQL server tools');
+    const keys = await serverKeys(writer.url);
+    await pair.stopStandby();
+    const health = await getJson(`${reader.url}/healthz`);
+    t.is(health.status, 503);
+    t.false(health.body.ok);
+    t.is(await metric(reader.url, 'sig_replica_up'), 0);
+    t.true((await metric(reader.url, 'sig_backlog')) !== undefined, '/metrics still answers');
+    const bob = await makeSigner('Bob Replica');
+    const [r] = await publish(reader.url, bob, ['sha256:r8']);
+    t.true((await verifyReceipt(r!, keys)) > 0n, 'a receipt proved on the primary');
+    const q = await getJson(`${reader.url}/v1/attestations?id=sha256:r8`);
+    t.is(q.status, 500, 'reads need the standby');
+    t.is(q.body.error.code, 'INTERNAL');
+  },
+);

@@ -30,6 +30,8 @@ export interface ReplicaPair {
   resumeReplay(): Promise<void>;
   /** caughtUp resolves once the standby has replayed everything the primary had written when called. */
   caughtUp(timeoutMs?: number): Promise<void>;
+  /** stopStandby stops the standby (fast shutdown); stop() still cleans up. */
+  stopStandby(): Promise<void>;
   /** stop stops both servers (immediate) and removes their directories; idempotent. */
   stop(): Promise<void>;
 }
@@ -183,6 +185,11 @@ export async function startReplicaPair(label: string): Promise<ReplicaPair | und
           throw new Error(`the standby did not replay up to ${w!.lsn} in ${timeoutMs} ms`);
         await new Promise((res) => setTimeout(res, 50));
       }
+    },
+    async stopStandby() {
+      await pools.get('standby')?.end();
+      pools.delete('standby');
+      await exec('pg_ctl', ['stop', '-D', dirs.standby, '-m', 'fast', '-w']);
     },
     stop,
   };
