@@ -34,7 +34,7 @@ export const INTEGRATOR_LOCK = 0x7369672d696e7467n;
  */
 export const PENDING_VACUUM_ROWS = 1024;
 const VACUUM_IDLE_MS = 5_000;
-const TILES_VACUUM_EVERY = 8;
+const TILES_VACUUM_EVERY = 2;
 
 /** openStore migrates (or checks) the schema of `db` and returns the SqlStore over it. */
 export async function openStore(db: Db, opts: { migrate: boolean }): Promise<SqlStore> {
