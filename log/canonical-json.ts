@@ -28,6 +28,32 @@ export function canonicalJson(value: unknown): string {
   return out.join('');
 }
 
+/** known: the canonical text of each value freezeCanonical froze, and how deep its containers nest. */
+const known = new WeakMap<object, { text: string; nesting: number }>();
+
+/**
+ * freezeCanonical deep-freezes `value` (plain objects and arrays all the way down) and returns its
+ * canonicalJson. The text is remembered with the value: canonicalJson of anything that contains this
+ * very object writes the remembered text instead of walking it again (frozen, it cannot have changed),
+ * so a value made once and then embedded (an attestation's data in the entry, the dedup key, the size
+ * bound) is canonicalised once. Throws what canonicalJson throws, and then freezes nothing.
+ */
+export function freezeCanonical(value: object): string {
+  const text = canonicalJson(value);
+  known.set(value, { text, nesting: deepFreeze(value) });
+  return text;
+}
+
+/** deepFreeze freezes v and every container in it; returns how many container levels lie below v. */
+function deepFreeze(v: object): number {
+  let below = 0;
+  for (const x of Object.values(v)) {
+    if (typeof x === 'object' && x !== null) below = Math.max(below, deepFreeze(x) + 1);
+  }
+  Object.freeze(v);
+  return below;
+}
+
 function writeCanonical(v: unknown, out: string[], depth: number, path: string): void {
   if (v === null) {
     out.push('null');
@@ -50,6 +76,12 @@ function writeCanonical(v: unknown, out: string[], depth: number, path: string):
       break;
     default:
       notJson(path, `a JSON value, found ${typeof v}`);
+  }
+  const hit = known.get(v);
+  // Deeper than the guard allows here: write it out, so the error names the path as it always did.
+  if (hit !== undefined && depth + hit.nesting < MAX_CANONICAL_DEPTH) {
+    out.push(hit.text);
+    return;
   }
   if (depth >= MAX_CANONICAL_DEPTH) notJson(path, `nesting at most ${MAX_CANONICAL_DEPTH} deep`);
   if (Array.isArray(v)) {

@@ -31,7 +31,7 @@
 import type { Key, PrivateKey, PublicKey, Signature } from 'openpgp';
 import * as openpgp from 'openpgp';
 import { base64DecodeStrict, base64Encode, hexEncode } from './bytes.js';
-import { canonicalJson } from './canonical-json.js';
+import { canonicalJson, freezeCanonical } from './canonical-json.js';
 import { LogError } from './errors.js';
 import { packetFraming } from './openpgp-packet.js';
 
@@ -79,6 +79,8 @@ const utf8Encoder = new TextEncoder();
  * base64). It throws ATTESTATION_INVALID with details.field naming the field (e.g. 'data.id', 'key',
  * 'sig'), SIGNATURE_MALFORMED (details.field 'sig') when sig is a string but not canonical base64, and
  * ATTESTATION_TOO_LARGE when the canonical JSON exceeds MAX_ATTESTATION_BYTES. It checks no signature.
+ * The copy's data is deep-frozen (log/canonical-json.ts freezeCanonical: its canonical text is made once
+ * and reused by the entry and the dedup key); parsing a parsed attestation again reuses its data.
  */
 export function parseAttestation(value: unknown): Attestation {
   if (!isPlainObject(value)) invalid('attestation', 'an object {"data", "key", "sig"}', describe(value));
@@ -108,12 +110,31 @@ export function parseAttestation(value: unknown): Attestation {
       { field: 'sig' },
     );
   }
-  const budget = { left: MAX_ATTESTATION_BYTES };
-  const copy = copyJson(data, 'data', 1, budget) as AttestationData;
+  // data that parseAttestation already returned is checked, sorted and frozen: it is its own copy.
+  let copy = data as AttestationData;
+  if (!checkedData.has(data)) {
+    copy = copyJson(data, 'data', 1, { left: MAX_ATTESTATION_BYTES }) as AttestationData;
+    // Canonicalised once: the size below, the entry (log/entry.ts) and the dedup key reuse the text.
+    freezeCanonical(copy);
+  }
   const att: Attestation = { data: copy, key, sig };
-  const size = utf8Encoder.encode(canonicalJson(att)).length;
+  const size = utf8Length(canonicalJson(att));
   if (size > MAX_ATTESTATION_BYTES) tooLarge(size);
+  checkedData.add(copy);
   return att;
+}
+
+/** checkedData: the data objects parseAttestation returned (deep-frozen, so still as checked). */
+const checkedData = new WeakSet<object>();
+
+/** utf8Length is the UTF-8 length of a string without lone surrogates (canonicalJson has none). */
+function utf8Length(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) n += c < 0x800 || (c >= 0xd800 && c < 0xe000) ? 1 : 2;
+  }
+  return n;
 }
 
 /**
@@ -326,8 +347,39 @@ export function fingerprintHex(key: Key): string {
  * may name a subkey). These are unauthenticated hints until verifyAttestation succeeds. It throws
  * SIGNATURE_MALFORMED when sig is not one binary OpenPGP document signature naming its issuer.
  */
-export async function signatureIssuer(att: Attestation): Promise<{ fingerprint?: string; keyId: string }> {
-  const packet = (await readAttestationSignature(att.sig)).packets[0]!;
+export async function signatureIssuer(att: Attestation): Promise<SignatureIssuer> {
+  return issuerOf(await readAttestationSignature(att.sig));
+}
+
+/** SignatureIssuer names who made a signature: unauthenticated hints to find the key. */
+export interface SignatureIssuer {
+  fingerprint?: string;
+  keyId: string;
+}
+
+/**
+ * ReadAttestation is an attestation read once for admission: the parsed attestation (parseAttestation),
+ * its signature packet read (as verifyAttestation reads it) and its issuer (signatureIssuer).
+ */
+export interface ReadAttestation {
+  att: Attestation;
+  signature: Signature;
+  issuer: SignatureIssuer;
+}
+
+/**
+ * readAttestation is parseAttestation then signatureIssuer, keeping what they read: it throws exactly
+ * what they throw, in that order, and its result verifies with verifyReadAttestation without parsing
+ * anything again.
+ */
+export async function readAttestation(value: unknown): Promise<ReadAttestation> {
+  const att = parseAttestation(value);
+  const signature = await readAttestationSignature(att.sig);
+  return { att, signature, issuer: issuerOf(signature) };
+}
+
+function issuerOf(signature: Signature): SignatureIssuer {
+  const packet = signature.packets[0]!;
   const keyId = packet.issuerKeyID.toHex().toUpperCase();
   const fingerprint = packet.issuerFingerprint ? hexEncode(packet.issuerFingerprint) : '';
   if (keyId === '0000000000000000' && fingerprint === '') {
@@ -356,6 +408,24 @@ export async function verifyAttestation(
   opts: { now?: Date } = {},
 ): Promise<{ signedAt: Date }> {
   const a = parseAttestation(att);
+  const fingerprint = checkSigner(a, key);
+  return verifySignature(a, await readAttestationSignature(a.sig), key, fingerprint, opts);
+}
+
+/**
+ * verifyReadAttestation is verifyAttestation for an attestation readAttestation returned (so nothing is
+ * parsed again): the same checks, in the same order, with the same errors.
+ */
+export async function verifyReadAttestation(
+  r: ReadAttestation,
+  key: PublicKey,
+  opts: { now?: Date } = {},
+): Promise<{ signedAt: Date }> {
+  return verifySignature(r.att, r.signature, key, checkSigner(r.att, key), opts);
+}
+
+/** checkSigner returns the key's primary fingerprint, or throws KEY_MISMATCH unless `att.key` names it. */
+function checkSigner(a: Attestation, key: PublicKey): string {
   const fingerprint = fingerprintHex(key);
   if (a.key !== fingerprint) {
     throw new LogError(
@@ -364,7 +434,17 @@ export async function verifyAttestation(
       { field: 'key', expected: fingerprint, found: a.key },
     );
   }
-  const signature = await readAttestationSignature(a.sig);
+  return fingerprint;
+}
+
+/** verifySignature is the rest of verifyAttestation, once the attestation and its signature are read. */
+async function verifySignature(
+  a: Attestation,
+  signature: Signature,
+  key: PublicKey,
+  fingerprint: string,
+  opts: { now?: Date },
+): Promise<{ signedAt: Date }> {
   const packet = signature.packets[0]!;
   const signers = key.getKeys(packet.issuerKeyID);
   const issuerFpr = packet.issuerFingerprint ? hexEncode(packet.issuerFingerprint) : undefined;
@@ -378,8 +458,9 @@ export async function verifyAttestation(
   }
   const date = new Date((opts.now ?? new Date()).getTime() + MAX_SIGNATURE_CLOCK_SKEW_MS);
   const failures: string[] = [];
-  for (const bytes of [pythonSerialization(a.data), nodeSerialization(a.data)]) {
-    const message = await openpgp.createMessage({ binary: bytes });
+  // The Node form is made only when the Python form (what most signers sign) did not verify.
+  for (const serialise of [pythonSerialization, nodeSerialization]) {
+    const message = await openpgp.createMessage({ binary: serialise(a.data) });
     const result = await openpgp.verify({
       message,
       signature,

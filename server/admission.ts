@@ -13,10 +13,16 @@
  * integrated by whichever process integrates next. Nothing is acknowledged before the awaiter's receipt.
  */
 import { hexEncode } from '../log/bytes.js';
-import { attestationDigest, encodeEntry } from '../log/entry.js';
-import { isLogError, LogError } from '../log/errors.js';
-import { type Attestation, parseAttestation, signatureIssuer } from '../log/signet.js';
-import { admitKeys, type CryptoWork, type KeyStore, type KeyUpdate, readSentKeys } from './key-intake.js';
+import { type ErrorCode, LogError } from '../log/errors.js';
+import type { AdmitFailure, AdmitResult, AdmitTask } from './crypto-tasks.js';
+import {
+  admitKeys,
+  type CryptoWork,
+  type KeyRow,
+  type KeyStore,
+  type KeyUpdate,
+  readSentKeys,
+} from './key-intake.js';
 
 /** NewPending is what publish stores for one accepted attestation. */
 export interface NewPending {
@@ -65,7 +71,11 @@ export class Admission {
    * check verifies every attestation (shape and size, signer's key known from `armoredKeys` or the keys
    * table, `key` = the signer's primary fingerprint, signature valid) and stores nothing. Any failure
    * throws a LogError with details.item = its position (details.key = the position of a bad key); with
-   * several, the lowest failing item's.
+   * several, the lowest failing item's, and a malformed item (shape, U+0000, issuer) before a bad key
+   * sent along, before an unknown signer or a signature that does not verify.
+   *
+   * Each item is read, verified and encoded once, in the verify workers, ADMIT_CHUNK items to a task
+   * (server/crypto-tasks.ts admit): this thread only looks up the signers' keys and collects the rows.
    */
   async check(attestations: unknown[], armoredKeys: string[]): Promise<Admitted> {
     if (!Array.isArray(attestations) || attestations.length === 0) {
@@ -75,67 +85,69 @@ export class Admission {
     }
     const sentKeys = await readSentKeys(armoredKeys);
     const loggedAt = new Date();
-    const parsed: Attestation[] = [];
-    const issuers: { fingerprint?: string; keyId: string }[] = [];
-    for (const [i, value] of attestations.entries()) {
-      await withItem(i, async () => {
-        const att = parseAttestation(value);
-        if (att.data.id.includes('\u0000')) {
-          // A signer may sign such an id, but Postgres text (entries.identifier, the ?id= index)
-          // cannot hold U+0000: refuse it clearly rather than fail inside the transaction.
-          throw new LogError(
-            'ATTESTATION_INVALID',
-            'data.id must not contain U+0000 (NUL): this log cannot index it',
-            {
-              field: 'data.id',
-            },
-          );
-        }
-        issuers.push(await signatureIssuer(att));
-        parsed.push(att);
-      });
+    const named = signersNamed(attestations);
+    if (sentKeys.length === 0) {
+      const { stored } = await admitKeys(this.store, this.work, [], named);
+      return { rows: this.rowsOf(await this.admit(attestations, stored, loggedAt), loggedAt), keys: [] };
     }
     // Keys sent along go through the one intake (admitKeys): what verifies, merged with the stored copy.
     // The merged keys are what the attestations are checked with, and what is stored with them.
-    const sent = await admitKeys(
-      this.store,
-      this.work,
-      sentKeys,
-      parsed.map((a) => a.key),
-    );
-    const armorFor = new Map<string, string>(sent.stored.map((r) => [r.fingerprint, r.armored]));
-    for (const k of sent.updates) armorFor.set(k.fingerprint, k.armored);
-    // Every item is checked at once (the verify workers take them in parallel); the error reported is
-    // the lowest failing item's, as if they were checked in order.
-    const settled = await Promise.allSettled(
-      parsed.map((att, i) =>
-        withItem(i, async (): Promise<NewPending> => {
-          const armoredKey = armorFor.get(att.key);
-          if (armoredKey === undefined) {
-            const issuer = issuers[i]!;
-            throw new LogError(
-              'KEY_UNKNOWN',
-              `the signer's key ${att.key} is not known to this server: send it in "keys" (or POST /v1/keys first)`,
-              { field: 'key', key: att.key, issuer: issuer.fingerprint ?? issuer.keyId },
-            );
-          }
-          await this.work({ kind: 'verify', att, armoredKey, nowMs: loggedAt.getTime() });
-          return {
-            loggedAt,
-            digest: attestationDigest(att),
-            entry: encodeEntry({ attestation: att, loggedAt: loggedAt.toISOString() }),
-            identifier: att.data.id,
-            signer: att.key,
-          };
-        }),
-      ),
-    );
-    const rows: NewPending[] = [];
-    for (const r of settled) {
-      if (r.status === 'rejected') throw r.reason;
-      rows.push(r.value);
+    let sent: Awaited<ReturnType<typeof admitKeys>>;
+    try {
+      sent = await admitKeys(this.store, this.work, sentKeys, named);
+    } catch (e) {
+      // A malformed item is reported before a bad key (no key is needed to find it).
+      throw firstFailure(await this.admit(attestations, [], loggedAt), 'read') ?? e;
     }
-    return { rows, keys: sent.updates };
+    const armor = new Map<string, string>(sent.stored.map((r) => [r.fingerprint, r.armored]));
+    for (const k of sent.updates) armor.set(k.fingerprint, k.armored);
+    const keys = [...armor].map(([fingerprint, armored]) => ({ fingerprint, armored }));
+    const chunks = await this.admit(attestations, keys, loggedAt);
+    return { rows: this.rowsOf(chunks, loggedAt), keys: sent.updates };
+  }
+
+  /** admit sends the items to the workers in tasks of ADMIT_CHUNK, with the signers' keys. */
+  private admit(items: unknown[], keys: readonly KeyRow[], loggedAt: Date): Promise<AdmitChunk[]> {
+    const known: [string, string][] = keys.map((k) => [k.fingerprint, k.armored]);
+    const tasks: Promise<AdmitChunk>[] = [];
+    for (let first = 0; first < items.length; first += ADMIT_CHUNK) {
+      const task: AdmitTask = {
+        kind: 'admit',
+        items: items.slice(first, first + ADMIT_CHUNK),
+        first,
+        keys: known,
+        nowMs: loggedAt.getTime(),
+      };
+      tasks.push(
+        this.work(task).then(
+          (r) => ({ first, result: r as AdmitResult }),
+          (error: unknown) => ({ first, error }),
+        ),
+      );
+    }
+    return Promise.all(tasks);
+  }
+
+  /** rowsOf returns the pending rows of admitted chunks, or throws the failure check reports. */
+  private rowsOf(chunks: AdmitChunk[], loggedAt: Date): NewPending[] {
+    const failed = firstFailure(chunks, 'read') ?? firstFailure(chunks, 'check');
+    if (failed) throw failed;
+    const rows: NewPending[] = [];
+    for (const c of chunks) {
+      const r = c.result!;
+      let start = 0;
+      r.ends.forEach((end, j) => {
+        rows.push({
+          loggedAt,
+          digest: r.digests.subarray(32 * j, 32 * j + 32),
+          entry: r.entries.subarray(start, end),
+          identifier: r.ids[j]!,
+          signer: r.signers[j]!,
+        });
+        start = end;
+      });
+    }
+    return rows;
   }
 
   /**
@@ -159,12 +171,40 @@ export class Admission {
   }
 }
 
-/** withItem runs fn and re-throws its LogError with details.item = i (and the position in the message). */
-async function withItem<T>(i: number, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    if (!isLogError(e)) throw e;
-    throw new LogError(e.code, `attestation ${i}: ${e.message}`, { ...e.details, item: i });
-  }
+/** ADMIT_CHUNK: items per admit task; a publish of 100 is 4 messages each way, spread over the workers. */
+const ADMIT_CHUNK = 25;
+
+/** AdmitChunk is one admit task's answer: the result, or the error the whole task failed with. */
+interface AdmitChunk {
+  first: number;
+  result?: AdmitResult;
+  error?: unknown;
 }
+
+/**
+ * firstFailure returns the error of the lowest item that failed in `phase`; for 'check', a task that
+ * failed as a whole (over its time budget, a dead worker) counts as failing at its first item.
+ */
+function firstFailure(chunks: AdmitChunk[], phase: AdmitFailure['phase']): Error | undefined {
+  for (const c of chunks) {
+    if (c.result === undefined) {
+      if (phase === 'check') return c.error as Error;
+      continue;
+    }
+    const f = c.result.failures.find((x) => x.phase === phase);
+    if (f) return new LogError(f.error.code as ErrorCode, f.error.message, f.error.details ?? {});
+  }
+  return undefined;
+}
+
+/** signersNamed returns the distinct `key` members that look like fingerprints, to read those keys. */
+function signersNamed(items: unknown[]): string[] {
+  const out = new Set<string>();
+  for (const v of items) {
+    const key = typeof v === 'object' && v !== null ? (v as { key?: unknown }).key : undefined;
+    if (typeof key === 'string' && FINGERPRINT.test(key)) out.add(key);
+  }
+  return [...out];
+}
+
+const FINGERPRINT = /^[0-9A-F]{40}$/;

@@ -1,7 +1,10 @@
 /**
  * The OpenPGP work of a request, as tasks that run in a verify worker (server/verify-worker.ts) or, with
  * no workers, on the calling thread: the same function either way, so answers do not depend on where
- * they ran. Two kinds:
+ * they ran. Three kinds:
+ *   - admit: a publish's attestations as sent, each read once (log/signet.ts readAttestation), its
+ *     signature verified with the signer's key (verifyReadAttestation), and its dedup key and entry bytes
+ *     made (log/entry.ts), so the request's thread only stores them (server/admission.ts);
  *   - verify: one attestation's signature by one stored or merged signer key (log/signet.ts
  *     verifyAttestation), the key read through the cache (server/key-cache.ts);
  *   - keys: the key intake of one request: each key sent is read with log/keys.ts readSignerKey (limits,
@@ -11,9 +14,17 @@
  * A LogError keeps its code, message and details across the thread boundary (see toFailure).
  */
 import type { PublicKey } from 'openpgp';
+import { attestationDigest, encodeEntry } from '../log/entry.js';
 import { isLogError, LogError } from '../log/errors.js';
 import { mergeSignerKeys, readSignerKey } from '../log/keys.js';
-import { type Attestation, fingerprintHex, verifyAttestation } from '../log/signet.js';
+import {
+  type Attestation,
+  fingerprintHex,
+  type ReadAttestation,
+  readAttestation,
+  verifyAttestation,
+  verifyReadAttestation,
+} from '../log/signet.js';
 import type { KeyCache } from './key-cache.js';
 
 /** KeyIntake is one key sent with a request, and the stored copy of the same key when there is one. */
@@ -28,13 +39,50 @@ export interface MergedKey {
   armored: string;
 }
 
+/** AdmitTask: attestations of one publish as sent (JSON values), items[0] at position `first`. */
+export interface AdmitTask {
+  kind: 'admit';
+  items: unknown[];
+  first: number;
+  /** keys: [primary fingerprint, armored key] of the signers this publish may name. */
+  keys: [string, string][];
+  /** nowMs: the acceptance time (the entries' loggedAt, and the clock signatures are checked against). */
+  nowMs: number;
+}
+
+/**
+ * AdmitFailure is an item that failed: in the 'read' phase (parseAttestation, the U+0000 rule,
+ * signatureIssuer: what admission reports before any signature) or the 'check' phase (KEY_UNKNOWN,
+ * verification). The error is a LogError's parts, its message and details.item naming the position.
+ */
+export interface AdmitFailure {
+  item: number;
+  phase: 'read' | 'check';
+  error: CryptoFailure;
+}
+
+/**
+ * Admitted items, packed for one transfer between threads: item i's 32-byte dedup key is
+ * digests[32i, 32i+32), its entry bytes entries[ends[i-1] (0 for the first), ends[i]); a failed item has
+ * zero bytes there.
+ */
+export interface AdmitResult {
+  digests: Uint8Array;
+  entries: Uint8Array;
+  ends: number[];
+  ids: string[];
+  signers: string[];
+  failures: AdmitFailure[];
+}
+
 /** CryptoTask is one unit of OpenPGP work. */
 export type CryptoTask =
+  | AdmitTask
   | { kind: 'verify'; att: Attestation; armoredKey: string; nowMs: number }
   | { kind: 'keys'; keys: KeyIntake[] };
 
-/** CryptoResult is what a task returns: the signature time, or the merged keys in order. */
-export type CryptoResult = { signedAtMs: number } | { keys: MergedKey[] };
+/** CryptoResult is what a task returns: admitted items, the signature time, or the merged keys in order. */
+export type CryptoResult = AdmitResult | { signedAtMs: number } | { keys: MergedKey[] };
 
 /** CryptoFailure is a failed task as it crosses threads: a LogError's parts, or a plain message. */
 export interface CryptoFailure {
@@ -48,6 +96,7 @@ export interface CryptoFailure {
  * the position in details.key and in the message), plain errors for bugs.
  */
 export async function runTask(task: CryptoTask, cache: KeyCache): Promise<CryptoResult> {
+  if (task.kind === 'admit') return admit(task, cache);
   if (task.kind === 'verify') {
     const key = await cache.read(task.armoredKey);
     const r = await verifyAttestation(task.att, key, { now: new Date(task.nowMs) });
@@ -70,6 +119,92 @@ export async function runTask(task: CryptoTask, cache: KeyCache): Promise<Crypto
     }
   }
   return { keys: out };
+}
+
+/** admit reads, checks and encodes each item of an AdmitTask (see AdmitResult); item failures are returned. */
+async function admit(task: AdmitTask, cache: KeyCache): Promise<AdmitResult> {
+  const armorFor = new Map(task.keys);
+  const loggedAt = new Date(task.nowMs);
+  const at = loggedAt.toISOString();
+  const n = task.items.length;
+  const digests = new Uint8Array(32 * n);
+  const parts: Uint8Array[] = [];
+  const out: AdmitResult = { digests, entries: digests, ends: [], ids: [], signers: [], failures: [] };
+  let end = 0;
+  for (let j = 0; j < n; j++) {
+    const item = task.first + j;
+    let phase: AdmitFailure['phase'] = 'read';
+    let entry: Uint8Array = new Uint8Array(0);
+    try {
+      const r = await readItem(task.items[j]);
+      phase = 'check';
+      await checkItem(r, armorFor, cache, loggedAt);
+      digests.set(attestationDigest(r.att), 32 * j);
+      entry = encodeEntry({ attestation: r.att, loggedAt: at });
+      out.ids.push(r.att.data.id);
+      out.signers.push(r.att.key);
+    } catch (e) {
+      if (!isLogError(e)) throw e;
+      const error = toFailure(
+        new LogError(e.code, `attestation ${item}: ${e.message}`, { ...e.details, item }),
+      );
+      out.failures.push({ item, phase, error });
+      out.ids.push('');
+      out.signers.push('');
+    }
+    parts.push(entry);
+    end += entry.length;
+    out.ends.push(end);
+  }
+  out.entries = new Uint8Array(end);
+  let off = 0;
+  for (const p of parts) {
+    out.entries.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
+/** readItem is what admission checks before any signature: the shape, the U+0000 rule, the issuer. */
+async function readItem(value: unknown): Promise<ReadAttestation> {
+  const r = await readAttestation(value);
+  if (r.att.data.id.includes('\u0000')) {
+    // A signer may sign such an id, but Postgres text (entries.identifier, the ?id= index) cannot hold
+    // U+0000: refuse it clearly rather than fail inside the transaction.
+    throw new LogError(
+      'ATTESTATION_INVALID',
+      'data.id must not contain U+0000 (NUL): this log cannot index it',
+      {
+        field: 'data.id',
+      },
+    );
+  }
+  return r;
+}
+
+/** checkItem verifies the signature with the signer's key, or throws KEY_UNKNOWN naming the issuer. */
+async function checkItem(
+  r: ReadAttestation,
+  armorFor: Map<string, string>,
+  cache: KeyCache,
+  now: Date,
+): Promise<void> {
+  const armored = armorFor.get(r.att.key);
+  if (armored === undefined) {
+    throw new LogError(
+      'KEY_UNKNOWN',
+      `the signer's key ${r.att.key} is not known to this server: send it in "keys" (or POST /v1/keys first)`,
+      { field: 'key', key: r.att.key, issuer: r.issuer.fingerprint ?? r.issuer.keyId },
+    );
+  }
+  await verifyReadAttestation(r, await cache.read(armored), { now });
+}
+
+/** transferables lists the buffers of a result that can move to another thread instead of being copied. */
+export function transferables(r: CryptoResult): ArrayBuffer[] {
+  if (!('digests' in r)) return [];
+  const b = [r.digests.buffer, r.entries.buffer];
+  return b.filter((x, i): x is ArrayBuffer => x instanceof ArrayBuffer && b.indexOf(x) === i);
 }
 
 /** toFailure turns a thrown error into a CryptoFailure (LogErrors keep their code and details). */

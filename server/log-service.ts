@@ -94,16 +94,8 @@ export class LogService {
   /** keyCache: checked signer keys for OpenPGP work on this thread (verifyWorkers 0 only). */
   private readonly keyCache = new KeyCache();
   /** work runs one OpenPGP task in the verify workers, or on this thread when there are none. */
-  private readonly work: CryptoWork = (task) => {
-    if (this.verifier) {
-      return task.kind === 'verify'
-        ? this.verifier
-            .verify(task.att, task.armoredKey, new Date(task.nowMs))
-            .then((d) => ({ signedAtMs: d.getTime() }))
-        : this.verifier.mergeKeys(task.keys).then((keys) => ({ keys }));
-    }
-    return runTask(task, this.keyCache);
-  };
+  private readonly work: CryptoWork = (task) =>
+    this.verifier ? this.verifier.run(task) : runTask(task, this.keyCache);
 
   /** reader answers the read paths, on the replica with its own checkpoint when DATABASE_READ_URL is set
    *  (server/read-replica.ts); primaryReader: receipts and the cosigner's proofs, on the primary. */

@@ -91,7 +91,9 @@ export class VerifyPool {
     await Promise.all(this.slots.map((s) => s?.worker.terminate()));
   }
 
-  private run(task: CryptoTask): Promise<CryptoResult> {
+  /** run does one task in a worker (round robin): what runTask would return or throw, or a budget or
+   *  worker failure (see the file comment). */
+  run(task: CryptoTask): Promise<CryptoResult> {
     if (this.closed) return Promise.reject(new Error('the verification pool is closed'));
     const i = this.next;
     this.next = (this.next + 1) % this.slots.length;

@@ -14,6 +14,7 @@ import {
   type CryptoTask,
   runTask,
   toFailure,
+  transferables,
 } from './crypto-tasks.js';
 import { KeyCache } from './key-cache.js';
 
@@ -38,7 +39,10 @@ async function answer(req: WorkerRequest): Promise<WorkerAnswer> {
 }
 
 parentPort?.on('message', (req: WorkerRequest) => {
-  queue = queue.then(() => answer(req).then((a) => parentPort?.postMessage(a)));
+  // An admit result's buffers move to the main thread rather than being copied.
+  queue = queue.then(() =>
+    answer(req).then((a) => parentPort?.postMessage(a, 'result' in a ? transferables(a.result) : [])),
+  );
 });
 // Loaded: the pool starts the clock of the first task now, not when the thread was asked for.
 parentPort?.postMessage('ready');
