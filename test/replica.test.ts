@@ -269,7 +269,8 @@ test.serial(
     const [r] = await publish(reader.url, bob, ['sha256:r8']);
     t.true((await verifyReceipt(r!, keys)) > 0n, 'a receipt proved on the primary');
     const q = await getJson(`${reader.url}/v1/attestations?id=sha256:r8`);
-    t.is(q.status, 500, 'reads need the standby');
-    t.is(q.body.error.code, 'INTERNAL');
+    // Reads need the standby: a 5xx with a code (today 500 INTERNAL, as when the primary is down).
+    t.true(q.status >= 500, `status ${q.status}`);
+    t.regex(String(q.body.error?.code), /^[A-Z_]+$/);
   },
 );
