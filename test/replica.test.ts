@@ -10,6 +10,10 @@
  * checkpoint the standby has (never the primary's newer one, whose entries it cannot prove), refuses a
  * size past it, still gives receipts for its own publishes (from the primary), and /metrics shows the
  * lag; after resume it catches up and proves consistency from the old checkpoint to the new.
+ *
+ * Witnessed (WITNESS_POLICY, fail closed), the served checkpoint on the replica is its newest cosigned
+ * one, not a newer one signed while the witness is down. With the standby down, /healthz and /metrics
+ * say so, and publishes through the serve-only process still get receipts (proved on the primary).
  */
 
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -25,6 +29,7 @@ import { verifyConsistency, verifyInclusion } from '../log/proof.js';
 import { decodeEntryBundle, decodeHashTile } from '../log/tiles.js';
 import { loadConfig } from '../server/config.js';
 import { LogService } from '../server/log-service.js';
+import { makeLogKey, policyText, startTestWitness, startWitnessedLog } from './cosigning-helpers.js';
 import { fromB64 } from './helpers/bytes.js';
 import { type ChildServer, spawnServer } from './helpers/child-server.js';
 import {
@@ -251,6 +256,77 @@ test.serial(
     // Nothing was written to the standby's database (it could not be), and the log is intact.
     const [r] = await pair.query('standby', 'SELECT count(*) AS n FROM checkpoints');
     t.true(Number(r!.n) > 0);
+  },
+);
+
+test.serial(
+  'witnessed (WITNESS_POLICY, fail closed): the serve-only process serves the newest cosigned checkpoint the standby has, not a newer unwitnessed one',
+  async (t) => {
+    if (!pair) return t.pass('skipped: no PostgreSQL server tools');
+    await pair.query('primary', 'CREATE DATABASE sig_w');
+    await pair.caughtUp();
+    const db = (u: string) => u.replace(/\/sig$/, '/sig_w');
+    const dir = mkdtempSync(join(tmpdir(), 'sig-replica-w-'));
+    const key = makeLogKey(dir, 'sig.test/replica-w');
+    const w = await startTestWitness('witness.test/rw');
+    w.addLog(key.vkey);
+    const policy = policyText([{ ...w, name: 'rw' }], 'rw');
+    const primary = await startWitnessedLog(dir, key, policy, {
+      'database-url': db(pair.primaryUrl),
+      'publish-wait-ms': 1500,
+    });
+    const replica = await startWitnessedLog(dir, key, policy, {
+      'database-url': db(pair.primaryUrl),
+      'database-read-url': db(pair.standbyUrl),
+      integrate: 'false',
+    });
+    t.teardown(async () => {
+      await replica.close();
+      await primary.close();
+      await w.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const keys = await serverKeys(primary.url);
+    const carol = await makeSigner('Carol Replica');
+    const atts = [await attest(carol, 'sha256:w1'), await attest(carol, 'sha256:w2')];
+    const send = (a: unknown) =>
+      postJson(`${primary.url}/v1/attestations`, { attestations: [a], keys: [carol.armoredPublicKey] });
+    let first = await send(atts[0]);
+    for (let i = 0; i < 20 && first.status !== 200; i++) first = await send(atts[0]);
+    t.is(first.status, 200, JSON.stringify(first.body));
+    const cosigned = (note: string) => parseNote(note).signatures.some((x) => x.name === 'witness.test/rw');
+    t.true(cosigned(first.body.receipts[0].checkpoint));
+    // The witness goes down: the log grows and signs checkpoints that are not served.
+    w.mode = 'down';
+    const late = await send(atts[1]);
+    t.is(late.body.error?.code, 'WITNESS_QUORUM_TIMEOUT', JSON.stringify(late.body));
+    await pair.caughtUp();
+    const [newest] = await pair.query('standby', 'SELECT max(tree_size) AS n FROM checkpoints');
+    const served = await servedCheckpoint(replica.url, keys);
+    t.true(cosigned(served.note), 'the replica serves a cosigned checkpoint');
+    t.true(served.cp.treeSize < BigInt(newest!.n), 'not the newest signed one the standby holds');
+    t.is(
+      served.note,
+      (await servedCheckpoint(primary.url, keys)).note,
+      'the same served checkpoint as the primary',
+    );
+    for (const [id, n] of [
+      ['sha256:w1', 1],
+      ['sha256:w2', 0],
+    ] as const) {
+      const q = await getJson(`${replica.url}/v1/attestations?id=${id}`);
+      t.is(q.status, 200);
+      t.is(q.body.checkpoint, served.note);
+      t.is(q.body.attestations.length, n, id);
+      for (const it of q.body.attestations as ReceiptJson[])
+        verifyInclusion(
+          BigInt(it.index),
+          served.cp.treeSize,
+          hashLeaf(fromB64(it.entry)),
+          it.inclusionProof.map(fromB64),
+          served.cp.rootHash,
+        );
+    }
   },
 );
 
