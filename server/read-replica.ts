@@ -49,6 +49,8 @@ export interface ReplicaFigures {
   up: boolean;
   /** standby: the read database is in recovery (a hot standby); false when it is a primary. */
   standby: boolean;
+  /** streaming: a WAL receiver runs on the replica (it streams from the primary). */
+  streaming: boolean;
   /** replayLagSeconds: age of the last transaction replayed while WAL waits to be replayed (0 when
    *  everything received is replayed; undefined before any transaction was replayed). */
   replayLagSeconds: number | undefined;
@@ -115,8 +117,8 @@ export class ReadReplica {
     const quiet = (f: () => Promise<StoredCheckpoint | undefined>) => f().catch(() => undefined);
     const [[r], replica, primary] = await Promise.all([
       this.db
-        .query<{ standby: boolean; lag: unknown }>(
-          `SELECT pg_is_in_recovery() AS standby,
+        .query<{ standby: boolean; lag: unknown; receivers: unknown }>(
+          `SELECT pg_is_in_recovery() AS standby, (SELECT count(*) FROM pg_stat_wal_receiver) AS receivers,
                 CASE WHEN NOT pg_is_in_recovery() THEN 0
                      WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
                      ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END AS lag`,
@@ -126,7 +128,9 @@ export class ReadReplica {
       quiet(primaryServed),
     ]);
     const lag = r?.lag === null || r?.lag === undefined ? undefined : Math.max(0, Number(r.lag));
-    return { up: r !== undefined, standby: r?.standby === true, replayLagSeconds: lag, replica, primary };
+    const standby = r?.standby === true;
+    const streaming = Number(r?.receivers ?? 0) > 0;
+    return { up: r !== undefined, standby, streaming, replayLagSeconds: lag, replica, primary };
   }
 
   close(): Promise<void> {
@@ -136,7 +140,7 @@ export class ReadReplica {
 
 /**
  * renderReplicaMetrics returns the Prometheus lines of the replica's figures (none without a replica):
- * sig_replica_up, sig_replica_standby, sig_replica_replay_lag_seconds, sig_replica_tree_size, sig_primary_tree_size and
+ * sig_replica_up, sig_replica_standby, sig_replica_streaming, sig_replica_replay_lag_seconds, sig_replica_tree_size, sig_primary_tree_size and
  * sig_replica_checkpoint_lag_seconds (how much older the replica's checkpoint is than the primary's).
  */
 export function renderReplicaMetrics(f: ReplicaFigures | undefined): string[] {
@@ -151,6 +155,11 @@ export function renderReplicaMetrics(f: ReplicaFigures | undefined): string[] {
     'sig_replica_standby',
     'Whether DATABASE_READ_URL is a hot standby (1) or a primary (0).',
     f.standby ? 1 : 0,
+  );
+  one(
+    'sig_replica_streaming',
+    'Whether a WAL receiver runs on the replica (1: it streams from the primary; 0: the link is down).',
+    f.streaming ? 1 : 0,
   );
   one(
     'sig_replica_replay_lag_seconds',

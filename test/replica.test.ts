@@ -185,6 +185,7 @@ test.serial(
     });
     t.is(await metric(reader.url, 'sig_replica_standby'), 1);
     t.is(await metric(reader.url, 'sig_replica_up'), 1);
+    t.is(await metric(reader.url, 'sig_replica_streaming'), 1);
     const before = await checkReads(t, reader.url, keys, first, ['sha256:r5']);
 
     // Lag: the standby stops replaying; the primary goes on.
