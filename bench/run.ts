@@ -11,6 +11,7 @@ const BENCHES: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   query: () => import('./query.js'), // queries, proofs, tiles at 10^4..10^6 (bulk-loaded), storage
   peers: () => import('./peers.js'), // peering: entries/s carried from a 10^5-entry log, lag under publish load
   index: () => import('./index.js'), // the index: added round time, takeover, storage, proof size, queries
+  coldstart: () => import('./coldstart.js'), // embedded store: spawn to first 200 of /log/checkpoint, fresh and 10^5-entry restart
   receipt: () => import('./receipt.js'), // receipt latency of isolated publishes on an idle log (both stores)
   storage: () => import('./storage.js'), // bytes per entry by table and index (bulk-loaded, served log), dead pending rows
 };

@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { ServiceError } from './errors.js';
+import { alive, defaultTemplateCache, preparePgliteDir } from './pglite-template.js';
 
 /** Row is one result row, column name to driver value. */
 export type Row = Record<string, unknown>;
@@ -38,16 +39,23 @@ export interface Db extends Queryable {
 
 /**
  * openDb returns a Db on Postgres when `databaseUrl` is set, else on PGlite in `<dataDir>/pglite`
- * (created if missing; `<dataDir>/pglite.lock` keeps a second process out). It throws when the
- * database cannot be reached or opened, and CONFIG_INVALID when another live process has the PGlite
- * database open.
+ * (created if missing, as a copy of the cached template when there is one: server/pglite-template.ts;
+ * `<dataDir>/pglite.lock` keeps a second process out). `templateCache` is the template cache folder
+ * (default: defaultTemplateCache(); undefined: none, PGlite runs initdb). It throws when the database
+ * cannot be reached or opened, and CONFIG_INVALID when another live process has the PGlite database open.
  */
-export async function openDb(opts: { databaseUrl?: string | undefined; dataDir: string }): Promise<Db> {
+export async function openDb(opts: {
+  databaseUrl?: string | undefined;
+  dataDir: string;
+  templateCache?: string | undefined;
+}): Promise<Db> {
   if (opts.databaseUrl) return openPg(opts.databaseUrl);
   const dir = join(opts.dataDir, 'pglite');
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   const unlock = lockDataDir(join(opts.dataDir, 'pglite.lock'));
   try {
+    const cache = 'templateCache' in opts ? opts.templateCache : defaultTemplateCache();
+    if ((await preparePgliteDir(dir, cache)) === 'initdb') mkdirSync(dir, { recursive: true, mode: 0o700 });
     const db = openPglite(await PGlite.create(dir));
     return {
       ...db,
@@ -90,15 +98,6 @@ function lockDataDir(path: string): () => void {
       'data directory, or set DATABASE_URL to share a Postgres database between processes',
     { lockFile: path },
   );
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 async function openPg(url: string): Promise<Db> {

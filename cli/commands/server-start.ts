@@ -1,8 +1,8 @@
 import { Flags, type Interfaces } from '@oclif/core';
-import { loadConfig, SETTINGS } from '../../server/config.js';
-import { createLogger } from '../../server/logger.js';
+import { SETTINGS } from '../../server/config.js';
 import { exitCodesHelp, SigCommand } from '../base.js';
 import { EXIT } from '../exit-codes.js';
+import { serve } from '../serve.js';
 
 const settingFlags: Record<string, Interfaces.OptionFlag<string | undefined>> = {};
 for (const s of SETTINGS) {
@@ -12,7 +12,11 @@ for (const s of SETTINGS) {
   });
 }
 
-/** ServerStart is `sig server start`: runs a Sig Server until SIGINT/SIGTERM (for operators). */
+/**
+ * ServerStart is `sig server start`: runs a Sig Server until SIGINT/SIGTERM (for operators). bin/sig.js
+ * runs plain flag lists without oclif (cli/serve.ts serveDirect); this class serves --help, usage errors
+ * and anything else oclif must parse, then calls the same serve.
+ */
 export default class ServerStart extends SigCommand {
   static override enableJsonFlag = false;
   static override summary = 'Run a Sig Server (operators). Stops gracefully on SIGINT/SIGTERM.';
@@ -27,12 +31,7 @@ export default class ServerStart extends SigCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(ServerStart);
-    const config = loadConfig(process.env, flags as Record<string, string | undefined>);
-    const logger = createLogger(config.logLevel);
-    // Loaded here, not at the top: every other command starts faster without express and the database.
-    const { startServer, shutdownOnSignals } = await import('../../server/main.js');
-    const handle = await startServer(config, { logger });
-    // Serves until SIGINT/SIGTERM; the same path as server/main.ts run directly (it exits the process).
-    await shutdownOnSignals(handle, logger);
+    // The same path as bin/sig.js's direct route (cli/serve.ts): serves until SIGINT/SIGTERM.
+    await serve(flags as Record<string, string | undefined>);
   }
 }
