@@ -128,11 +128,14 @@ export class LogService {
     this.primaryReader = new LogReader(store, keys, served);
     this.reader = replica ? new LogReader(replica.store, keys, replica.served) : this.primaryReader;
     this.admission = new Admission(store, this.work, opts.maxBacklog);
-    const awaited = {
+    // Receipts: a serve-only process with a replica waits for the replica to cover them, so what it
+    // serves next never goes back; an integrating one proves on the primary, whose checkpoints it signs.
+    const onReplica = opts.integrate === false ? replica : undefined;
+    const awaited = onReplica?.awaited ?? {
       latestCheckpoint: served,
       entriesByDigest: (d: readonly Uint8Array[]) => store.entriesByDigest(d),
     };
-    this.awaiter = new Awaiter(this.primaryReader, awaited, {
+    this.awaiter = new Awaiter(onReplica ? this.reader : this.primaryReader, awaited, {
       publishWaitMs: opts.publishWaitMs,
       pollMs: opts.pollMs,
       closed: () => this.closed,

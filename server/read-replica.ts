@@ -24,6 +24,13 @@
  * minutes needs them, the same window a cursor has on the primary). What the replica may not have yet
  * is newer: a lagging replica answers consistently for an older checkpoint, and /metrics shows the lag.
  *
+ * Receipts. A serve-only process (INTEGRATE=false) with a replica waits for the replica to hold a
+ * checkpoint covering a publish, and proves the receipt there: a client that publishes and then reads
+ * through the same process never sees its tree go back (the CLI refuses a smaller tree than it kept).
+ * The publish itself is written to the primary; while the replica lags past PUBLISH_WAIT_MS it gets 503
+ * INTEGRATION_TIMEOUT (stored; a retry gets the receipt). An integrating process proves its receipts on
+ * the primary, whose checkpoints it signs and announces to its waiting publishers.
+ *
  * DATABASE_READ_URL must name ONE server: behind a load balancer over several replicas, a checkpoint
  * from one and tiles from a staler one would not match. Run one serve-only process per replica.
  *
@@ -108,6 +115,12 @@ export class ReadReplica {
   /** served returns the checkpoint the read paths are bounded by, read from the replica itself. */
   readonly served = (): Promise<StoredCheckpoint | undefined> =>
     this.witnessing ? this.witnessing.latestCheckpoint() : this.store.latestCheckpoint();
+
+  /** awaited: what a serve-only process's awaiter reads (server/awaiter.ts), all on the replica. */
+  readonly awaited = {
+    latestCheckpoint: () => this.served(),
+    entriesByDigest: (d: readonly Uint8Array[]) => this.store.entriesByDigest(d),
+  };
 
   /**
    * figures reads the replay lag on the replica, and the checkpoints the replica and the primary

@@ -8,12 +8,13 @@
  *
  * The lag case: with the standby's replay paused, the serve-only process keeps answering for the
  * checkpoint the standby has (never the primary's newer one, whose entries it cannot prove), refuses a
- * size past it, still gives receipts for its own publishes (from the primary), and /metrics shows the
- * lag; after resume it catches up and proves consistency from the old checkpoint to the new.
+ * size past it, holds the receipt of a publish sent to it (written to the primary) until the standby
+ * covers it, and /metrics shows the lag; after resume the receipt comes, the process never serves a
+ * smaller tree than it, and it proves consistency from the old checkpoint to the new.
  *
  * Witnessed (WITNESS_POLICY, fail closed), the served checkpoint on the replica is its newest cosigned
  * one, not a newer one signed while the witness is down. With the standby down, /healthz and /metrics
- * say so, and publishes through the serve-only process still get receipts (proved on the primary).
+ * say so, and the primary's process goes on.
  */
 
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -195,9 +196,16 @@ test.serial(
     const newer = await publish(writer.url, alice, second);
     const newSize = await verifyReceipt(newer[0]!, keys);
     t.true(newSize > held.cp.treeSize);
-    // A publish through the serve-only process is written to the primary, and its receipt proved there.
-    const viaReader = await publish(reader.url, alice, ['sha256:r7']);
-    t.true((await verifyReceipt(viaReader[0]!, keys)) > held.cp.treeSize);
+    // A publish through the serve-only process is written to the primary (the writer integrates it),
+    // and its receipt waits for the replica to cover it.
+    let receiptCame = false;
+    const viaReader = publish(reader.url, alice, ['sha256:r7']).finally(() => {
+      receiptCame = true;
+    });
+    await waitFor('r7 integrated on the primary', async () => {
+      const q = await getJson(`${writer!.url}/v1/attestations?id=sha256:r7`);
+      return q.body.attestations?.length === 1 ? true : undefined;
+    });
 
     const lagged = await checkReads(t, reader.url, keys, first, [...second, 'sha256:r7']);
     t.is(lagged.note, held.note, "the lagging replica serves its own checkpoint, not the primary's");
@@ -214,8 +222,9 @@ test.serial(
       return v !== undefined && v > 1 ? v : undefined;
     });
     t.true(lag > 1);
-    // The primary's own process is not held back.
+    // The primary's own process is not held back; the serve-only process's receipt is.
     t.true((await servedCheckpoint(writer.url, keys)).cp.treeSize >= newSize);
+    t.false(receiptCame, 'no receipt from the serve-only process before its replica covers the entry');
 
     // Resume: the replica catches up, and its new checkpoint is consistent with the one it held.
     await pair.resumeReplay();
@@ -223,7 +232,10 @@ test.serial(
       const s = await servedCheckpoint(reader!.url, keys);
       return s.cp.treeSize >= newSize ? s : undefined;
     });
-    await checkReads(t, reader.url, keys, [...first, ...second, 'sha256:r7']);
+    const [r7] = await viaReader;
+    const r7Size = await verifyReceipt(r7!, keys);
+    const caught = await checkReads(t, reader.url, keys, [...first, ...second, 'sha256:r7']);
+    t.true(caught.cp.treeSize >= r7Size, 'after its receipt, the same process never serves a smaller tree');
     const from = before.cp.treeSize;
     const to = after.cp.treeSize;
     const c = await getJson(`${reader.url}/v1/proof/consistency?from=${from}&to=${to}`);
@@ -332,7 +344,7 @@ test.serial(
 );
 
 test.serial(
-  'with the standby down, the serve-only process says so on /healthz and /metrics, and publishes still get receipts from the primary',
+  'with the standby down, the serve-only process says so on /healthz and /metrics, and the primary goes on',
   async (t) => {
     if (!pair || !writer || !reader) return t.pass('skipped: no PostgreSQL server tools');
     const keys = await serverKeys(writer.url);
@@ -343,8 +355,8 @@ test.serial(
     t.is(await metric(reader.url, 'sig_replica_up'), 0);
     t.true((await metric(reader.url, 'sig_backlog')) !== undefined, '/metrics still answers');
     const bob = await makeSigner('Bob Replica');
-    const [r] = await publish(reader.url, bob, ['sha256:r8']);
-    t.true((await verifyReceipt(r!, keys)) > 0n, 'a receipt proved on the primary');
+    const [r] = await publish(writer.url, bob, ['sha256:r8']);
+    t.true((await verifyReceipt(r!, keys)) > 0n, 'the primary side is not held back');
     const q = await getJson(`${reader.url}/v1/attestations?id=sha256:r8`);
     // Reads need the standby: a 5xx with a code (today 500 INTERNAL, as when the primary is down).
     t.true(q.status >= 500, `status ${q.status}`);
