@@ -114,6 +114,8 @@ export async function run(): Promise<void> {
       ORIGIN: 'bench.test/publish',
       LOG_LEVEL: 'error',
       RATE_LIMIT_PUBLISHES: '0',
+      // VERIFY_WORKERS=<n> in the benchmark's environment compares worker counts (default: auto).
+      ...(process.env.VERIFY_WORKERS ? { VERIFY_WORKERS: process.env.VERIFY_WORKERS } : {}),
     },
   });
   const lines: string[] = [];

@@ -121,48 +121,78 @@ export async function runTask(task: CryptoTask, cache: KeyCache): Promise<Crypto
   return { keys: out };
 }
 
-/** admit reads, checks and encodes each item of an AdmitTask (see AdmitResult); item failures are returned. */
+/**
+ * admit reads, checks and encodes each item of an AdmitTask (see AdmitResult); item failures are
+ * returned. The items are checked concurrently: while one waits for its signature math (WebCrypto,
+ * on libuv's threads), the next is read on this one.
+ */
 async function admit(task: AdmitTask, cache: KeyCache): Promise<AdmitResult> {
   const armorFor = new Map(task.keys);
+  // Each signer key is read once per task, however many items it signed (a first read verifies it).
+  const keys = new Map<string, Promise<PublicKey>>();
+  const keyOf = (armored: string) => {
+    const k = keys.get(armored) ?? cache.read(armored);
+    keys.set(armored, k);
+    return k;
+  };
   const loggedAt = new Date(task.nowMs);
-  const at = loggedAt.toISOString();
-  const n = task.items.length;
-  const digests = new Uint8Array(32 * n);
-  const parts: Uint8Array[] = [];
-  const out: AdmitResult = { digests, entries: digests, ends: [], ids: [], signers: [], failures: [] };
+  const done = await Promise.all(
+    task.items.map((value, j) => admitItem(value, task.first + j, armorFor, keyOf, loggedAt)),
+  );
+  const n = done.length;
+  const out: AdmitResult = {
+    digests: new Uint8Array(32 * n),
+    entries: new Uint8Array(done.reduce((sum, d) => sum + (d.entry?.length ?? 0), 0)),
+    ends: [],
+    ids: [],
+    signers: [],
+    failures: [],
+  };
   let end = 0;
-  for (let j = 0; j < n; j++) {
-    const item = task.first + j;
-    let phase: AdmitFailure['phase'] = 'read';
-    let entry: Uint8Array = new Uint8Array(0);
-    try {
-      const r = await readItem(task.items[j]);
-      phase = 'check';
-      await checkItem(r, armorFor, cache, loggedAt);
-      digests.set(attestationDigest(r.att), 32 * j);
-      entry = encodeEntry({ attestation: r.att, loggedAt: at });
-      out.ids.push(r.att.data.id);
-      out.signers.push(r.att.key);
-    } catch (e) {
-      if (!isLogError(e)) throw e;
-      const error = toFailure(
-        new LogError(e.code, `attestation ${item}: ${e.message}`, { ...e.details, item }),
-      );
-      out.failures.push({ item, phase, error });
-      out.ids.push('');
-      out.signers.push('');
-    }
-    parts.push(entry);
-    end += entry.length;
+  done.forEach((d, j) => {
+    if (d.failure) out.failures.push(d.failure);
+    if (d.digest) out.digests.set(d.digest, 32 * j);
+    if (d.entry) out.entries.set(d.entry, end);
+    end += d.entry?.length ?? 0;
     out.ends.push(end);
-  }
-  out.entries = new Uint8Array(end);
-  let off = 0;
-  for (const p of parts) {
-    out.entries.set(p, off);
-    off += p.length;
-  }
+    out.ids.push(d.id ?? '');
+    out.signers.push(d.signer ?? '');
+  });
   return out;
+}
+
+interface AdmittedItem {
+  digest?: Uint8Array;
+  entry?: Uint8Array;
+  id?: string;
+  signer?: string;
+  failure?: AdmitFailure;
+}
+
+/** admitItem is one item of admit: read, checked, its dedup key and entry made; or how it failed. */
+async function admitItem(
+  value: unknown,
+  item: number,
+  armorFor: Map<string, string>,
+  keyOf: (armored: string) => Promise<PublicKey>,
+  loggedAt: Date,
+): Promise<AdmittedItem> {
+  let phase: AdmitFailure['phase'] = 'read';
+  try {
+    const r = await readItem(value);
+    phase = 'check';
+    await checkItem(r, armorFor, keyOf, loggedAt);
+    return {
+      digest: attestationDigest(r.att),
+      entry: encodeEntry({ attestation: r.att, loggedAt: loggedAt.toISOString() }),
+      id: r.att.data.id,
+      signer: r.att.key,
+    };
+  } catch (e) {
+    if (!isLogError(e)) throw e;
+    const error = new LogError(e.code, `attestation ${item}: ${e.message}`, { ...e.details, item });
+    return { failure: { item, phase, error: toFailure(error) } };
+  }
 }
 
 /** readItem is what admission checks before any signature: the shape, the U+0000 rule, the issuer. */
@@ -186,7 +216,7 @@ async function readItem(value: unknown): Promise<ReadAttestation> {
 async function checkItem(
   r: ReadAttestation,
   armorFor: Map<string, string>,
-  cache: KeyCache,
+  keyOf: (armored: string) => Promise<PublicKey>,
   now: Date,
 ): Promise<void> {
   const armored = armorFor.get(r.att.key);
@@ -197,7 +227,7 @@ async function checkItem(
       { field: 'key', key: r.att.key, issuer: r.issuer.fingerprint ?? r.issuer.keyId },
     );
   }
-  await verifyReadAttestation(r, await cache.read(armored), { now });
+  await verifyReadAttestation(r, await keyOf(armored), { now });
 }
 
 /** transferables lists the buffers of a result that can move to another thread instead of being copied. */
