@@ -1,8 +1,8 @@
 /**
  * Reads that scale out (DATABASE_READ_URL): the read paths of a process (checkpoint, tiles, the entry
  * feed, proofs, attestation and index queries: one LogReader) run on a Postgres streaming replica
- * through a pool of their own; writes (publishes, keys, rate limits, identity), receipts, the
- * integrator and the cosigning loop stay on DATABASE_URL, the primary.
+ * through a pool of their own; writes (publishes, keys, rate limits, identity), the integrator and the
+ * cosigning loop stay on DATABASE_URL, the primary (receipts: below).
  *
  * Why an answer from the replica is always provable there. A read-path answer takes its checkpoint
  * from the replica itself (LogReader's `served`, below: `checkpoints`, or `served_checkpoints` when
@@ -32,7 +32,7 @@
  * the primary, whose checkpoints it signs and announces to its waiting publishers.
  *
  * DATABASE_READ_URL must name ONE server: behind a load balancer over several replicas, a checkpoint
- * from one and tiles from a staler one would not match. Run one serve-only process per replica.
+ * from one and tiles from a staler one would not match. Run one or more serve-only processes per replica.
  *
  * A process never runs on a standby as DATABASE_URL (refuseStandby): migrations, the identity record,
  * pending rows and rate-limit counters all write.
