@@ -523,7 +523,9 @@ export async function signAttestation(
 async function readAttestationSignature(sig: string): Promise<Signature> {
   if (sig.length === 0 || !BASE64.test(sig)) malformed('not base64');
   // atob, not Buffer: log/ runs in the browser explorer too (web/). BASE64 above checked the form.
-  const bytes = Uint8Array.from(atob(sig), (c) => c.charCodeAt(0));
+  const bin = atob(sig);
+  const bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
   // openpgp.js skips packets it does not expect (a trailing trust or marker packet, say), which would
   // give one signature many spellings: require exactly one signature packet spanning all the bytes.
   const framing = packetFraming(bytes);
