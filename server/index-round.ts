@@ -7,7 +7,14 @@
 import { hashLeaf } from '../log/hash.js';
 import { encodeIndexLeaf } from '../log/index-map.js';
 import { appendLeaves, type TileCoord } from '../log/tiles.js';
-import { foldEntries, HISTORY_MS, type IndexStore, type MapState, TopCache } from './index-state.js';
+import {
+  foldEntries,
+  HISTORY_MS,
+  type IndexStore,
+  type KeyedEntry,
+  type MapState,
+  TopCache,
+} from './index-state.js';
 
 /** PRUNE_EVERY_MS: how often an integrator prunes old map versions (each prune takes all that is due). */
 const PRUNE_EVERY_MS = 10_000;
@@ -46,10 +53,33 @@ export interface IndexFaults {
   indexRoot?: (root: Uint8Array, size: bigint) => Uint8Array;
 }
 
+/** BatchRow is an attestation taken from pending for this round: an AppendRow with its map keys' sources. */
+export interface BatchRow extends AppendRow {
+  identifier: string;
+  signer: string;
+}
+
+/** IndexTimings collects the time a round spent on the index alone (bench/index.ts). */
+export interface IndexTimings {
+  /** indexMs: fold (keys, bucket reads, hashing), the leaf, the bucket writes, the map's row, pruning. */
+  indexMs: number;
+}
+
+/** Tail: the keys of entries from.. appended by this process's committed rounds, positions being immutable. */
+type Tail = { from: bigint; keys: KeyedEntry[] };
+
+/** TAIL_MAX: the most unfolded entries kept in memory between checkpoints (beyond, they are read back). */
+const TAIL_MAX = 100_000;
+
 /**
- * IndexRound appends index leaves for one integrating process. It keeps the top of the map between
- * rounds (TopCache), so a round reads only the buckets its entries touch; a process that takes over, or
- * whose previous round rolled back, loads the top again from the bucket heads first.
+ * IndexRound makes a round's one append: the batch's attestation entries and, when a checkpoint is due
+ * and the tree does not end with one, the index leaf after them, in one appendLeaves and one appendBatch
+ * (one tile read, one write of each kind). It keeps between rounds, in memory:
+ * - the top of the map (TopCache), so a round reads only the buckets its entries touch;
+ * - the keys of the entries appended since the newest index leaf (the tail), so folding them needs no
+ *   read back. Both are trusted only when the stored map's size says they match, and only after the
+ *   round that made them committed; a process that takes over, or whose round rolled back, reads them
+ *   again (the top from the bucket heads, the tail from entries).
  */
 export class IndexRound {
   readonly #cache = new TopCache();
@@ -69,48 +99,99 @@ export class IndexRound {
     return this.#state.indexLeafAt !== treeSize - 1n;
   }
 
-  /** The map's row as needsLeaf read it in this round's transaction (appendLeaf follows it in the same one). */
+  /** The map's row as needsLeaf read it in this round's transaction (append follows it in the same one). */
   #state: MapState | undefined;
   /** When this process last pruned (ms): pruning runs at most every PRUNE_EVERY_MS, not every round. */
   #prunedAt = 0;
+  /** The committed tail: entries from..from+keys.length-1 are in the log and not in the stored map. */
+  #tail: Tail | undefined;
+  /** What this round's commit makes of the tail and the top (committed / rolledBack). */
+  #pending: { tail: Tail | undefined; mapSize: bigint | undefined } | undefined;
 
   /**
-   * appendLeaf folds the entries the map does not cover yet (mapSize..treeSize-1), appends the index
-   * leaf {root, size: treeSize} at treeSize, stores the map's new bucket versions as version treeSize,
+   * append appends `rows` at `start` and, with `leaf`, the index leaf after them: it folds the entries
+   * the map does not cover yet (mapSize..start-1, then rows) into the map, appends the leaf
+   * {root, size} at size = start + rows.length, stores the map's new bucket versions as version size,
    * prunes versions no checkpoint of the last HISTORY_MS needs (nor the served checkpoint, of tree size
-   * `served`, when answers are bounded by an older one than the newest), and returns the new tree.
-   * Call `committed` after the transaction commits; if it does not, the next round reloads the top.
+   * `leaf.served`, when answers are bounded by an older one than the newest), and returns the new tree.
+   * Call `committed` after the transaction commits, `rolledBack` if it does not.
    */
-  async appendLeaf(
+  async append(
+    tx: LeafTx,
+    start: bigint,
+    rows: readonly BatchRow[],
+    leaf?: { now: Date; served?: bigint | undefined; timings?: IndexTimings | undefined },
+  ): Promise<{ treeSize: bigint; rootHash: Uint8Array }> {
+    const keyed = rows.map((r, i) => ({
+      index: start + BigInt(i),
+      identifier: r.identifier,
+      signer: r.signer,
+    }));
+    const all: AppendRow[] = [...rows];
+    let finish: (() => Promise<void>) | undefined;
+    if (leaf) {
+      const t0 = performance.now();
+      const size = start + BigInt(rows.length);
+      const s = this.#state ?? (await tx.index.mapState());
+      this.#state = undefined;
+      const top = await this.#cache.take(tx.index, s.mapSize);
+      const unfolded = await this.#unfolded(tx, s.mapSize, start);
+      const { root, writes } = await foldEntries(tx.index, top, s.mapSize, [...unfolded, ...keyed]);
+      const leafRoot = this.#faults.indexRoot ? this.#faults.indexRoot(root, size) : root;
+      all.push({
+        entry: encodeIndexLeaf({ root: leafRoot, size }),
+        digest: null,
+        identifier: null,
+        signer: null,
+        acceptedAt: leaf.now,
+      });
+      finish = async () => {
+        const t1 = performance.now();
+        await tx.index.writeBuckets(size, writes);
+        const due = leaf.now.getTime() - this.#prunedAt >= PRUNE_EVERY_MS;
+        const prunedTo = due ? await this.#prune(tx, s, size, leaf.served) : s.prunedTo;
+        if (prunedTo !== s.prunedTo) this.#prunedAt = leaf.now.getTime();
+        await tx.index.setMapState({ mapSize: size, prunedTo, indexLeafAt: size });
+        this.#pending = { tail: undefined, mapSize: size };
+        if (leaf.timings) leaf.timings.indexMs += performance.now() - t1;
+      };
+      if (leaf.timings) leaf.timings.indexMs += performance.now() - t0;
+    } else {
+      const t = this.#tail;
+      const tail =
+        t && t.from + BigInt(t.keys.length) === start && t.keys.length + keyed.length <= TAIL_MAX
+          ? { from: t.from, keys: [...t.keys, ...keyed] }
+          : { from: start, keys: keyed };
+      this.#pending = { tail, mapSize: undefined };
+    }
+    if (all.length === 0) throw new Error('IndexRound.append: nothing to append');
+    const leafHashes = all.map((r) => hashLeaf(r.entry));
+    const appended = await appendLeaves(start, leafHashes, tx.readTiles);
+    const next = { treeSize: appended.treeSize, rootHash: appended.rootHash };
+    await tx.appendBatch({ start, rows: all, leafHashes, tiles: appended.tiles, state: next });
+    await finish?.();
+    return next;
+  }
+
+  /**
+   * appendLeaf appends the index leaf alone at tree.treeSize (a migrated log, bulk loads, tests): the
+   * same step as append with no rows.
+   */
+  appendLeaf(
     tx: LeafTx,
     tree: { treeSize: bigint; rootHash: Uint8Array },
     now: Date,
     served?: bigint,
   ): Promise<{ treeSize: bigint; rootHash: Uint8Array }> {
-    const s = this.#state ?? (await tx.index.mapState());
-    this.#state = undefined;
-    const top = await this.#cache.take(tx.index, s.mapSize);
-    const { root, writes } = await foldEntries(tx.index, top, s.mapSize, tree.treeSize);
-    const size = tree.treeSize;
-    const leafRoot = this.#faults.indexRoot ? this.#faults.indexRoot(root, size) : root;
-    const entry = encodeIndexLeaf({ root: leafRoot, size });
-    const leafHash = hashLeaf(entry);
-    const appended = await appendLeaves(size, [leafHash], tx.readTiles);
-    const next = { treeSize: appended.treeSize, rootHash: appended.rootHash };
-    await tx.appendBatch({
-      start: size,
-      rows: [{ entry, digest: null, identifier: null, signer: null, acceptedAt: now }],
-      leafHashes: [leafHash],
-      tiles: appended.tiles,
-      state: next,
-    });
-    await tx.index.writeBuckets(size, writes);
-    const prunedTo =
-      now.getTime() - this.#prunedAt >= PRUNE_EVERY_MS ? await this.#prune(tx, s, size, served) : s.prunedTo;
-    if (prunedTo !== s.prunedTo) this.#prunedAt = now.getTime();
-    await tx.index.setMapState({ mapSize: size, prunedTo, indexLeafAt: size });
-    this.#pending = size;
-    return next;
+    return this.append(tx, tree.treeSize, [], { now, served });
+  }
+
+  /** #unfolded returns the attestation entries mapSize..start-1: from the tail when it is exactly them. */
+  async #unfolded(tx: LeafTx, mapSize: bigint, start: bigint): Promise<readonly KeyedEntry[]> {
+    if (mapSize === start) return [];
+    const t = this.#tail;
+    if (t && t.from === mapSize && t.from + BigInt(t.keys.length) === start) return t.keys;
+    return tx.index.attestationsIn(mapSize, start);
   }
 
   /**
@@ -129,11 +210,12 @@ export class IndexRound {
     return keep;
   }
 
-  #pending: bigint | undefined;
-
-  /** committed tells the step that the round's transaction committed: the top is the map it wrote. */
+  /** committed tells the step that the round's transaction committed: the top and tail are what it wrote. */
   committed(): void {
-    if (this.#pending !== undefined) this.#cache.moved(this.#pending);
+    const p = this.#pending;
+    if (p === undefined) return;
+    if (p.mapSize !== undefined) this.#cache.moved(p.mapSize);
+    this.#tail = p.tail;
     this.#pending = undefined;
   }
 
@@ -142,5 +224,6 @@ export class IndexRound {
     this.#pending = undefined;
     this.#state = undefined;
     this.#prunedAt = 0;
+    this.#tail = undefined;
   }
 }

@@ -64,10 +64,7 @@ export interface MapReadStore {
 /** IndexStore is what the integrator and the migration do to the map, in their transaction. */
 export interface IndexStore extends MapReadStore {
   /** attestationsIn returns the attestation entries (not index leaves) with start <= index < end, in order. */
-  attestationsIn(
-    start: bigint,
-    end: bigint,
-  ): Promise<{ index: bigint; identifier: string; signer: string }[]>;
+  attestationsIn(start: bigint, end: bigint): Promise<KeyedEntry[]>;
   /** writeBuckets stores the rows as the version `fromSize`. */
   writeBuckets(fromSize: bigint, rows: readonly BucketWrite[]): Promise<void>;
   /** setMapState writes the map's row of log_state. */
@@ -149,7 +146,7 @@ type Additions = Map<number, Map<string, BucketAddition & { indexes: bigint[] }>
 
 /** groupByBucket returns the map keys of attestation entries (SPEC.md "Map keys": the identifier's and
  *  the signer's), each with its log indexes in order, grouped by bucket. */
-function groupByBucket(rows: readonly { index: bigint; identifier: string; signer: string }[]): Additions {
+function groupByBucket(rows: readonly KeyedEntry[]): Additions {
   const byBucket: Additions = new Map();
   for (const r of rows) {
     for (const key of [identifierMapKey(r.identifier), signerMapKey(r.signer)]) {
@@ -168,18 +165,26 @@ function groupByBucket(rows: readonly { index: bigint; identifier: string; signe
   return byBucket;
 }
 
+/** KeyedEntry is an attestation entry's log index and its two map keys' sources (SPEC.md "Map keys"). */
+export interface KeyedEntry {
+  index: bigint;
+  identifier: string;
+  signer: string;
+}
+
 /**
- * foldEntries adds the attestation entries with mapSize <= index < end to the map whose top is `top`
- * (at mapSize): two keys per entry (its identifier and its signer, SPEC.md "Map keys"), each key's
- * chain stepped with its indexes in log order. Returns the new root and the bucket rows to write.
+ * foldEntries adds `entries` (attestation entries in log order, the first at the map's size `mapSize`
+ * or later) to the map whose top is `top` (at mapSize): two keys per entry (its identifier and its
+ * signer), each key's chain stepped with its indexes in log order. It reads the touched buckets as of
+ * mapSize (one query) and returns the new root and the bucket rows to write.
  */
 export async function foldEntries(
-  store: IndexStore,
+  store: MapReadStore,
   top: MapTop,
   mapSize: bigint,
-  end: bigint,
+  entries: readonly KeyedEntry[],
 ): Promise<{ root: Uint8Array; writes: BucketWrite[] }> {
-  const byBucket = groupByBucket(await store.attestationsIn(mapSize, end));
+  const byBucket = groupByBucket(entries);
   const stored = await store.bucketRecords([...byBucket.keys()], mapSize);
   const writes: BucketWrite[] = [];
   for (const [prefix, adds] of byBucket) {

@@ -15,17 +15,20 @@
  *  2. take up to batchMaxSize oldest pending rows (only when the batch is full or its oldest row has
  *     waited batchMaxAgeMs), deleting any whose attestation is already logged (a publish racing
  *     another process's integration). Dying here rolls the deletes back; they are redone next time.
- *  3. append: hash the entries, compute the changed tiles and the new root from the stored right-edge
- *     tiles (log/tiles.ts appendLeaves), write entries with indices treeSize.., the tiles, the new
- *     log_state, and delete the pending rows. Dying before COMMIT rolls all of it back: the pending
- *     rows are still there and the next round (here or in another process) integrates them at the
- *     same indices from the same state, so the tree never forks and no index is used twice.
- *  4. when a checkpoint is due (tree grew and checkpointIntervalMs passed, none yet, or
- *     republishIntervalMs passed) and the tree does not end with an index leaf (SPEC.md "The index"):
- *     fold the entries the map does not cover yet into it, append one index leaf holding the new map
- *     root, and write the map's new bucket versions (server/index-round.ts). Dying here rolls back the
- *     leaf and the buckets with the entries: the map always matches the newest index leaf, and the
- *     next round folds the same entries again.
+ *  3. decide whether a checkpoint is due (tree grew, or must end with an index leaf, and
+ *     checkpointIntervalMs passed since the last checkpoint that grew it; none yet; or
+ *     republishIntervalMs passed). Nothing written.
+ *  4. append, in one step (server/index-round.ts IndexRound.append): the batch's entries and, when a
+ *     checkpoint is due and the tree would not end with an index leaf (SPEC.md "The index"), the index
+ *     leaf after them, holding the map root with the entries it did not cover yet folded in. Hash the
+ *     leaves, compute the changed tiles and the new root from the stored right-edge tiles
+ *     (log/tiles.ts appendLeaves), write entries with indices treeSize.., the tiles, the new
+ *     log_state, delete the pending rows, and write the map's new bucket versions and its row. Dying
+ *     before COMMIT rolls all of it back: the pending rows are still there and the next round (here or
+ *     in another process) integrates them at the same indices from the same state, so the tree never
+ *     forks and no index is used twice; the map always matches the newest index leaf, and the next
+ *     round folds the same entries again (this process forgets what it kept in memory of a round that
+ *     did not commit).
  *  5. sign the checkpoint (its size includes the index leaf, which is its last leaf) and store it.
  *     Still the same transaction.
  *  6. COMMIT. Dying right after: everything is durable; publishers waiting in this process lose
@@ -35,8 +38,6 @@
  * (LogService.publish waits for that), so no acknowledged entry can be lost.
  */
 import { type Checkpoint, MAX_TREE_SIZE } from '../log/checkpoint.js';
-import { hashLeaf } from '../log/hash.js';
-import { appendLeaves } from '../log/tiles.js';
 import { type IndexFaults, IndexRound, type LeafTx } from './index-round.js';
 import { type ServerKeys, signCheckpoint } from './keys.js';
 import type { Logger } from './logger.js';
@@ -273,75 +274,74 @@ export class Sequencer {
   /** integrate runs steps 1-5 of a round in the integrator's transaction (see the file comment). */
   private integrate(now: () => number, served: bigint | undefined) {
     const o = this.opts;
-    return this.store.integrate(async (tx) => {
+    return this.store.integrate(async (tx): Promise<RoundValue> => {
       const state = await tx.state();
       const last = await tx.latestCheckpoint();
-      // 2. Take a batch when it is full or old enough.
+      // 2. Take a batch when it is full or old enough. The interval runs from the newest checkpoint
+      // that grew the tree (intervalFrom); when it has passed, the log is idle and a batch is due at
+      // once: its checkpoint can be signed now.
       const rows = await tx.takePending(o.batchMaxSize);
       const oldest = rows[0]?.acceptedAt.getTime();
-      // The interval runs from the newest checkpoint that grew the tree (intervalFrom); when it has
-      // passed, the log is idle and a batch is due at once: its checkpoint can be signed now.
       const from = this.intervalFrom(last);
       const idle = from === undefined || now() - from >= o.checkpointIntervalMs;
       const due =
         rows.length >= o.batchMaxSize ||
         (oldest !== undefined && (idle || now() - oldest >= o.batchMaxAgeMs));
-      let tree = state;
-      let latencyMs: number[] = [];
-      if (rows.length > 0 && due) {
-        if (state.treeSize + BigInt(rows.length) > MAX_TREE_SIZE)
-          throw new Error('the log is full (2^64-1 entries)');
-        // 3. Append: entries, tiles, state, pending deleted; all inside this transaction.
-        const leafHashes = rows.map((r) => hashLeaf(r.entry));
-        const appended = await appendLeaves(state.treeSize, leafHashes, tx.readTiles);
-        tree = { treeSize: appended.treeSize, rootHash: appended.rootHash };
-        await tx.appendBatch({ start: state.treeSize, rows, leafHashes, tiles: appended.tiles, state: tree });
-        const t = now();
-        latencyMs = rows.map((r) => Math.max(0, t - r.acceptedAt.getTime()));
-      }
-      // 4. Sign a checkpoint when due. Its age is measured from the stored signing time (the
-      // integrator's clock in ms; the OpenPGP creation time in the note has 1 s resolution).
+      const batch = due ? rows : [];
+      if (batch.length > 0 && state.treeSize + BigInt(batch.length) + 1n > MAX_TREE_SIZE)
+        throw new Error('the log is full (2^64-1 entries)');
+      // 4 (decided first). A checkpoint is due when the tree grew (or must end with an index leaf) and
+      // the interval passed, or when the last one is republishIntervalMs old. Its age is measured from
+      // the stored signing time (the integrator's clock in ms; the note's OpenPGP time has 1 s resolution).
       const t = now();
-      const lastAt = last?.signedAt.getTime();
-      const age = lastAt === undefined ? Number.POSITIVE_INFINITY : t - lastAt;
+      const needsLeaf = batch.length > 0 || (await this.index.needsLeaf(tx, state.treeSize));
+      const grows = last === undefined || state.treeSize + BigInt(batch.length) > last.treeSize || needsLeaf;
       const sinceGrowth = from === undefined ? Number.POSITIVE_INFINITY : t - from;
-      const needsLeaf = await this.index.needsLeaf(tx, tree.treeSize);
-      const grown = last === undefined || tree.treeSize > last.treeSize || needsLeaf;
-      let checkpoint: StoredCheckpoint | undefined;
-      if (
+      const age = last === undefined ? Number.POSITIVE_INFINITY : t - last.signedAt.getTime();
+      const signNow =
         last === undefined ||
-        (grown && sinceGrowth >= o.checkpointIntervalMs) ||
-        age >= o.republishIntervalMs
-      ) {
-        // 4. The index leaf: the checkpoint's last leaf (SPEC.md "The index", the rule).
-        if (needsLeaf) tree = await this.index.appendLeaf(tx, tree, new Date(t), served);
+        (grows && sinceGrowth >= o.checkpointIntervalMs) ||
+        age >= o.republishIntervalMs;
+      // 3 and 4. One append: the batch's entries and, when signing, the index leaf after them (SPEC.md
+      // "The index", the rule), with their tiles, the state, the map's new buckets; pending deleted.
+      let tree: TreeState = state;
+      const leaf = signNow && needsLeaf;
+      if (batch.length > 0 || leaf)
+        tree = await this.index.append(
+          tx,
+          state.treeSize,
+          batch,
+          leaf ? { now: new Date(t), served } : undefined,
+        );
+      let checkpoint: StoredCheckpoint | undefined;
+      if (signNow) {
+        // 5. Sign the checkpoint over the whole tree, its last leaf the index leaf.
         const body: Checkpoint = {
           origin: this.keys.origin,
           treeSize: tree.treeSize,
           rootHash: tree.rootHash,
           extensions: [],
         };
-        const signedAt = new Date(t);
         const { note } = await signCheckpoint(this.keys, body);
-        checkpoint = { treeSize: tree.treeSize, rootHash: tree.rootHash, note, signedAt };
+        checkpoint = { treeSize: tree.treeSize, rootHash: tree.rootHash, note, signedAt: new Date(t) };
         await tx.addCheckpoint(checkpoint);
       }
-      // When is the next round due, by what this round saw?
-      const signedAtNow = checkpoint ? t : (lastAt ?? t);
       const grewNow = checkpoint !== undefined && (last === undefined || checkpoint.treeSize > last.treeSize);
       const intervalAt = grewNow ? t : (from ?? t);
-      const waits: number[] = [o.republishIntervalMs - (t - signedAtNow)];
-      if (rows.length >= o.batchMaxSize && due) waits.push(0);
-      else if (rows.length > 0 && !due && oldest !== undefined)
+      const waits: number[] = [
+        o.republishIntervalMs - (t - (checkpoint ? t : (last?.signedAt.getTime() ?? t))),
+      ];
+      if (batch.length > 0)
+        waits.push(0); // more may be waiting behind this batch
+      else if (oldest !== undefined)
         waits.push(Math.min(oldest + o.batchMaxAgeMs, intervalAt + o.checkpointIntervalMs) - t); // aged, or idle
-      else if (rows.length > 0 && due) waits.push(0); // more may be waiting behind this batch
-      const coveredSize = checkpoint ? checkpoint.treeSize : (last?.treeSize ?? -1n);
-      if (tree.treeSize > coveredSize || (needsLeaf && !checkpoint))
+      if (!checkpoint && (needsLeaf || tree.treeSize > (last?.treeSize ?? -1n)))
         waits.push(o.checkpointIntervalMs - (t - intervalAt));
       if (o.shared !== false) waits.push(this.pollMs); // pending rows from other processes
+      const done = now();
       return {
-        integrated: rows.length > 0 && due ? rows.length : 0,
-        latencyMs,
+        integrated: batch.length,
+        latencyMs: batch.map((r) => Math.max(0, done - r.acceptedAt.getTime())),
         checkpoint,
         nextInMs: Math.max(0, Math.min(...waits)),
         grewAt: grewNow ? { treeSize: checkpoint!.treeSize, at: t } : undefined,
