@@ -66,6 +66,10 @@ export function loadMigrations(dir = sqlDir()): Migration[] {
 export async function migrate(db: Db, opts: { apply: boolean; migrations?: Migration[] }): Promise<number> {
   const migrations = opts.migrations ?? loadMigrations();
   const latest = migrations.length;
+  // An up-to-date schema (every start but the first after an upgrade) needs no transaction, lock or
+  // catalog write: two reads. Anything else goes through the locked transaction below, which reads the
+  // version again under the lock, so what is applied and its crash safety are as before.
+  if ((await appliedVersion(db)) === latest) return latest;
   return db.transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK.toString()]);
     await tx.exec(`
@@ -104,4 +108,12 @@ export async function migrate(db: Db, opts: { apply: boolean; migrations?: Migra
     }
     return latest;
   });
+}
+
+/** appliedVersion returns the schema version recorded, or undefined before the first migration. */
+async function appliedVersion(db: Db): Promise<number | undefined> {
+  const [t] = await db.query("SELECT to_regclass('schema_migrations') IS NOT NULL AS present");
+  if (t?.present !== true) return undefined;
+  const [row] = await db.query('SELECT coalesce(max(version), 0) AS v FROM schema_migrations');
+  return num(row?.v);
 }
