@@ -10,7 +10,8 @@
  * replica. That is enough because of how the primary writes them:
  *  - one sequencer round is ONE transaction (server/sequencer.ts, SqlStore.integrate): its entries,
  *    tiles, log_state, index leaf and bucket versions (server/index-round.ts) and its checkpoint row
- *    (integrationTx.addCheckpoint, server/integration-tx.ts) commit together;
+ *    (integrationTx.addCheckpoint, server/integration-tx.ts) commit together (a re-signing that replaces
+ *    the newest row does so in that transaction, for the same size and root);
  *  - rounds are serialised: each takes pg_try_advisory_xact_lock and `log_state FOR UPDATE`, which
  *    the previous round holds until its COMMIT, so every row a checkpoint of size N needs (its own
  *    round's, or an earlier round's) has its commit record before that checkpoint's in the WAL;
