@@ -161,7 +161,9 @@ export async function run(): Promise<void> {
       await db.drop();
     }
   }
-  summary.push(...(await scaleOut(s.querySizes[s.querySizes.length - 1]!, signers, s)));
+  // At huge scale the scale-out would load a second 10^7-entry log (into the primary of its pair): skipped.
+  if (s.name !== 'huge')
+    summary.push(...(await scaleOut(s.querySizes[s.querySizes.length - 1]!, signers, s)));
   if (p50s.length > 1) {
     const first = s.querySizes[0]!;
     const lastSize = s.querySizes[s.querySizes.length - 1]!;
