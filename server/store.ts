@@ -30,9 +30,10 @@ export const INTEGRATOR_LOCK = 0x7369672d696e7467n;
  * rows (or after VACUUM_IDLE_MS with fewer), and on tiles every TILES_VACUUM_EVERY of those. pending is a
  * queue: every accepted attestation is written there, then deleted a round later, and its pages stay
  * dead rows until a VACUUM, which autovacuum runs at most once a minute (autovacuum_naptime; PGlite has
- * no autovacuum). A vacuum of pending reads a few hundred KB; BENCHMARKS.md "Storage".
+ * no autovacuum). 256 is one full batch: a vacuum of pending then reads a few hundred KB (a few ms), and
+ * the dead rows never take more than that; BENCHMARKS.md "Storage".
  */
-export const PENDING_VACUUM_ROWS = 1024;
+export const PENDING_VACUUM_ROWS = 256;
 const VACUUM_IDLE_MS = 5_000;
 const TILES_VACUUM_EVERY = 2;
 
@@ -56,6 +57,7 @@ export class SqlStore
   /** Pending rows this process deleted since its last VACUUM, and that VACUUM's time and count. */
   private readonly vacuum = {
     deleted: 0,
+    again: false,
     at: Date.now(),
     runs: 0,
     running: undefined as Promise<void> | undefined,
@@ -238,7 +240,8 @@ export class SqlStore
 
   /**
    * vacuumPending counts the pending rows a committed round deleted and, past PENDING_VACUUM_ROWS (or
-   * VACUUM_IDLE_MS after the last run with any), starts a VACUUM in the background, one at a time. It
+   * VACUUM_IDLE_MS after the last run with any: then tiles too), starts a VACUUM in the background, one
+   * at a time. It
    * never blocks a round: VACUUM takes no lock that inserts or the integrator wait for (SKIP_LOCKED skips
    * a table someone locked exclusively), and its truncation of empty trailing pages stops as soon as
    * another session waits for the table. A failure (not the table's owner: a warning) is ignored; autovacuum
@@ -247,11 +250,15 @@ export class SqlStore
   private vacuumPending(deleted: number): void {
     const v = this.vacuum;
     v.deleted += deleted;
-    if (v.running || v.deleted === 0) return;
+    if (v.running || (v.deleted === 0 && !v.again)) return;
     if (v.deleted < PENDING_VACUUM_ROWS && Date.now() - v.at < VACUUM_IDLE_MS) return;
+    // A vacuum right after a busy round may find rows deleted by it still visible to another session's
+    // snapshot (a publish in flight): one more runs once the log is quiet.
+    const busy = v.deleted >= PENDING_VACUUM_ROWS;
+    v.again = busy;
     v.deleted = 0;
     v.runs++;
-    const tables = v.runs % TILES_VACUUM_EVERY === 0 ? 'pending, tiles' : 'pending';
+    const tables = !busy || v.runs % TILES_VACUUM_EVERY === 0 ? 'pending, tiles' : 'pending';
     v.running = this.db
       .exec(`VACUUM (SKIP_LOCKED) ${tables}`)
       .catch(() => undefined)

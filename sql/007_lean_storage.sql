@@ -25,7 +25,7 @@ ALTER INDEX entries_pkey SET (fillfactor = 100);
 -- pending is a queue: every accepted attestation is inserted, then deleted by the integrator a batch
 -- later, so its pages are dead rows until VACUUM. With the default settings autovacuum waits for 50 +
 -- 20 % of the live rows, and looks at most once a minute (autovacuum_naptime, a server setting). The
--- integrator also vacuums it itself after every few thousand rows it deletes (server/store.ts
+-- integrator also vacuums it itself after every few hundred rows it deletes (server/store.ts
 -- PENDING_VACUUM_ROWS). Here: a vacuum after 1,000 dead rows whatever the table's size, never throttled.
 ALTER TABLE pending SET (
   autovacuum_vacuum_scale_factor = 0,
