@@ -10,7 +10,8 @@
  * with WORK_BUDGET_EXCEEDED (HTTP 422: this request's own work was too expensive); its worker is
  * terminated, since a long computation cannot be interrupted any other way, and the tasks that were
  * queued behind it are sent, in order, to a fresh worker: a bystander is delayed, never failed. Inputs
- * are bounded before any math (log/keys.ts), so an honest task never comes near the budget.
+ * are bounded before any math (log/keys.ts), so an honest task never comes near the budget: the largest
+ * is an admit task of 25 attestations (server/admission.ts), a few milliseconds of verification.
  *
  * A worker that dies (a bug, out of memory) fails the tasks it had with a plain Error (a 500: nothing
  * is stored, since publish stores only after every item verified) and is replaced on the next call.
