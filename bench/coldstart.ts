@@ -13,6 +13,11 @@
  * Each run also shows where the time went, from the server's own log lines (LOG_LEVEL=info): spawn to
  * "log opened" (node, modules, database open and migrations, keys), to "listening" (first round and
  * checkpoint, the app, listen), to the first 200.
+ *
+ * COLDSTART_COMPARE=<folder of another built checkout> (e.g. the commit before a change, built with tsc)
+ * times that checkout's bin/sig.js too, run for run alternating with this one, on the same kind of data
+ * directory (the log is loaded once by this checkout: both must know its schema), so that both figures
+ * share the machine's load. Its fresh starts get an empty template cache of their own each run.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -65,13 +70,13 @@ function logTime(out: string, msg: string): number {
  * timeStart spawns the server on `dataDir` (environment `env` added), polls /log/checkpoint until a 200,
  * stops the server with SIGTERM and waits for it to exit. Throws when it exits first or takes over 120 s.
  */
-async function timeStart(dataDir: string, env: Record<string, string> = {}): Promise<Start> {
+async function timeStart(dataDir: string, env: Record<string, string> = {}, root = ROOT): Promise<Start> {
   const port = await freePort();
   const t0 = Date.now();
   const child: ChildProcess = spawn(
     process.execPath,
-    [join(ROOT, 'bin', 'sig.js'), 'server', 'start', '--port', String(port), '--data-dir', dataDir],
-    { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    [join(root, 'bin', 'sig.js'), 'server', 'start', '--port', String(port), '--data-dir', dataDir],
+    { cwd: root, env: { ...process.env, LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
   child.stdout!.on('data', (d: Buffer) => {
@@ -121,31 +126,59 @@ function report(label: string, starts: Start[], targetMs: number | undefined): v
   }
 }
 
+/**
+ * cases times `runs` starts of each checkout in `roots` (alternating), each on the data directory and
+ * environment `setup(i, root)` returns, and prints each checkout's figures with `label` and `targetMs`.
+ */
+async function cases(
+  roots: string[],
+  runs: number,
+  label: string,
+  targetMs: number | undefined,
+  setup: (i: number, root: string) => { dataDir: string; env: Record<string, string> },
+): Promise<void> {
+  const starts = roots.map(() => [] as Start[]);
+  for (let i = 0; i < runs; i++) {
+    for (const [k, root] of roots.entries()) {
+      const { dataDir, env } = setup(i, root);
+      starts[k]!.push(await timeStart(dataDir, env, root));
+    }
+  }
+  for (const [k, root] of roots.entries()) {
+    report(root === ROOT ? label : `${label} [COLDSTART_COMPARE ${root}]`, starts[k]!, targetMs);
+  }
+}
+
 /** run is the benchmark (bench/run.ts calls it). */
 export async function run(): Promise<void> {
   const runs = Number(process.env.COLDSTART_RUNS ?? 5);
+  const roots = [ROOT, ...(process.env.COLDSTART_COMPARE ? [process.env.COLDSTART_COMPARE] : [])];
   console.log(`${await machine()}; ${runs} runs per case; node bin/sig.js server start (dist/), PGlite`);
   const work = await mkdtemp(join(tmpdir(), 'bench-coldstart-'));
+  let n = 0;
+  const dir = (name: string) => join(work, `${name}-${n++}`);
   try {
-    // The template cache of this run, made once (untimed) by a first start.
+    // The template cache of this checkout, made once (untimed) by a first start.
     const cacheEnv = { XDG_CACHE_HOME: join(work, 'cache') };
-    await timeStart(join(work, 'warmup'), cacheEnv);
-    const fresh: Start[] = [];
-    for (let i = 0; i < runs; i++) fresh.push(await timeStart(join(work, `fresh-${i}`), cacheEnv));
-    report('fresh data dir (template cached) -> first 200', fresh, FRESH_TARGET_MS);
-
-    const first: Start[] = [];
-    for (let i = 0; i < runs; i++) {
-      first.push(
-        await timeStart(join(work, `first-${i}`), { XDG_CACHE_HOME: join(work, `empty-cache-${i}`) }),
-      );
-    }
-    report(
-      'fresh data dir, empty template cache (first start on a machine: initdb) -> first 200',
-      first,
-      undefined,
+    await timeStart(dir('warmup'), cacheEnv);
+    const empty = () => ({ XDG_CACHE_HOME: dir('empty-cache') });
+    await cases(
+      roots,
+      runs,
+      'fresh data dir (template cached) -> first 200',
+      FRESH_TARGET_MS,
+      (_i, root) => ({
+        dataDir: dir('fresh'),
+        env: root === ROOT ? cacheEnv : empty(),
+      }),
     );
-
+    await cases(
+      roots,
+      runs,
+      'fresh data dir, empty template cache (first start on a machine: initdb) -> first 200',
+      undefined,
+      () => ({ dataDir: dir('first'), env: empty() }),
+    );
     const logDir = join(work, 'log');
     const signers = await Promise.all([makeSigner('Bench A'), makeSigner('Bench B'), makeSigner('Bench C')]);
     const loaded = await bulkLoad({
@@ -156,9 +189,16 @@ export async function run(): Promise<void> {
       signers,
     });
     console.log(`existing log: ${RESTART_SIZE} entries bulk-loaded in ${fmt(loaded.seconds)} s (PGlite)`);
-    const restart: Start[] = [];
-    for (let i = 0; i < runs; i++) restart.push(await timeStart(logDir, cacheEnv));
-    report(`restart of a ${RESTART_SIZE}-entry log -> first 200`, restart, RESTART_TARGET_MS);
+    await cases(
+      roots,
+      runs,
+      `restart of a ${RESTART_SIZE}-entry log -> first 200`,
+      RESTART_TARGET_MS,
+      () => ({
+        dataDir: logDir,
+        env: cacheEnv,
+      }),
+    );
   } finally {
     await rm(work, { recursive: true, force: true });
   }
