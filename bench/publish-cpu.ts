@@ -12,7 +12,7 @@ import pg from 'pg';
 /** TICK_MS: one clock tick of /proc/<pid>/stat (USER_HZ is 100 on Linux). */
 const TICK_MS = 10;
 
-/** ticksOf returns utime + stime of a /proc stat file in ms, or 0 when it is gone. */
+/** msOf returns utime + stime of a /proc stat file in ms, or 0 when it is gone. */
 function msOf(path: string): number {
   try {
     const s = readFileSync(path, 'utf8');
@@ -24,7 +24,7 @@ function msOf(path: string): number {
   }
 }
 
-/** postgresPids returns the pids of every process named postgres. */
+/** postgresMs returns the CPU ms of every process named postgres, by pid. */
 function postgresMs(): Map<number, number> {
   const out = new Map<number, number>();
   try {
