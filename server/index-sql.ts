@@ -46,8 +46,8 @@ class IndexSql implements IndexStore {
           [at.toString(), changed.after.toString(), changed.upTo.toString()],
         )
       : await q.query(
-          // prefix DESC, from_size DESC: one backward index-only scan of the primary key (it
-          // includes key_count and hash), no sort; the order of the heads does not matter.
+          // prefix DESC, from_size DESC: the newest version <= at of each bucket (the planner walks the
+          // primary key backwards or sorts a scan); the order of the heads does not matter.
           `SELECT DISTINCT ON (prefix) prefix, key_count, hash FROM index_buckets
               WHERE from_size <= $1 ORDER BY prefix DESC, from_size DESC`,
           [at.toString()],

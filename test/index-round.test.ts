@@ -116,6 +116,21 @@ backendTest(
           `size ${size}`,
         );
       }
+
+      // A process taking over loads every bucket's head (schema 8: from the heap, the key holds only
+      // (prefix, from_size)) and appends a leaf the replay agrees with.
+      const [pk] = await db.query(
+        `SELECT i.indnatts AS n, i.indnkeyatts AS k FROM pg_index i
+           JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'index_buckets_pkey'`,
+      );
+      t.deepEqual([Number(pk!.n), Number(pk!.k)], [2, 2], 'the primary key includes no other column');
+      const taken = await round(store, new IndexRound(), 8, 5);
+      const again = replayIndex((await store.readEntries(0n, taken.treeSize)).map((e) => e.entry));
+      t.is(
+        BigInt(again.leaves[again.leaves.length - 1]! + 1),
+        taken.treeSize,
+        'the new leaf holds the replayed root',
+      );
     } finally {
       await store.close();
     }
