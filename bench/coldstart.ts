@@ -21,10 +21,9 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeSigner, ROOT } from '../test/helpers/child-server.js';
+import { freePort, makeSigner, ROOT } from '../test/helpers/child-server.js';
 import { bulkLoad } from './bulk-load.js';
 import { fmt, loadNow, machine, percentile } from './harness.js';
 
@@ -39,17 +38,6 @@ interface Start {
   ms: number;
   openedMs: number;
   listeningMs: number;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** logTime returns the `time` of the first JSON log line with `msg`, as ms since the epoch. */

@@ -10,7 +10,6 @@
  *   client fails with exit 10 WITNESS_QUORUM_NOT_MET, naming C's missing cosignature.
  */
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import test from 'ava';
 import { EXIT } from '../cli/exit-codes.js';
@@ -18,7 +17,7 @@ import { cosignatureVerifier, generateCosignatureKey } from '../log/cosignature.
 import { openNote } from '../log/note.js';
 import { checkBuilt, sig, sigJson, tempDir } from './cli-harness.js';
 import { makeLogKey } from './cosigning-helpers.js';
-import { type ChildServer, spawnServer, waitFor } from './helpers/child-server.js';
+import { type ChildServer, freePort, spawnServer, waitFor } from './helpers/child-server.js';
 
 interface Node {
   name: string;
@@ -31,18 +30,6 @@ interface Node {
   witnessKeyFile: string;
   url: string;
   proc?: ChildServer;
-}
-
-/** freePort returns a port that was free a moment ago (the servers must know each other's URLs). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 const nodes: Node[] = [];
