@@ -212,6 +212,9 @@ export class IndexRound {
 
   /** committed tells the step that the round's transaction committed: the top and tail are what it wrote. */
   committed(): void {
+    // The map row needsLeaf read belongs to that round's transaction: never carried into the next one
+    // (a round with a batch skips needsLeaf, and another process may have moved the map meanwhile).
+    this.#state = undefined;
     const p = this.#pending;
     if (p === undefined) return;
     if (p.mapSize !== undefined) this.#cache.moved(p.mapSize);
