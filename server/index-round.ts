@@ -26,13 +26,13 @@ export interface LeafTx {
   /** readTiles is a TileFetcher inside this transaction. */
   readTiles(tiles: readonly TileCoord[]): Promise<Uint8Array[]>;
   /**
-   * appendBatch writes entries start.. (in order) with their leaf hashes, the changed tiles and the
-   * new state, and deletes the pending rows of those that came from pending (seq set).
+   * appendBatch writes entries start.. (in order), the changed tiles and the new state, and deletes
+   * the pending rows of those that came from pending (seq set). The leaf hashes live in the level-0
+   * tiles only (sql/007).
    */
   appendBatch(b: {
     start: bigint;
     rows: readonly AppendRow[];
-    leafHashes: readonly Uint8Array[];
     tiles: readonly { tile: TileCoord; data: Uint8Array }[];
     state: { treeSize: bigint; rootHash: Uint8Array };
   }): Promise<void>;
@@ -168,7 +168,7 @@ export class IndexRound {
     const leafHashes = all.map((r) => hashLeaf(r.entry));
     const appended = await appendLeaves(start, leafHashes, tx.readTiles);
     const next = { treeSize: appended.treeSize, rootHash: appended.rootHash };
-    await tx.appendBatch({ start, rows: all, leafHashes, tiles: appended.tiles, state: next });
+    await tx.appendBatch({ start, rows: all, tiles: appended.tiles, state: next });
     await finish?.();
     return next;
   }

@@ -36,7 +36,7 @@ async function round(store: SqlStore, index: IndexRound, r: number, n: number, f
     const leafHashes = rows.map((x) => hashLeaf(x.entry));
     const appended = await appendLeaves(state.treeSize, leafHashes, tx.readTiles);
     const tree = { treeSize: appended.treeSize, rootHash: appended.rootHash };
-    await tx.appendBatch({ start: state.treeSize, rows, leafHashes, tiles: appended.tiles, state: tree });
+    await tx.appendBatch({ start: state.treeSize, rows, tiles: appended.tiles, state: tree });
     const next = await index.appendLeaf(tx, tree, new Date());
     if (fail) throw new Error('injected: roll back after the index step');
     return next;
