@@ -116,6 +116,8 @@ export async function run(): Promise<void> {
       RATE_LIMIT_PUBLISHES: '0',
       // VERIFY_WORKERS=<n> in the benchmark's environment compares worker counts (default: auto).
       ...(process.env.VERIFY_WORKERS ? { VERIFY_WORKERS: process.env.VERIFY_WORKERS } : {}),
+      // CHECKPOINT_INTERVAL_MS=<ms> likewise compares checkpoint intervals (default: the server's).
+      ...(process.env.CHECKPOINT_INTERVAL_MS ? { CHECKPOINT_INTERVAL_MS: process.env.CHECKPOINT_INTERVAL_MS } : {}),
     },
   });
   const lines: string[] = [];
