@@ -3,12 +3,14 @@
  * peer under the publish benchmark's load. Real server processes (the built dist/server/main.js), each
  * on its own fresh Postgres database, the follower configured by a PEERS file as an operator would.
  *
- * 1. Throughput: the peer holds a bulk-loaded log (bench/bulk-load.ts: 10^5 entries at full scale);
- *    a follower started on an empty database reads it all: checkpoint, consistency, every tile and entry
- *    bundle authenticated against the root, every attestation checked by the same admission as a
- *    publish. Bulk-loaded signatures do not verify (see bulk-load.ts), so every entry is refused after
- *    its signature check: the figure is entries read, authenticated and checked per second, the work a
- *    follower does for every entry (a valid one also costs its row in pending and its integration: see 2).
+ * 1. Throughput: the peer's log is 10^5 real, distinct attestations at full scale (5,000 at
+ *    BENCH_SCALE=small), signed before the run on every core (bench/presign-parallel.ts) and published
+ *    to the peer over HTTP in requests of 100 (the publish path; that publish rate is printed too). A
+ *    follower started on an empty database carries them all: checkpoint, consistency, every tile and
+ *    entry bundle authenticated against the root, every attestation checked by the same admission as a
+ *    publish, stored in pending and integrated into the follower's own log. The figure is attestations
+ *    carried per second, from the follower's start to the first of its own checkpoints that holds all
+ *    of them (counted by reading its entries feed back after the clock stops).
  * 2. Lag under load: the follower follows a second peer while the publish benchmark's heavy load
  *    (48 clients, 100 real attestations a request) is sent to the peer. For one request in ten, the time
  *    from the peer's receipt to the follower answering GET /v1/attestations?id= for it (its own proof,
@@ -17,12 +19,15 @@
  */
 import { writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { makeSigner, presign, spawnServer } from '../test/helpers/child-server.js';
+import { classifyEntry } from '../log/index-map.js';
+import type { Attestation } from '../log/signet.js';
+import { makeSigner, spawnServer } from '../test/helpers/child-server.js';
 import { freshPostgres } from '../test/helpers/postgres.js';
 import { tempDir } from '../test/helpers/stores.js';
-import { bulkLoad } from './bulk-load.js';
 import { fmt, load, loadNow, machine, percentile, scale } from './harness.js';
+import { presignParallel } from './presign-parallel.js';
 
 /** Wire is parsed wire JSON (checked by use: a bench, not a client). */
 // biome-ignore lint/suspicious/noExplicitAny: wire JSON
@@ -89,38 +94,119 @@ async function startFollower(label: string, peer: { url: string; vkey: string })
   return { server, base: new URL(server.url), drop: () => db.drop() };
 }
 
-/** throughput: a follower reads a bulk-loaded log of `size` entries from scratch. */
+/** publishAll publishes `atts` to `base` in requests of 100 from `clients` concurrent clients, retrying a 503 (backlog full). */
+async function publishAll(base: URL, atts: readonly Attestation[], clients: number) {
+  return load({
+    concurrency: clients,
+    stopAfter: Math.ceil(atts.length / 100),
+    one: async (i) => {
+      const mine = atts.slice(i * 100, (i + 1) * 100);
+      for (;;) {
+        const r = await call(base, '/v1/attestations', { attestations: mine });
+        if (r.status === 200) return;
+        if (r.status !== 503) throw new Error(`publish: ${r.status} ${JSON.stringify(r.json).slice(0, 200)}`);
+        await new Promise((res) => setTimeout(res, 200));
+      }
+    },
+  });
+}
+
+/**
+ * loggedIds reads the follower's entries feed (entries covered by its latest checkpoint) from
+ * `scan.next` up to `size`, adding the ids of attestations with `prefix` to `scan.ids` and counting
+ * index leaves and anything else.
+ */
+async function loggedIds(
+  base: URL,
+  size: number,
+  prefix: string,
+  scan: { next: number; ids: Set<string>; indexLeaves: number; other: number },
+): Promise<void> {
+  while (scan.next < size) {
+    const r = await call(base, `/v1/entries?start=${scan.next}&limit=100`);
+    if (r.status !== 200) throw new Error(`follower entries from ${scan.next}: ${r.status}`);
+    const entries = r.json.entries as { index: number; entry: string }[];
+    if (entries.length === 0) throw new Error(`follower entries feed ended at ${scan.next} < ${size}`);
+    for (const e of entries) {
+      const k = classifyEntry(Buffer.from(e.entry, 'base64'));
+      if (k.kind === 'index') scan.indexLeaves++;
+      else if (k.attestation.data.id.startsWith(`${prefix}:`)) scan.ids.add(k.attestation.data.id);
+      else scan.other++;
+    }
+    scan.next += entries.length;
+  }
+}
+
+/**
+ * throughput: the peer's log is `size` real attestations (presigned, published to the peer in requests
+ * of 100); a follower started on an empty database carries them all. The clock runs from the
+ * follower's start to the first checkpoint of the follower's own log that holds all `size` (read back
+ * from its entries feed: every one of them logged there, under its own signed checkpoint).
+ */
 async function throughput(size: number): Promise<void> {
-  const signers = await Promise.all([makeSigner('Bulk A'), makeSigner('Bulk B')]);
-  const db = await freshPostgres(`bench_peers_bulk`);
+  const signers = await Promise.all([makeSigner('Carry A'), makeSigner('Carry B'), makeSigner('Carry C')]);
+  const prefix = `sha256:bench-peers-carry-${Date.now()}`;
+  let t = performance.now();
+  const atts = await presignParallel(signers, size, prefix);
+  console.log(
+    `signed ${atts.length} attestations in ${fmt((performance.now() - t) / 1000)} s (${cpus().length} threads, before the run)`,
+  );
+  const db = await freshPostgres('bench_peers_carry');
   if (!db) throw new Error('the peers benchmark needs Postgres (127.0.0.1:5432)');
-  const dataDir = await tempDir('bench-peers-bulk');
-  const loaded = await bulkLoad({ url: db.url, dataDir, origin: 'bench.test/peer-bulk', size, signers });
-  console.log(`peer log: ${size} entries bulk-loaded in ${fmt(loaded.seconds)} s`);
+  const dataDir = await tempDir('bench-peers-carry');
   const peer = await spawnServer({
     built: true,
-    env: { DATABASE_URL: db.url, DATA_DIR: dataDir, ORIGIN: 'bench.test/peer-bulk', LOG_LEVEL: 'error' },
+    env: { DATABASE_URL: db.url, DATA_DIR: dataDir, ORIGIN: 'bench.test/peer-carry', LOG_LEVEL: 'error' },
   });
   const peerBase = new URL(peer.url);
-  const vkey = (await call(peerBase, '/v1/server')).json.vkey as string;
-  const peerSize = (await call(peerBase, '/healthz')).json.treeSize as number;
-  const t0 = performance.now();
-  const f = await startFollower('bulk', { url: peer.url, vkey });
+  let f: Awaited<ReturnType<typeof startFollower>> | undefined;
   try {
+    const vkey = (await call(peerBase, '/v1/server')).json.vkey as string;
+    await call(peerBase, '/v1/keys', { keys: signers.map((s) => s.armoredPublicKey) });
+    t = performance.now();
+    const pub = await publishAll(peerBase, atts, 48);
+    if (pub.errors > 0) throw new Error(`${pub.errors} publish requests to the peer failed`);
+    const last = atts[atts.length - 1]!.data.id;
+    for (;;) {
+      const r = await call(peerBase, `/v1/attestations?id=${encodeURIComponent(last)}`);
+      if (r.status === 200 && r.json.attestations.length > 0) break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    const peerSize = (await call(peerBase, '/healthz')).json.treeSize as number;
+    console.log(
+      `peer log: ${size} attestations published in ${fmt(pub.seconds)} s (48 clients x 100): ${fmt(pub.perSecond * 100, 0)} publishes/s; all logged after ${fmt((performance.now() - t) / 1000)} s, tree size ${peerSize} (${peerSize - size} index leaves); load ${loadNow()}`,
+    );
+    const t0 = performance.now();
+    f = await startFollower('carry', { url: peer.url, vkey });
+    const scan = { next: 0, ids: new Set<string>(), indexLeaves: 0, other: 0 };
     let view: Wire;
+    let t1: number;
+    let logged: number;
     for (;;) {
       view = await peerView(f.base);
-      if (view.carried >= peerSize) break;
-      await new Promise((r) => setTimeout(r, 250));
+      if (view.carried >= peerSize) {
+        const r = await call(f.base, `/v1/attestations?id=${encodeURIComponent(last)}`);
+        if (r.status === 200 && r.json.attestations.length > 0) {
+          const at = performance.now();
+          const fSize = (await call(f.base, '/healthz')).json.treeSize as number;
+          await loggedIds(f.base, fSize, prefix, scan);
+          if (scan.ids.size >= size) {
+            t1 = at;
+            logged = fSize;
+            break;
+          }
+        }
+      }
+      await new Promise((res) => setTimeout(res, 250));
     }
-    const seconds = (performance.now() - t0) / 1000;
+    const seconds = (t1 - t0) / 1000;
     console.log(
-      `throughput: ${peerSize} entries read, authenticated and checked in ${fmt(seconds)} s (follower start included): ${fmt(peerSize / seconds, 0)} entries/s; ${view.counts.invalid} refused (bulk-loaded signatures do not verify), ${view.counts.indexLeaves} index leaves skipped; load ${loadNow()}`,
+      `throughput: ${scan.ids.size} attestations carried (logged by the follower under its own checkpoint, tree size ${logged}: ${scan.indexLeaves} index leaves of its own) in ${fmt(seconds)} s (follower start included): ${fmt(scan.ids.size / seconds, 0)} entries/s; ${view.counts.invalid} refused, ${view.counts.indexLeaves} index leaves of the peer skipped; load ${loadNow()}`,
     );
   } finally {
-    await f.server.kill('SIGTERM');
+    await f?.server.kill('SIGTERM');
     await peer.kill('SIGTERM');
-    await f.drop();
+    await f?.drop();
     await db.drop();
   }
 }
@@ -128,7 +214,7 @@ async function throughput(size: number): Promise<void> {
 /** lagUnderLoad: the publish benchmark's heavy load on a peer, a follower carrying it. */
 async function lagUnderLoad(n: number): Promise<void> {
   const signers = await Promise.all([makeSigner('Pub A'), makeSigner('Pub B'), makeSigner('Pub C')]);
-  const atts = await presign(signers, n, `sha256:bench-peers-${Date.now()}`);
+  const atts = await presignParallel(signers, n, `sha256:bench-peers-${Date.now()}`);
   const db = await freshPostgres('bench_peers_live');
   if (!db) throw new Error('the peers benchmark needs Postgres (127.0.0.1:5432)');
   const dataDir = await tempDir('bench-peers-live');
