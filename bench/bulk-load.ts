@@ -10,7 +10,9 @@
  * loggedAt) of realistic size, with distinct ids and digests, but their signatures are copied from one
  * real signature per signer: they do NOT verify (signing 10^6 attestations would take many minutes of
  * CPU). Queries never verify stored signatures, so query timings are unaffected; fsck on such a log
- * reports SIGNATURES (run it with --no-signatures).
+ * reports SIGNATURES (run it with --no-signatures). They are stored packed, as the integrator stores them
+ * (server/entry-codec.ts packEntry; each row compressed on its own, so the copied signatures do not
+ * compress better than fresh ones would).
  *
  * Each batch (entries, its tiles, the state) is one transaction, and node builds batch k+1 while
  * Postgres stores batch k (2 cores).
@@ -21,6 +23,7 @@ import { hashLeaf } from '../log/hash.js';
 import { type Attestation, signAttestation } from '../log/signet.js';
 import { appendLeaves, type TileCoord } from '../log/tiles.js';
 import { openDb } from '../server/db.js';
+import { packEntry } from '../server/entry-codec.js';
 import { IndexRound } from '../server/index-round.js';
 import { buildIndex } from '../server/index-state.js';
 import { loadKeys, signCheckpoint } from '../server/keys.js';
@@ -103,7 +106,8 @@ export async function bulkLoad(opts: {
           sig: tpl.sig,
         };
         const entry = encodeEntry({ attestation, loggedAt });
-        entries.push(entry);
+        // Stored as the integrator stores it (server/integration-tx.ts, server/entry-codec.ts).
+        entries.push(packEntry(entry));
         digests.push(attestationDigest(attestation));
         ids.push(attestation.data.id);
         signerFps.push(tpl.key);

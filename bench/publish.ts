@@ -28,6 +28,7 @@ import {
 } from '../test/helpers/child-server.js';
 import { freshPostgres } from '../test/helpers/postgres.js';
 import { tempDir } from '../test/helpers/stores.js';
+import { entryBytes } from './entry-bytes.js';
 import { fmt, load, loadNow, machine, percentile, sampleRss, scale } from './harness.js';
 import { cpuMeter, describeCpu } from './publish-cpu.js';
 import { witnessedPhase } from './publish-witnessed.js';
@@ -117,7 +118,9 @@ export async function run(): Promise<void> {
       // VERIFY_WORKERS=<n> in the benchmark's environment compares worker counts (default: auto).
       ...(process.env.VERIFY_WORKERS ? { VERIFY_WORKERS: process.env.VERIFY_WORKERS } : {}),
       // CHECKPOINT_INTERVAL_MS=<ms> likewise compares checkpoint intervals (default: the server's).
-      ...(process.env.CHECKPOINT_INTERVAL_MS ? { CHECKPOINT_INTERVAL_MS: process.env.CHECKPOINT_INTERVAL_MS } : {}),
+      ...(process.env.CHECKPOINT_INTERVAL_MS
+        ? { CHECKPOINT_INTERVAL_MS: process.env.CHECKPOINT_INTERVAL_MS }
+        : {}),
     },
   });
   const lines: string[] = [];
@@ -206,16 +209,16 @@ export async function run(): Promise<void> {
     await c.connect();
     const [r] = (
       await c.query(
-        `SELECT (SELECT count(*) FROM entries) AS n, (SELECT avg(octet_length(entry)) FROM entries) AS mean,
-                (SELECT count(*) FROM checkpoints) AS cps,
+        `SELECT (SELECT count(*) FROM checkpoints) AS cps,
                 (SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
                   WHERE s.nspname = 'public' AND c.relkind = 'r') AS bytes`,
       )
     ).rows;
+    const e = await entryBytes(c);
     await c.end();
-    const per = Number(r.bytes) / Number(r.n);
+    const per = Number(r.bytes) / e.n;
     say(
-      `storage of the published log (${r.n} entries, ${r.cps} checkpoints): ${fmt(per, 0)} bytes/entry for a mean entry of ${fmt(Number(r.mean), 0)} bytes = ${fmt(per / Number(r.mean), 2)}x (small logs carry fixed per-table overhead)`,
+      `storage of the published log (${e.n} entries, ${r.cps} checkpoints): ${fmt(per, 0)} bytes/entry for a mean entry of ${fmt(e.meanEntry, 0)} bytes = ${fmt(per / e.meanEntry, 2)}x (small logs carry fixed per-table overhead)`,
     );
   } finally {
     await rm(dataDir, { recursive: true, force: true });

@@ -23,6 +23,7 @@ import { freshPostgres } from '../test/helpers/postgres.js';
 import { startReplicaPair } from '../test/helpers/replica.js';
 import { tempDir } from '../test/helpers/stores.js';
 import { bulkId, bulkLoad } from './bulk-load.js';
+import { entryBytes } from './entry-bytes.js';
 import { fmt, load, loadNow, machine, percentile, type Scale, sampleRss, scale } from './harness.js';
 
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
@@ -98,14 +99,14 @@ async function storagePerEntry(
           WHERE n.nspname = 'public' AND c.relkind = 'r' ORDER BY 2 DESC`,
       )
     ).rows as { t: string; b: string }[];
-    const [e] = (await c.query('SELECT count(*) AS n, avg(octet_length(entry)) AS mean FROM entries')).rows;
-    const n = Number(e.n);
+    const e = await entryBytes(c);
+    const n = e.n;
     const total = rows.reduce((s, r) => s + Number(r.b), 0);
     const tables = rows
       .filter((r) => Number(r.b) > 64 * 1024)
       .map((r) => `${r.t} ${fmt(Number(r.b) / n, 0)}`)
       .join(', ');
-    return { perEntry: total / n, meanEntry: Number(e.mean), tables };
+    return { perEntry: total / n, meanEntry: e.meanEntry, tables };
   } finally {
     await c.end();
   }

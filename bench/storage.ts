@@ -10,6 +10,11 @@
  *   with a short republish interval: checkpoint rows added per second of idle time, and the pending
  *   table's dead rows (pg_stat_user_tables) right after publishing and after the idle time.
  *
+ * BENCH_STORAGE_SIZES=1000000 BENCH_STORAGE_SERVED=0 measures the 10^6 log alone (a few minutes).
+ *
+ * The mean entry is that of the entry bytes (bench/entry-bytes.ts: every row unpacked, since schema 9
+ * stores them packed, server/entry-codec.ts); the stored mean is printed beside it.
+ *
  * Storage is pg_total_relation_size summed over the tables of schema public (heap, indexes, TOAST,
  * free-space and visibility maps), as bench/query.ts and bench/publish.ts compute it.
  */
@@ -19,6 +24,7 @@ import { makeSigner, presign, spawnServer } from '../test/helpers/child-server.j
 import { freshPostgres } from '../test/helpers/postgres.js';
 import { tempDir } from '../test/helpers/stores.js';
 import { bulkLoad } from './bulk-load.js';
+import { entryBytes } from './entry-bytes.js';
 import { fmt, load, loadNow, machine } from './harness.js';
 
 /** SERVED_ENTRIES is the size of the served log (the issue's 16,000-entry log). */
@@ -27,8 +33,13 @@ const SERVED_ENTRIES = 16_000;
 const IDLE_SECONDS = 20;
 const REPUBLISH_MS = 2_000;
 
-/** sizes returns the bulk-loaded log sizes: 10^4, 10^5 by default; BENCH_SCALE=full adds 10^6. */
+/**
+ * sizes returns the bulk-loaded log sizes: 10^4, 10^5 by default; BENCH_SCALE=full adds 10^6;
+ * BENCH_STORAGE_SIZES (comma-separated, e.g. 1000000) names them instead.
+ */
 function sizes(): number[] {
+  const only = process.env.BENCH_STORAGE_SIZES;
+  if (only) return only.split(',').map((x) => Number(x));
   const s = process.env.BENCH_SCALE;
   if (s === 'full') return [10_000, 100_000, 1_000_000];
   if (s === 'small') return [1_000, 10_000];
@@ -39,6 +50,8 @@ function sizes(): number[] {
 interface Breakdown {
   entries: number;
   meanEntry: number;
+  /** meanStored: the mean stored value of entries.entry (packed, server/entry-codec.ts). */
+  meanStored: number;
   total: number;
   lines: string[];
 }
@@ -48,11 +61,8 @@ interface Breakdown {
  * index), each index, and the free-space and visibility maps; one line per table of at least 8 KiB.
  */
 async function breakdown(c: pg.Client): Promise<Breakdown> {
-  const [e] = (await c.query('SELECT count(*) AS n, avg(octet_length(entry)) AS mean FROM entries')).rows as {
-    n: string;
-    mean: string;
-  }[];
-  const n = Number(e!.n);
+  const e = await entryBytes(c);
+  const n = e.n;
   const tables = (
     await c.query(
       `SELECT c.relname AS t, pg_total_relation_size(c.oid) AS total, pg_relation_size(c.oid) AS heap,
@@ -81,7 +91,7 @@ async function breakdown(c: pg.Client): Promise<Breakdown> {
     if (Number(r.maps) > 0) parts.push(`fsm+vm ${per(r.maps)}`);
     lines.push(`  ${r.t.padEnd(18)} ${per(r.total).padStart(7)} B/entry: ${parts.join(', ')}`);
   }
-  return { entries: n, meanEntry: Number(e!.mean), total, lines };
+  return { entries: n, meanEntry: e.meanEntry, meanStored: e.meanStored, total, lines };
 }
 
 /** report prints a breakdown with its ratio against `target` and returns the summary line. */
@@ -91,6 +101,7 @@ function report(what: string, b: Breakdown, target: number, extra = ''): string 
   for (const l of b.lines) console.log(l);
   const line =
     `storage ${what}: ${fmt(b.total / b.entries, 0)} bytes/entry for a mean entry of ${fmt(b.meanEntry, 0)} bytes ` +
+    `(stored as ${fmt(b.meanStored, 0)}) ` +
     `= ${fmt(ratio, 2)}x (target <= ${target}x: ${ratio <= target ? 'met' : 'missed'})${extra}`;
   console.log(line);
   return line;
@@ -210,7 +221,8 @@ export async function run(): Promise<void> {
   const signers = await Promise.all([makeSigner('Store A'), makeSigner('Store B'), makeSigner('Store C')]);
   const summary: string[] = [];
   for (const size of sizes()) summary.push(await bulk(size, signers));
-  summary.push(await served(signers));
+  // BENCH_STORAGE_SERVED=0: the bulk-loaded logs only.
+  if (process.env.BENCH_STORAGE_SERVED !== '0') summary.push(await served(signers));
   console.log('\nsummary:');
   for (const l of summary) console.log(l);
 }

@@ -6,6 +6,7 @@
  */
 import type { TileCoord } from '../log/tiles.js';
 import { big, bytes, num, type Queryable, type Row } from './db.js';
+import { packEntry } from './entry-codec.js';
 import { indexSql } from './index-sql.js';
 import type { IntegrationTx, PendingRow, StoredCheckpoint, TreeState } from './sequencer.js';
 
@@ -162,7 +163,8 @@ async function appendBatch(q: Queryable, b: AppendBatch, deleted: (rows: number)
 
 /** insertEntries writes the batch's entries and deletes their pending rows; returns how many it deleted. */
 async function insertEntries(q: Queryable, b: AppendBatch): Promise<number> {
-  // No leaf hash: it is the level-0 tile's (sql/007).
+  // No leaf hash: it is the level-0 tile's (sql/007). The entry bytes are stored packed (sql/009,
+  // server/entry-codec.ts); every read unpacks them.
   await q.query(
     `INSERT INTO entries (idx, entry, attestation_digest, identifier, signer_fingerprint, logged_at)
      SELECT $1::bigint + o - 1, e, d, i, s, t
@@ -170,7 +172,7 @@ async function insertEntries(q: Queryable, b: AppendBatch): Promise<number> {
             WITH ORDINALITY AS u(e, d, i, s, t, o)`,
     [
       b.start.toString(),
-      b.rows.map((r) => r.entry),
+      b.rows.map((r) => packEntry(r.entry)),
       b.rows.map((r) => r.digest),
       b.rows.map((r) => r.identifier),
       b.rows.map((r) => r.signer),

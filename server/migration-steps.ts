@@ -13,6 +13,7 @@ import { hexEncode } from '../log/bytes.js';
 import { attestationDigest, parseEntry } from '../log/entry.js';
 import { LogError } from '../log/errors.js';
 import { big, bytes, type Queryable } from './db.js';
+import { StoredEntryError, unpackEntry } from './entry-codec.js';
 import { indexSql } from './index-sql.js';
 import { buildIndex } from './index-state.js';
 
@@ -58,7 +59,7 @@ export async function recomputeDigests(tx: Queryable): Promise<void> {
       tx,
       'entries',
       'idx',
-      rows.map((r) => ({ key: big(r.idx), digest: digestOf(bytes(r.entry)) })),
+      rows.map((r) => ({ key: big(r.idx), digest: digestOf(bytes(r.entry), true) })),
     );
     if (rows.length < DIGEST_BATCH) break;
     from = big(rows[rows.length - 1]!.idx) + 1n;
@@ -118,12 +119,16 @@ async function rewrite(
   );
 }
 
-/** digestOf returns attestationDigest (the canonical dedup key) of the attestation in entry bytes, or undefined when they do not parse. */
-function digestOf(entry: Uint8Array): Uint8Array | undefined {
+/**
+ * digestOf returns attestationDigest (the canonical dedup key) of the attestation in entry bytes, or
+ * undefined when they do not parse. `stored`: the bytes are an entries.entry value (server/entry-codec.ts;
+ * rows older than schema 9, as every row this step sees, are raw and pass through unpackEntry as they are).
+ */
+function digestOf(entry: Uint8Array, stored = false): Uint8Array | undefined {
   try {
-    return attestationDigest(parseEntry(entry).attestation);
+    return attestationDigest(parseEntry(stored ? unpackEntry(entry) : entry).attestation);
   } catch (e) {
-    if (e instanceof LogError) return undefined;
+    if (e instanceof LogError || e instanceof StoredEntryError) return undefined;
     throw e;
   }
 }

@@ -10,6 +10,7 @@
 import type { TileCoord } from '../log/tiles.js';
 import type { AdmissionStore, NewPending } from './admission.js';
 import { big, bytes, type Db, num, type Queryable } from './db.js';
+import { unpackEntry } from './entry-codec.js';
 import { ServiceError } from './errors.js';
 import type { Identity, IdentityStore } from './identity.js';
 import { indexSql } from './index-sql.js';
@@ -146,7 +147,7 @@ export class SqlStore
       'SELECT idx, entry FROM entries WHERE idx >= $1 AND idx < $2 ORDER BY idx',
       [start.toString(), end.toString()],
     );
-    return rows.map((r) => ({ index: big(r.idx), entry: bytes(r.entry) }));
+    return rows.map((r) => ({ index: big(r.idx), entry: unpackEntry(bytes(r.entry)) }));
   }
 
   async findEntries(q: { id?: string; key?: string; after?: bigint; below: bigint; limit: number }) {
@@ -169,7 +170,7 @@ export class SqlStore
       `SELECT idx, entry FROM entries WHERE ${where.join(' AND ')} ORDER BY idx LIMIT $${params.length}`,
       params,
     );
-    return rows.map((r) => ({ index: big(r.idx), entry: bytes(r.entry) }));
+    return rows.map((r) => ({ index: big(r.idx), entry: unpackEntry(bytes(r.entry)) }));
   }
 
   async entriesByDigest(digests: readonly Uint8Array[]) {
@@ -183,7 +184,7 @@ export class SqlStore
     );
     return rows.map((r) => ({
       index: big(r.idx),
-      entry: bytes(r.entry),
+      entry: unpackEntry(bytes(r.entry)),
       digest: bytes(r.attestation_digest),
     }));
   }

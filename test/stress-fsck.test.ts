@@ -13,6 +13,7 @@ import test from 'ava';
 import pg from 'pg';
 import { canonicalJson } from '../log/canonical-json.js';
 import { type Db, openDb, type Row } from '../server/db.js';
+import { unpackEntry } from '../server/entry-codec.js';
 import { MAX_PROBLEMS_PER_CLASS } from '../server/fsck/report.js';
 import { type FsckReport, formatFsckReport, fsck, fsckDb } from '../server/fsck.js';
 import { LogService } from '../server/log-service.js';
@@ -125,7 +126,7 @@ interface Corruption {
  * corruptions are the damages fsck must name, for a log of tree size `size` whose attestation entries are
  * at positions `att` (the index leaves between them fall where the rounds put them).
  */
-function corruptions(size: number, att: readonly number[]): Corruption[] {
+function corruptions(size: number, att: readonly number[], entry3: string): Corruption[] {
   return [
     {
       name: 'one entry byte flipped',
@@ -193,13 +194,25 @@ function corruptions(size: number, att: readonly number[]): Corruption[] {
       name: 'a pending row whose entry bytes do not match its digest',
       sql: [
         `INSERT INTO pending (attestation_digest, entry, identifier, signer_fingerprint, accepted_at)
-       SELECT sha256(entry), entry, identifier, signer_fingerprint, logged_at FROM entries WHERE idx = ${att[3]}`,
+       SELECT sha256(${entry3}), ${entry3}, identifier, signer_fingerprint, logged_at FROM entries WHERE idx = ${att[3]}`,
       ],
       firstClass: 'PENDING',
       codes: ['PENDING_INVALID'],
       mentions: /pending row \d+ would be logged as a bad entry/,
     },
   ];
+}
+
+/** rawEntryLiteral returns the entry bytes of entry `idx` (unpacked, server/entry-codec.ts) as a bytea literal. */
+async function rawEntryLiteral(url: string, idx: number): Promise<string> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const [r] = (await c.query('SELECT entry FROM entries WHERE idx = $1', [idx])).rows;
+    return `decode('${Buffer.from(unpackEntry(r.entry)).toString('hex')}', 'hex')`;
+  } finally {
+    await c.end();
+  }
 }
 
 /** layout returns the tree size of the log at `url` and the positions of its attestation entries. */
@@ -258,7 +271,9 @@ test('fsck on Postgres: a good log verifies; each corruption fails naming the pr
     t.is(att.length, N);
     t.is(good.signaturesVerified, N);
     t.deepEqual(good.problems, []);
-    for (const c of corruptions(size, att)) {
+    // Entry att[3]'s bytes as an SQL literal: the column holds them packed (sql/009), pending raw.
+    const entry3 = await rawEntryLiteral(fresh.url, att[3]!);
+    for (const c of corruptions(size, att, entry3)) {
       const r = await inTransaction(fresh.url, async (db) => {
         for (const s of c.sql) await db.query(s);
         return fsckDb(db);
@@ -279,7 +294,7 @@ test('fsck on Postgres: a good log verifies; each corruption fails naming the pr
     const raced = await inTransaction(fresh.url, async (db) => {
       await db.query(
         `INSERT INTO pending (attestation_digest, entry, identifier, signer_fingerprint, accepted_at)
-         SELECT attestation_digest, entry, identifier, signer_fingerprint, logged_at FROM entries WHERE idx = ${att[3]}`,
+         SELECT attestation_digest, ${entry3}, identifier, signer_fingerprint, logged_at FROM entries WHERE idx = ${att[3]}`,
       );
       return fsckDb(db);
     });
@@ -294,8 +309,8 @@ test('fsck on Postgres: a good log verifies; each corruption fails naming the pr
         att[8],
         att[9],
       ]);
-      const e8 = JSON.parse(Buffer.from(rows[0]!.entry as Uint8Array).toString('utf8'));
-      const e9 = JSON.parse(Buffer.from(rows[1]!.entry as Uint8Array).toString('utf8'));
+      const e8 = JSON.parse(Buffer.from(unpackEntry(rows[0]!.entry as Uint8Array)).toString('utf8'));
+      const e9 = JSON.parse(Buffer.from(unpackEntry(rows[1]!.entry as Uint8Array)).toString('utf8'));
       e8.attestation.sig = e9.attestation.sig;
       await db.query('UPDATE entries SET entry = $1 WHERE idx = $2', [
         new TextEncoder().encode(canonicalJson(e8)),

@@ -25,7 +25,10 @@ export interface FsckState {
 /** FsckEntryRow is one stored entry with the columns derived from it. */
 export interface FsckEntryRow {
   index: bigint;
+  /** entry: the entry bytes (unpacked from the stored form, server/entry-codec.ts). */
   entry: Uint8Array;
+  /** storedError: set when the stored value does not unpack; `entry` then holds the stored bytes. */
+  storedError?: Error & { code?: string };
   /** leafHash: the stored leaf hash column, when the schema has one. */
   leafHash: Uint8Array | undefined;
   /** digest, identifier, signer: NULL (null) for an index leaf (sql/003). */

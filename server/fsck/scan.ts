@@ -135,6 +135,8 @@ function scanEntry(row: FsckEntryRow): ScannedEntry {
   // The leaf hash is stored in the level-0 tiles: a changed entry shows there (TILES) and as an entry
   // that no longer parses or no longer matches its own columns (ENTRIES).
   const leaf = hashLeaf(row.entry);
+  if (row.storedError)
+    return { ...row, leaf, parsed: undefined, parseError: row.storedError, indexLeaf: undefined };
   try {
     if (isIndexLeaf(row.entry)) {
       return { ...row, leaf, parsed: undefined, parseError: undefined, indexLeaf: parseIndexLeaf(row.entry) };

@@ -4,6 +4,7 @@
  * the same snapshot even while a live integrator keeps appending.
  */
 import { big, bytes, num, type Queryable } from '../db.js';
+import { StoredEntryError, unpackEntry } from '../entry-codec.js';
 import { readIdentity } from '../store.js';
 import type { FsckEntryRow, FsckReader, FsckTileRow } from './reader.js';
 
@@ -19,6 +20,20 @@ const toTile = (r: Record<string, unknown>): FsckTileRow => ({
   width: num(r.width),
   data: r.data === undefined ? new Uint8Array() : bytes(r.data),
 });
+
+/**
+ * storedEntry returns the entry bytes of a stored entries.entry value (server/entry-codec.ts). A value
+ * that does not unpack is a problem of the log, not of reading it: its stored bytes are returned with
+ * storedError, which the ENTRIES class reports.
+ */
+function storedEntry(stored: Uint8Array): Pick<FsckEntryRow, 'entry' | 'storedError'> {
+  try {
+    return { entry: unpackEntry(stored) };
+  } catch (e) {
+    if (e instanceof StoredEntryError) return { entry: stored, storedError: e };
+    throw e;
+  }
+}
 
 /** sqlFsckReader returns the FsckReader over `db`; it reads nothing until a method is called. */
 export function sqlFsckReader(db: FsckSource): FsckReader {
@@ -79,7 +94,7 @@ class SqlFsckReader implements FsckReader {
     return rows.map(
       (r): FsckEntryRow => ({
         index: big(r.idx),
-        entry: bytes(r.entry),
+        ...storedEntry(bytes(r.entry)),
         leafHash: leaf ? bytes(r.leaf_hash) : undefined,
         digest: r.attestation_digest === null ? null : bytes(r.attestation_digest),
         identifier: r.identifier === null ? null : String(r.identifier),

@@ -1,0 +1,23 @@
+-- Schema 9: entries.entry holds the entry bytes packed (issue 13, storage; server/entry-codec.ts).
+--
+-- From this version on, the integrator (server/integration-tx.ts) and the bulk loader (bench/bulk-load.ts)
+-- store each entry as server/entry-codec.ts packEntry returns it, and every read of the column goes
+-- through unpackEntry (server/store.ts, server/fsck/sql-reader.ts, server/migration-steps.ts), so
+-- entry bundles, receipts, leaf hashes and tiles still carry the exact entry bytes. The stored form,
+-- by its first byte:
+--   0xF5       raw DEFLATE (RFC 1951) of the entry with preset dictionary 1 (ENTRY_DICTIONARY_V1 in
+--              server/entry-codec.ts: the fixed JSON of an entry and the fixed base64 runs of an
+--              openpgp.js Ed25519 signature; part of this format for as long as such a row exists);
+--   0xF6-0xFF  reserved for later dictionaries (never the first byte of UTF-8, so of an entry);
+--   other      the entry bytes themselves.
+-- About 281 stored bytes for a 463-byte entry (BENCHMARKS.md "Storage").
+--
+-- Nothing is rewritten: rows written before this version are raw (their first byte is '{') and read as
+-- they are, so a log of any size opens at once. pending.entry stays raw (its rows live one round).
+--
+-- Crash safety: only comments change here, in one transaction with the version bump (server/migrate.ts);
+-- dying before COMMIT leaves schema 8, and a server of this version writes packed rows only once the
+-- migration has committed (it migrates before it integrates). A server of an older version refuses a
+-- database at schema 9 (SCHEMA_MISMATCH), so no process that cannot unpack reads packed rows.
+COMMENT ON COLUMN entries.entry IS 'The entry bytes (canonical JSON, log/entry.ts) that the leaf hash covers, in their stored form (sql/009): 0xF5 then the raw DEFLATE of the entry with server/entry-codec.ts dictionary 1, or, starting with any byte below 0xF5, the entry bytes themselves (rows before schema 9, rows that do not compress). Read it through unpackEntry.';
+COMMENT ON TABLE entries IS 'The log: one row per integrated entry, in tree order. Entry bundles (tile/entries/N) are built from range reads here (entry unpacked, sql/009), never stored twice. Leaf hashes are in the level-0 tiles (schema 7 dropped the copy here). bench/storage.ts prints what each column and index costs per entry.';
