@@ -445,6 +445,23 @@ function nodeInTile(
 // Appending
 
 /**
+ * edgeTiles returns the partial hash tiles at the right edge of a tree of treeSize, one per level at
+ * most, lowest level first: exactly what appendLeaves reads through its fetcher, so a caller can start
+ * that read early (server/index-round.ts) and hand appendLeaves the result.
+ */
+export function edgeTiles(treeSize: bigint): TileCoord[] {
+  checkTreeSize(treeSize);
+  const coords: TileCoord[] = [];
+  for (let level = 0; ; level++) {
+    const count = hashesAtLevel(level, treeSize);
+    if (count === 0n) break;
+    const w = Number(count & 255n);
+    if (w > 0) coords.push({ level, index: count >> 8n, width: w });
+  }
+  return coords;
+}
+
+/**
  * appendLeaves returns the hash tiles that change when `leafHashes` are appended to a tree of
  * treeSize (at every level, each at its new width: 256 for tiles that are now full), the new tree
  * size and the new root hash (RFC 9162 §2.1.1). It reads the partial right-edge tiles of the current
@@ -473,14 +490,7 @@ export async function appendLeaves(
   const newSize = treeSize + BigInt(leafHashes.length);
   checkTreeSize(newSize, 'new treeSize');
 
-  // The partial tiles of the current tree, one per level at most.
-  const partialCoords: TileCoord[] = [];
-  for (let level = 0; ; level++) {
-    const count = hashesAtLevel(level, treeSize);
-    if (count === 0n) break;
-    const w = Number(count & 255n);
-    if (w > 0) partialCoords.push({ level, index: count >> 8n, width: w });
-  }
+  const partialCoords = edgeTiles(treeSize);
   const fetched = await fetchExactly(fetchTiles, partialCoords);
   // partial[level] = the hashes of the rightmost, partial tile at that level of the tree being built.
   const partial = new Map<number, Uint8Array[]>();

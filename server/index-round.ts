@@ -6,35 +6,44 @@
  */
 import { hashLeaf } from '../log/hash.js';
 import { encodeIndexLeaf } from '../log/index-map.js';
-import { appendLeaves, type TileCoord } from '../log/tiles.js';
+import { appendLeaves, edgeTiles, type TileCoord } from '../log/tiles.js';
 import {
   foldEntries,
   HISTORY_MS,
   type IndexStore,
   type KeyedEntry,
+  type MapReadStore,
   type MapState,
   TopCache,
 } from './index-state.js';
 
 /** PRUNE_EVERY_MS: how often an integrator prunes old map versions (each prune takes all that is due). */
-const PRUNE_EVERY_MS = 10_000;
+export const PRUNE_EVERY_MS = 10_000;
 
 /** LeafTx is what the index step needs of the round's transaction (server/sequencer.ts IntegrationTx extends it). */
 export interface LeafTx {
   /** index is the index map's storage in this transaction (server/index-sql.ts). */
   index: IndexStore;
+  /**
+   * versions, where the database has more than one connection (Postgres), reads the map's committed
+   * versions on a connection beside the round's, so the touched buckets are read while the round's
+   * own connection writes. Versions up to the map size read under the lock are committed and never
+   * change (only the integrator prunes, and never a bucket's newest version), so the other connection
+   * sees exactly what the transaction would. PGlite has one connection: undefined, the round reads them.
+   */
+  versions?: MapReadStore | undefined;
   /** readTiles is a TileFetcher inside this transaction. */
   readTiles(tiles: readonly TileCoord[]): Promise<Uint8Array[]>;
   /**
-   * appendBatch writes entries start.. (in order), the changed tiles and the new state, and deletes
-   * the pending rows of those that came from pending (seq set). The leaf hashes live in the level-0
-   * tiles only (sql/007).
+   * appendBatch writes entries start.. (in order), the changed tiles and, when given, the new state,
+   * and deletes the pending rows of those that came from pending (seq set). The leaf hashes live in the
+   * level-0 tiles only (sql/007). A round may call it more than once; its last call carries the state.
    */
   appendBatch(b: {
     start: bigint;
     rows: readonly AppendRow[];
     tiles: readonly { tile: TileCoord; data: Uint8Array }[];
-    state: { treeSize: bigint; rootHash: Uint8Array };
+    state?: { treeSize: bigint; rootHash: Uint8Array };
   }): Promise<void>;
 }
 
@@ -57,12 +66,6 @@ export interface IndexFaults {
 export interface BatchRow extends AppendRow {
   identifier: string;
   signer: string;
-}
-
-/** IndexTimings collects the time a round spent on the index alone (bench/index.ts). */
-export interface IndexTimings {
-  /** indexMs: fold (keys, bucket reads, hashing), the leaf, the bucket writes, the map's row, pruning. */
-  indexMs: number;
 }
 
 /** Tail: the keys of entries from.. appended by this process's committed rounds, positions being immutable. */
@@ -120,57 +123,88 @@ export class IndexRound {
     tx: LeafTx,
     start: bigint,
     rows: readonly BatchRow[],
-    leaf?: { now: Date; served?: bigint | undefined; timings?: IndexTimings | undefined },
+    leaf?: { now: Date; served?: bigint | undefined },
   ): Promise<{ treeSize: bigint; rootHash: Uint8Array }> {
     const keyed = rows.map((r, i) => ({
       index: start + BigInt(i),
       identifier: r.identifier,
       signer: r.signer,
     }));
-    const all: AppendRow[] = [...rows];
-    let finish: (() => Promise<void>) | undefined;
-    if (leaf) {
-      const t0 = performance.now();
-      const size = start + BigInt(rows.length);
-      const s = this.#state ?? (await tx.index.mapState());
-      this.#state = undefined;
-      const top = await this.#cache.take(tx.index, s.mapSize);
-      const unfolded = await this.#unfolded(tx, s.mapSize, start);
-      const { root, writes } = await foldEntries(tx.index, top, s.mapSize, [...unfolded, ...keyed]);
-      const leafRoot = this.#faults.indexRoot ? this.#faults.indexRoot(root, size) : root;
-      all.push({
-        entry: encodeIndexLeaf({ root: leafRoot, size }),
+    if (leaf) return this.#appendWithLeaf(tx, start, rows, keyed, leaf);
+    if (rows.length === 0) throw new Error('IndexRound.append: nothing to append');
+    const t = this.#tail;
+    const tail =
+      t && t.from + BigInt(t.keys.length) === start && t.keys.length + keyed.length <= TAIL_MAX
+        ? { from: t.from, keys: [...t.keys, ...keyed] }
+        : { from: start, keys: keyed };
+    this.#pending = { tail, mapSize: undefined };
+    const appended = await appendLeaves(
+      start,
+      rows.map((r) => hashLeaf(r.entry)),
+      tx.readTiles,
+    );
+    const next = { treeSize: appended.treeSize, rootHash: appended.rootHash };
+    await tx.appendBatch({ start, rows, tiles: appended.tiles, state: next });
+    return next;
+  }
+
+  /**
+   * #appendWithLeaf is append with the index leaf. Its statements all run on the round's one
+   * connection, in the order they are sent; each is sent as soon as what it needs is known, without
+   * waiting for the answers before it, so Node hashes the map while Postgres writes:
+   *   1. the touched buckets (the hashing needs them first; on a connection of their own where there
+   *   is one: LeafTx.versions), 2. the right-edge tiles, 3. the entries (the round's longest statement,
+   *   independent of the map), then, once the map is hashed, 4. the bucket versions, 5. the index leaf
+   *   with the tiles and the tree's state, 6. the map's row.
+   * All in the round's transaction: a failed statement aborts it, the sequencer rolls back, and every
+   * statement sent is awaited (settled) before this returns or throws, so none outlives the round.
+   */
+  async #appendWithLeaf(
+    tx: LeafTx,
+    start: bigint,
+    rows: readonly BatchRow[],
+    keyed: readonly KeyedEntry[],
+    leaf: { now: Date; served?: bigint | undefined },
+  ): Promise<{ treeSize: bigint; rootHash: Uint8Array }> {
+    const size = start + BigInt(rows.length);
+    const s = this.#state ?? (await tx.index.mapState());
+    this.#state = undefined;
+    const top = await this.#cache.take(tx.index, s.mapSize);
+    const unfolded = await this.#unfolded(tx, s.mapSize, start);
+    const sent = new Sent();
+    try {
+      const map = tx.versions ?? tx.index;
+      const folded = sent.add(foldEntries(map, top, s.mapSize, [...unfolded, ...keyed]));
+      const edge = sent.add(tx.readTiles(edgeTiles(start)));
+      if (rows.length > 0) sent.add(tx.appendBatch({ start, rows, tiles: [] }));
+      const leafHashes = rows.map((r) => hashLeaf(r.entry));
+      const { root, writes } = await folded;
+      sent.add(tx.index.writeBuckets(size, writes));
+      const leafRow: AppendRow = {
+        entry: encodeIndexLeaf({
+          root: this.#faults.indexRoot ? this.#faults.indexRoot(root, size) : root,
+          size,
+        }),
         digest: null,
         identifier: null,
         signer: null,
         acceptedAt: leaf.now,
-      });
-      finish = async () => {
-        const t1 = performance.now();
-        await tx.index.writeBuckets(size, writes);
-        const due = leaf.now.getTime() - this.#prunedAt >= PRUNE_EVERY_MS;
-        const prunedTo = due ? await this.#prune(tx, s, size, leaf.served) : s.prunedTo;
-        if (prunedTo !== s.prunedTo) this.#prunedAt = leaf.now.getTime();
-        await tx.index.setMapState({ mapSize: size, prunedTo, indexLeafAt: size });
-        this.#pending = { tail: undefined, mapSize: size };
-        if (leaf.timings) leaf.timings.indexMs += performance.now() - t1;
       };
-      if (leaf.timings) leaf.timings.indexMs += performance.now() - t0;
-    } else {
-      const t = this.#tail;
-      const tail =
-        t && t.from + BigInt(t.keys.length) === start && t.keys.length + keyed.length <= TAIL_MAX
-          ? { from: t.from, keys: [...t.keys, ...keyed] }
-          : { from: start, keys: keyed };
-      this.#pending = { tail, mapSize: undefined };
+      leafHashes.push(hashLeaf(leafRow.entry));
+      const appended = await appendLeaves(start, leafHashes, () => edge);
+      const next = { treeSize: appended.treeSize, rootHash: appended.rootHash };
+      sent.add(tx.appendBatch({ start: size, rows: [leafRow], tiles: appended.tiles, state: next }));
+      const due = leaf.now.getTime() - this.#prunedAt >= PRUNE_EVERY_MS;
+      const prunedTo = due ? await this.#prune(tx, s, size, leaf.served) : s.prunedTo;
+      if (due) this.#prunedAt = leaf.now.getTime();
+      sent.add(tx.index.setMapState({ mapSize: size, prunedTo, indexLeafAt: size }));
+      await sent.all();
+      this.#pending = { tail: undefined, mapSize: size };
+      return next;
+    } catch (err) {
+      await sent.settled();
+      throw err;
     }
-    if (all.length === 0) throw new Error('IndexRound.append: nothing to append');
-    const leafHashes = all.map((r) => hashLeaf(r.entry));
-    const appended = await appendLeaves(start, leafHashes, tx.readTiles);
-    const next = { treeSize: appended.treeSize, rootHash: appended.rootHash };
-    await tx.appendBatch({ start, rows: all, tiles: appended.tiles, state: next });
-    await finish?.();
-    return next;
   }
 
   /**
@@ -228,5 +262,30 @@ export class IndexRound {
     this.#state = undefined;
     this.#prunedAt = 0;
     this.#tail = undefined;
+  }
+}
+
+/**
+ * Sent holds the statements a round has sent and not yet awaited. A rejection is kept (never unhandled)
+ * until `all` or `settled` looks at it.
+ */
+class Sent {
+  readonly #all: Promise<unknown>[] = [];
+
+  /** add keeps `p` and returns it. */
+  add<T>(p: Promise<T>): Promise<T> {
+    p.catch(() => undefined);
+    this.#all.push(p);
+    return p;
+  }
+
+  /** all waits for every statement sent and throws the first failure. */
+  async all(): Promise<void> {
+    await Promise.all(this.#all);
+  }
+
+  /** settled waits until every statement sent has answered, failed or not. */
+  async settled(): Promise<void> {
+    await Promise.allSettled(this.#all);
   }
 }

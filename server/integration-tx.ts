@@ -14,12 +14,19 @@ import type { IntegrationTx, PendingRow, StoredCheckpoint, TreeState } from './s
 type AppendBatch = Parameters<IntegrationTx['appendBatch']>[0];
 
 /**
- * integrationTx returns the IntegrationTx whose every statement runs on `q` (an open transaction).
- * `deleted` is told how many pending rows each statement deleted (SqlStore vacuums pending after enough).
+ * integrationTx returns the IntegrationTx whose every statement runs on `q` (an open transaction),
+ * but for the reads of the map's committed versions, which run on `beside` when given (a pool beside
+ * the transaction: server/index-round.ts LeafTx.versions). `deleted` is told how many pending rows each
+ * statement deleted (SqlStore vacuums pending after enough).
  */
-export function integrationTx(q: Queryable, deleted: (rows: number) => void = () => {}): IntegrationTx {
+export function integrationTx(
+  q: Queryable,
+  deleted: (rows: number) => void = () => {},
+  beside?: Queryable,
+): IntegrationTx {
   return {
     index: indexSql(q),
+    versions: beside ? indexSql(beside) : undefined,
     state: () => lockState(q),
     takePending: (limit) => takePending(q, limit, deleted),
     readTiles: tileFetcher(q),
@@ -155,6 +162,7 @@ async function appendBatch(q: Queryable, b: AppendBatch, deleted: (rows: number)
       ],
     );
   }
+  if (b.state === undefined) return;
   await q.query('UPDATE log_state SET tree_size = $1, root_hash = $2, updated_at = now()', [
     b.state.treeSize.toString(),
     b.state.rootHash,

@@ -231,7 +231,10 @@ export class SqlStore
       // (or by Postgres when the connection dies), so a crashed integrator never blocks the next.
       const [l] = await q.query('SELECT pg_try_advisory_xact_lock($1) AS ok', [INTEGRATOR_LOCK.toString()]);
       if (!l?.ok) return { ran: false as const };
-      const value = await fn(integrationTx(q, (n) => (deleted += n)));
+      // The map's committed versions are read beside the transaction where there is another
+      // connection (server/index-round.ts LeafTx.versions).
+      const beside = this.db.kind === 'pg' ? this.db : undefined;
+      const value = await fn(integrationTx(q, (n) => (deleted += n), beside));
       beforeCommit?.();
       return { ran: true as const, value };
     });

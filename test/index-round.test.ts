@@ -13,7 +13,7 @@ import { parseIndexLeaf, verifyLookup } from '../log/index-map.js';
 import { appendLeaves } from '../log/tiles.js';
 import { openDb } from '../server/db.js';
 import { IndexReader } from '../server/index-reader.js';
-import { IndexRound } from '../server/index-round.js';
+import { IndexRound, PRUNE_EVERY_MS } from '../server/index-round.js';
 import { HISTORY_MS } from '../server/index-state.js';
 import { openStore, type SqlStore } from '../server/store.js';
 import { replayIndex } from './helpers/index-replay.js';
@@ -22,7 +22,14 @@ import { backendTest } from './helpers/stores.js';
 const SIGNER = 'AB'.repeat(20);
 
 /** One round: `n` attestation entries (23 ids in turn, so keys repeat across rounds), then the index step. */
-async function round(store: SqlStore, index: IndexRound, r: number, n: number, fail = false) {
+async function round(
+  store: SqlStore,
+  index: IndexRound,
+  r: number,
+  n: number,
+  fail = false,
+  now = new Date(),
+) {
   const out = await store.integrate(async (tx) => {
     const state = await tx.state();
     const rows = Array.from({ length: n }, (_, i) => {
@@ -37,7 +44,7 @@ async function round(store: SqlStore, index: IndexRound, r: number, n: number, f
     const appended = await appendLeaves(state.treeSize, leafHashes, tx.readTiles);
     const tree = { treeSize: appended.treeSize, rootHash: appended.rootHash };
     await tx.appendBatch({ start: state.treeSize, rows, tiles: appended.tiles, state: tree });
-    const next = await index.appendLeaf(tx, tree, new Date());
+    const next = await index.appendLeaf(tx, tree, now);
     if (fail) throw new Error('injected: roll back after the index step');
     return next;
   });
@@ -93,7 +100,8 @@ backendTest(
           [size.toString(), new Uint8Array(32), 'test', k < 2 ? old : new Date()],
         );
       }
-      const last = await round(store, index, 6, 4);
+      // Pruning runs at most every PRUNE_EVERY_MS of the round's clock: this round is past that.
+      const last = await round(store, index, 6, 4, false, new Date(Date.now() + PRUNE_EVERY_MS));
       const [st] = await db.query('SELECT map_pruned_to FROM log_state');
       t.is(
         BigInt(String(st!.map_pruned_to)),
