@@ -108,8 +108,21 @@ export class IndexRound {
   #prunedAt = 0;
   /** The committed tail: entries from..from+keys.length-1 are in the log and not in the stored map. */
   #tail: Tail | undefined;
-  /** What this round's commit makes of the tail and the top (committed / rolledBack). */
-  #pending: { tail: Tail | undefined; mapSize: bigint | undefined } | undefined;
+  /**
+   * The map's row as this process's last committed round left it, and the tree size after that round.
+   * A round that starts at that tree size uses it instead of reading the row: the map moves only in a
+   * round that appends an index leaf, which grows the tree, so a tree still of that size means no other
+   * process has integrated since (the integrator lock orders rounds; the tree never shrinks).
+   */
+  #known: { treeSize: bigint; state: MapState } | undefined;
+  /** What this round's commit makes of the tail, the top and the known map row (committed / rolledBack). */
+  #pending:
+    | {
+        tail: Tail | undefined;
+        mapSize: bigint | undefined;
+        known: { treeSize: bigint; state: MapState } | undefined;
+      }
+    | undefined;
 
   /**
    * append appends `rows` at `start` and, with `leaf`, the index leaf after them: it folds the entries
@@ -137,13 +150,15 @@ export class IndexRound {
       t && t.from + BigInt(t.keys.length) === start && t.keys.length + keyed.length <= TAIL_MAX
         ? { from: t.from, keys: [...t.keys, ...keyed] }
         : { from: start, keys: keyed };
-    this.#pending = { tail, mapSize: undefined };
     const appended = await appendLeaves(
       start,
       rows.map((r) => hashLeaf(r.entry)),
       tx.readTiles,
     );
     const next = { treeSize: appended.treeSize, rootHash: appended.rootHash };
+    const k = this.#known;
+    const known = k && k.treeSize === start ? { treeSize: next.treeSize, state: k.state } : undefined;
+    this.#pending = { tail, mapSize: undefined, known };
     await tx.appendBatch({ start, rows, tiles: appended.tiles, state: next });
     return next;
   }
@@ -167,7 +182,8 @@ export class IndexRound {
     leaf: { now: Date; served?: bigint | undefined },
   ): Promise<{ treeSize: bigint; rootHash: Uint8Array }> {
     const size = start + BigInt(rows.length);
-    const s = this.#state ?? (await tx.index.mapState());
+    const k = this.#known;
+    const s = this.#state ?? (k && k.treeSize === start ? k.state : await tx.index.mapState());
     this.#state = undefined;
     const top = await this.#cache.take(tx.index, s.mapSize);
     const unfolded = await this.#unfolded(tx, s.mapSize, start);
@@ -197,9 +213,10 @@ export class IndexRound {
       const due = leaf.now.getTime() - this.#prunedAt >= PRUNE_EVERY_MS;
       const prunedTo = due ? await this.#prune(tx, s, size, leaf.served) : s.prunedTo;
       if (due) this.#prunedAt = leaf.now.getTime();
-      sent.add(tx.index.setMapState({ mapSize: size, prunedTo, indexLeafAt: size }));
+      const state = { mapSize: size, prunedTo, indexLeafAt: size };
+      sent.add(tx.index.setMapState(state));
       await sent.all();
-      this.#pending = { tail: undefined, mapSize: size };
+      this.#pending = { tail: undefined, mapSize: size, known: { treeSize: next.treeSize, state } };
       return next;
     } catch (err) {
       await sent.settled();
@@ -253,6 +270,7 @@ export class IndexRound {
     if (p === undefined) return;
     if (p.mapSize !== undefined) this.#cache.moved(p.mapSize);
     this.#tail = p.tail;
+    this.#known = p.known;
     this.#pending = undefined;
   }
 
@@ -262,6 +280,7 @@ export class IndexRound {
     this.#state = undefined;
     this.#prunedAt = 0;
     this.#tail = undefined;
+    this.#known = undefined;
   }
 }
 

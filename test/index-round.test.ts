@@ -4,7 +4,9 @@
  * round that rolls back after its index step (the in-memory top already changed) leaves the next round
  * correct; lookups (server/index-reader.ts) at every kept map size verify against that size's leaf;
  * versions that no checkpoint of the history window needs are pruned, and a lookup at such a size is
- * INDEX_UNAVAILABLE, never a wrong proof.
+ * INDEX_UNAVAILABLE, never a wrong proof. Two integrators taking turns through IndexRound.append: each
+ * uses the map row it remembers only while nobody else has grown the tree, so what the other pruned stays
+ * pruned.
  */
 import test from 'ava';
 import { encodeEntry } from '../log/entry.js';
@@ -138,6 +140,96 @@ backendTest(
         BigInt(again.leaves[again.leaves.length - 1]! + 1),
         taken.treeSize,
         'the new leaf holds the replayed root',
+      );
+    } finally {
+      await store.close();
+    }
+  },
+);
+
+/** One round through IndexRound.append (what the sequencer does): `n` new entries, with the leaf or not. */
+async function appendRound(
+  store: SqlStore,
+  index: IndexRound,
+  r: number,
+  n: number,
+  leaf: boolean,
+  now = new Date(),
+) {
+  const out = await store.integrate(async (tx) => {
+    const state = await tx.state();
+    const rows = Array.from({ length: n }, (_, i) => {
+      const id = `two-${(r * 5 + i) % 17}`;
+      const entry = encodeEntry({
+        attestation: { data: { id, ok: i % 3 !== 0, r, i }, key: SIGNER, sig: 'AAAA' },
+        loggedAt: new Date(0).toISOString(),
+      });
+      return { entry, digest: hashLeaf(entry), identifier: id, signer: SIGNER, acceptedAt: new Date(0) };
+    });
+    return index.append(tx, state.treeSize, rows, leaf ? { now } : undefined);
+  });
+  if (!out.ran) throw new Error('lock held');
+  index.committed();
+  return out.value;
+}
+
+backendTest(
+  test,
+  'two integrators taking turns: each reads the map row again when the other has moved it',
+  async (t, b) => {
+    const db = await openDb(b);
+    const store = await openStore(db, { migrate: true });
+    try {
+      // A keeps the map row of its own last round; B's rounds grow the tree in between, so A must not
+      // use it (nor the tail of its own plain rounds) when its turn comes again.
+      const a = new IndexRound();
+      const other = new IndexRound();
+      const turns: [IndexRound, boolean][] = [
+        [a, true],
+        [other, false],
+        [a, true],
+        [a, false],
+        [a, true],
+        [other, true],
+        [other, false],
+        [a, false],
+        [a, true],
+        [other, true],
+      ];
+      let size = 0n;
+      const leafSizes: bigint[] = [];
+      for (const [r, [who, leaf]] of turns.entries()) {
+        size = (await appendRound(store, who, r, 3 + (r % 4), leaf)).treeSize;
+        if (!leaf) continue;
+        leafSizes.push(size);
+        const replayed = replayIndex((await store.readEntries(0n, size)).map((e) => e.entry));
+        t.is(
+          BigInt(replayed.leaves[replayed.leaves.length - 1]! + 1),
+          size,
+          `turn ${r}: the leaf ends the tree and holds the replayed root`,
+        );
+      }
+      // The other prunes (its clock past PRUNE_EVERY_MS, the first checkpoints old): A's next leaf
+      // round must keep what it pruned, not write back the map row A remembers from before.
+      const old = new Date(Date.now() - 3 * HISTORY_MS);
+      for (const [k, at] of leafSizes.entries()) {
+        await db.query(
+          'INSERT INTO checkpoints (tree_size, root_hash, note, signed_at) VALUES ($1, $2, $3, $4)',
+          [at.toString(), new Uint8Array(32), 'test', k < 3 ? old : new Date()],
+        );
+      }
+      await appendRound(store, other, 20, 4, true, new Date(Date.now() + PRUNE_EVERY_MS));
+      const pruned = async () =>
+        BigInt(String((await db.query('SELECT map_pruned_to FROM log_state'))[0]!.map_pruned_to));
+      const prunedTo = await pruned();
+      t.is(prunedTo, leafSizes[2]! - 1n, 'the other pruned up to the map of the checkpoint newest then');
+      size = (await appendRound(store, a, 21, 5, true)).treeSize;
+      t.is(await pruned(), prunedTo, 'A kept the pruned size it did not see');
+      const [st] = await db.query('SELECT map_size, index_leaf_at FROM log_state');
+      t.deepEqual(
+        [BigInt(String(st!.map_size)), BigInt(String(st!.index_leaf_at))],
+        [size - 1n, size - 1n],
+        'the map covers the entries before the last leaf',
       );
     } finally {
       await store.close();
