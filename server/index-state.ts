@@ -17,13 +17,15 @@
  */
 import {
   addToBucket,
+  BUCKET_BITS,
+  BUCKETS,
   type BucketAddition,
   bucketHash,
   bucketOf,
   MapTop,
   RECORD_BYTES,
 } from '../log/index-buckets.js';
-import { identifierMapKey, signerMapKey } from '../log/index-map.js';
+import { chainStep, identifierMapKey, signerMapKey } from '../log/index-map.js';
 
 /** MapState is the map's row of log_state. */
 export interface MapState {
@@ -197,34 +199,177 @@ export async function foldEntries(
   return { root: top.root(), writes };
 }
 
-/** BUILD_BATCH: entries read per statement when building the map of a whole log (about 20 MB); each bucket
- *  is re-encoded once per batch it gains keys in, so fewer, larger batches cost less. */
-const BUILD_BATCH = 200_000n;
+/** BUILD_BATCH: entries read per statement when building the map of a whole log (about 5 MB of rows). */
+const BUILD_BATCH = 50_000n;
 /** WRITE_BATCH: bucket rows written per statement. */
 const WRITE_BATCH = 5000;
+/** KEY_BYTES: the bytes of a key at the start of its record (the rest: count u64 BE, chain). */
+const KEY_BYTES = 32;
+/** BLOCK_BITS: a KeyTable keeps 2^16 records per block (4.5 MiB), so it grows without copying them. */
+const BLOCK_BITS = 16;
+const BLOCK = 1 << BLOCK_BITS;
+
+/**
+ * KeyTable holds one record (key || count || chain, as stored) per distinct key while buildIndex reads
+ * the log: records in fixed blocks, found by an open-addressing hash table of record numbers (the
+ * keys are SHA-256 outputs, so four of their bytes are a hash). About 72 + 8 (count) + 8 to 16 (table)
+ * bytes per key, in typed arrays only (no object per key for the garbage collector to walk).
+ */
+class KeyTable {
+  readonly #blocks: Uint8Array[] = [];
+  readonly #counts: Float64Array[] = [];
+  #slots = new Int32Array(1 << 16);
+  size = 0;
+
+  /** bytes returns the block holding record n (at offset(n)). */
+  bytes(n: number): Uint8Array {
+    return this.#blocks[n >>> BLOCK_BITS]!;
+  }
+  /** offset returns where record n starts in its block. */
+  offset(n: number): number {
+    return (n & (BLOCK - 1)) * RECORD_BYTES;
+  }
+  /** count returns how many indexes record n's chain has been stepped with. */
+  count(n: number): number {
+    return this.#counts[n >>> BLOCK_BITS]![n & (BLOCK - 1)]!;
+  }
+
+  /** find returns the number of key's record, adding it (count 0, chain h0) when the key is new. */
+  find(key: Uint8Array): number {
+    const mask = this.#slots.length - 1;
+    for (let s = slotHash(key, 0) & mask; ; s = (s + 1) & mask) {
+      const n = this.#slots[s]! - 1;
+      if (n < 0) break;
+      const b = this.bytes(n);
+      const o = this.offset(n);
+      let i = 0;
+      while (i < KEY_BYTES && b[o + i] === key[i]) i++;
+      if (i === KEY_BYTES) return n;
+    }
+    const n = this.size++;
+    if ((n & (BLOCK - 1)) === 0) {
+      this.#blocks.push(new Uint8Array(BLOCK * RECORD_BYTES));
+      this.#counts.push(new Float64Array(BLOCK));
+    }
+    this.bytes(n).set(key, this.offset(n));
+    if (2 * this.size > this.#slots.length) this.#grow();
+    else this.#place(this.#slots, n);
+    return n;
+  }
+
+  /** step extends record n's chain by `index` (SPEC.md "Map value") and counts it. */
+  step(n: number, index: bigint): void {
+    const b = this.bytes(n);
+    const o = this.offset(n) + KEY_BYTES + 8;
+    b.set(chainStep(b.subarray(o, o + KEY_BYTES), index), o);
+    this.#counts[n >>> BLOCK_BITS]![n & (BLOCK - 1)]! += 1;
+  }
+
+  #place(slots: Int32Array, n: number): void {
+    const mask = slots.length - 1;
+    let s = slotHash(this.bytes(n), this.offset(n)) & mask;
+    while (slots[s] !== 0) s = (s + 1) & mask;
+    slots[s] = n + 1;
+  }
+
+  /** #grow doubles the table (load at most 1/2) and places every record again. */
+  #grow(): void {
+    const slots = new Int32Array(this.#slots.length * 2);
+    for (let n = 0; n < this.size; n++) this.#place(slots, n);
+    this.#slots = slots;
+  }
+}
+
+/** slotHash: bytes 4..7 of the key at `o` (past the bucket's 18 bits; uniform, keys being SHA-256 outputs). */
+function slotHash(b: Uint8Array, o: number): number {
+  return ((b[o + 4]! << 24) | (b[o + 5]! << 16) | (b[o + 6]! << 8) | b[o + 7]!) >>> 0;
+}
 
 /**
  * buildIndex makes the map of entries 0..treeSize-1 from scratch and stores it as the version
- * treeSize (sql/003_index.sql's migration step, and bulk loads in bench/): memory is the records of
- * every key, about 100 bytes per key. The log has no index leaf afterwards: the integrator appends one
- * at the next checkpoint (map_size = tree_size, index_leaf_at unset).
+ * treeSize (sql/003_index.sql's migration step, and bulk loads in bench/). It reads the entries once, in
+ * log order, and steps each key's chain as it goes (a KeyTable: one record per key, about 100 bytes per
+ * key, so 1 GB at 10^7 keys, and nothing else that grows with the log); then it sorts the records by
+ * bucket (a counting sort, then each bucket's few keys), hashes each bucket once and writes it. The time
+ * is linear in the log: two SHA-256 per entry for its keys' chains (the signer's key computed once per
+ * signer), and about two per key for the bucket hashes. Every write goes through `store`, in the
+ * caller's transaction, so a crash leaves nothing behind. The log has no index leaf afterwards: the
+ * integrator appends one at the next checkpoint (map_size = tree_size, index_leaf_at unset).
  */
 export async function buildIndex(store: IndexStore, treeSize: bigint): Promise<void> {
-  const buckets = new Map<number, Uint8Array>();
-  for (let start = 0n; start < treeSize; start += BUILD_BATCH) {
-    const end = start + BUILD_BATCH < treeSize ? start + BUILD_BATCH : treeSize;
-    const byBucket = groupByBucket(await store.attestationsIn(start, end));
-    for (const [b, adds] of byBucket)
-      buckets.set(b, addToBucket(buckets.get(b) ?? new Uint8Array(0), [...adds.values()]));
+  const table = new KeyTable();
+  const signers = new Map<string, number>(); // fingerprint -> record number (the few signers of a log)
+  const batch = (start: bigint) => {
+    const p = store.attestationsIn(start, start + BUILD_BATCH < treeSize ? start + BUILD_BATCH : treeSize);
+    p.catch(() => undefined); // awaited below; a fold that throws first leaves it unawaited
+    return p;
+  };
+  let next = treeSize > 0n ? batch(0n) : undefined;
+  for (let start = 0n; next !== undefined; start += BUILD_BATCH) {
+    const rows = await next;
+    // The next batch's statement runs in Postgres while this one is folded.
+    next = start + BUILD_BATCH < treeSize ? batch(start + BUILD_BATCH) : undefined;
+    for (const r of rows) {
+      table.step(table.find(identifierMapKey(r.identifier)), r.index);
+      let s = signers.get(r.signer);
+      if (s === undefined) {
+        s = table.find(signerMapKey(r.signer));
+        if (signers.size < 100_000) signers.set(r.signer, s);
+      }
+      table.step(s, r.index);
+    }
   }
+  // Records by bucket: a counting sort of the record numbers, then each bucket's own by key.
+  const n = table.size;
+  const starts = new Int32Array(BUCKETS + 1);
+  for (let r = 0; r < n; r++) starts[bucketOfRecord(table, r) + 1]!++;
+  for (let b = 0; b < BUCKETS; b++) starts[b + 1]! += starts[b]!;
+  const order = new Int32Array(n);
+  const fill = starts.slice(0, BUCKETS);
+  for (let r = 0; r < n; r++) order[fill[bucketOfRecord(table, r)]!++] = r;
+  const byKey = (x: number, y: number) => {
+    const a = table.bytes(x);
+    const ao = table.offset(x);
+    const b = table.bytes(y);
+    const bo = table.offset(y);
+    for (let i = 0; i < KEY_BYTES; i++) if (a[ao + i] !== b[bo + i]) return a[ao + i]! - b[bo + i]!;
+    return 0;
+  };
+  // One statement of WRITE_BATCH rows in flight: Postgres stores a batch while the next is hashed.
+  let writing: Promise<void> = Promise.resolve();
+  const write = async (rows: BucketWrite[]) => {
+    await writing;
+    writing = store.writeBuckets(treeSize, rows);
+    writing.catch(() => undefined); // awaited by the next write or at the end
+  };
   let writes: BucketWrite[] = [];
-  for (const [prefix, records] of buckets) {
-    writes.push({ prefix, count: records.length / RECORD_BYTES, hash: bucketHash(records), records });
+  for (let prefix = 0; prefix < BUCKETS; prefix++) {
+    const members = order.subarray(starts[prefix]!, starts[prefix + 1]!).sort(byKey);
+    if (members.length === 0) continue;
+    const records = new Uint8Array(members.length * RECORD_BYTES);
+    const view = new DataView(records.buffer);
+    for (let i = 0; i < members.length; i++) {
+      const r = members[i]!;
+      const o = table.offset(r);
+      records.set(table.bytes(r).subarray(o, o + RECORD_BYTES), i * RECORD_BYTES);
+      const count = table.count(r);
+      view.setUint32(i * RECORD_BYTES + KEY_BYTES, Math.floor(count / 2 ** 32), false);
+      view.setUint32(i * RECORD_BYTES + KEY_BYTES + 4, count >>> 0, false);
+    }
+    writes.push({ prefix, count: members.length, hash: bucketHash(records), records });
     if (writes.length >= WRITE_BATCH) {
-      await store.writeBuckets(treeSize, writes);
+      await write(writes);
       writes = [];
     }
   }
-  await store.writeBuckets(treeSize, writes);
+  await write(writes);
+  await writing;
   await store.setMapState({ mapSize: treeSize, prunedTo: treeSize, indexLeafAt: undefined });
+}
+
+/** bucketOfRecord returns the bucket of record r's key. */
+function bucketOfRecord(table: KeyTable, r: number): number {
+  const b = table.bytes(r);
+  const o = table.offset(r);
+  return ((b[o]! << 16) | (b[o + 1]! << 8) | b[o + 2]!) >>> (24 - BUCKET_BITS);
 }
