@@ -155,7 +155,11 @@ export async function checkQuorum(
   const witnesses = policy.witnesses.map((w): WitnessCheck => {
     const lines = verified.filter((s) => s.name === w.verifier.name && s.keyId === w.verifier.keyId);
     if (lines.length === 0) return { witness: w.name, vkey: w.vkey, status: 'missing' };
-    const t = lines.map((s) => cosignatureTimestamp(s.signature)).reduce((a, b) => (a > b ? a : b));
+    let t = 0n; // the newest of its lines (bigints: no Math.max)
+    for (const s of lines) {
+      const x = cosignatureTimestamp(s.signature);
+      if (x > t) t = x;
+    }
     const seconds = Number(t);
     const ageSeconds = Math.round(now.getTime() / 1000 - seconds);
     const time = seconds * 1000 <= 8.64e15 ? new Date(seconds * 1000).toISOString() : `${t}`;
