@@ -125,7 +125,22 @@ export async function run(): Promise<void> {
     if (!db) throw new Error('the query benchmark needs Postgres (127.0.0.1:5432)');
     const dataDir = await tempDir('bench-q');
     try {
-      const loaded = await bulkLoad({ url: db.url, dataDir, origin: 'bench.test/query', size, signers });
+      const t0 = performance.now();
+      // At huge scale a line per 10^6 entries loaded, to follow the half hour of loading.
+      const progress = (done: number) => {
+        if (done % 1_000_000 === 0)
+          console.log(
+            `  ${done} entries loaded in ${fmt((performance.now() - t0) / 1000, 0)} s (load ${loadNow()})`,
+          );
+      };
+      const loaded = await bulkLoad({
+        url: db.url,
+        dataDir,
+        origin: 'bench.test/query',
+        size,
+        signers,
+        ...(s.name === 'huge' ? { onProgress: progress } : {}),
+      });
       console.log(
         `\nlog of ${size} entries: bulk-loaded in ${fmt(loaded.seconds)} s (${fmt(size / loaded.seconds, 0)} entries/s), ` +
           `of which the map build (server/index-state.ts buildIndex) ${fmt(loaded.indexSeconds)} s; mean entry ${fmt(loaded.meanEntryBytes, 0)} bytes (load ${loadNow()})`,
