@@ -150,8 +150,15 @@ type Additions = Map<number, Map<string, BucketAddition & { indexes: bigint[] }>
  *  the signer's), each with its log indexes in order, grouped by bucket. */
 function groupByBucket(rows: readonly KeyedEntry[]): Additions {
   const byBucket: Additions = new Map();
+  // A round's entries come from a few signers: each signer's key is hashed once per round.
+  const signerKeys = new Map<string, Uint8Array>();
   for (const r of rows) {
-    for (const key of [identifierMapKey(r.identifier), signerMapKey(r.signer)]) {
+    let signerKey = signerKeys.get(r.signer);
+    if (signerKey === undefined) {
+      signerKey = signerMapKey(r.signer);
+      signerKeys.set(r.signer, signerKey);
+    }
+    for (const key of [identifierMapKey(r.identifier), signerKey]) {
       const b = bucketOf(key);
       let adds = byBucket.get(b);
       if (adds === undefined) {
