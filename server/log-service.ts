@@ -206,7 +206,7 @@ export class LogService {
         await svc.sequencer.round();
         svc.sequencer.start();
       }
-      await svc.witnessing?.start();
+      if (!opts.cosignLater) await svc.startCosigning();
       return svc;
     } catch (e) {
       await replica?.close();
@@ -376,6 +376,11 @@ export class LogService {
    */
   rateLimitStore(prefix = 'rl:'): ExpressRateLimitStore {
     return new DbRateLimitStore(this.store, prefix);
+  }
+
+  /** startCosigning starts the cosigning loop when witnessed (open does it, unless told cosignLater). */
+  async startCosigning(): Promise<void> {
+    await this.witnessing?.start();
   }
 
   /**

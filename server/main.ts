@@ -101,6 +101,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     verifyBudgetMs: config.verifyBudgetMs,
     witnessPolicy: config.witnessPolicy,
     witnessFailOpen: config.witnessFailOpen,
+    cosignLater: true,
     logger,
   });
   // The witness role (WITNESS_LOGS) keeps its state in the service's database.
@@ -124,7 +125,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const url = `http://${host}:${addr.port}`;
   announce(url, service.info(), config, logger, { quiet: opts.quiet, witness: witness?.info().vkey });
 
-  // Peers are followed once this server answers, so two servers that follow each other both start.
+  // Witnesses are asked, and peers followed, once this server answers: a server may be its own witness,
+  // and two servers that follow each other both start.
+  await service.startCosigning();
   followConfiguredPeers(service, config, logger);
 
   let closing: Promise<void> | undefined;

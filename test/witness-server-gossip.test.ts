@@ -13,7 +13,8 @@ import test from 'ava';
 import { parseCheckpoint } from '../log/checkpoint.js';
 import { cosignatureVerifier } from '../log/cosignature.js';
 import { ed25519Verifier, openNote } from '../log/note.js';
-import type { ServerHandle } from '../server/main.js';
+import { createLogger } from '../server/logger.js';
+import { type ServerHandle, startServer } from '../server/main.js';
 import { attest, getJson, makeSigner, postJson, startTestServer, testConfig } from './helpers/http.js';
 import { pgliteBackend, type StoreBackend } from './helpers/stores.js';
 import { readRow } from './witness-server-harness.js';
@@ -107,5 +108,43 @@ test('gossip: two Sig Servers witness each other with no other software [pglite]
   } finally {
     await Promise.all(peers.map((p) => p.server.close()));
     await Promise.all(peers.map((p) => p.backend.cleanup()));
+  }
+});
+
+test('a server that is its own witness asks it only once it listens: no failed request at start [pglite]', async (t) => {
+  // README "Then witnessed": the log's own witness role cosigns its log. The cosigning loop starts after
+  // listen (server/main.ts), so its first request finds the port open.
+  const backend = await pgliteBackend('gossip-self');
+  const dir = backend.dataDir;
+  let server: ServerHandle | undefined;
+  try {
+    await writeFile(join(dir, 'logs'), '# no log yet\n');
+    await writeFile(join(dir, 'policy'), 'quorum none\n');
+    const first = await start({ name: 'a', backend, port: 0 }, 0);
+    const port = Number(new URL(first.url).port);
+    const info = (await getJson(`${first.url}/v1/server`)).body;
+    await first.close();
+    await writeFile(join(dir, 'logs'), `log ${info.vkey} http://127.0.0.1:${port}\n`);
+    await writeFile(
+      join(dir, 'policy'),
+      `witness self ${info.witness.vkey} http://127.0.0.1:${port}/witness\nquorum self\n`,
+    );
+    const lines: string[] = [];
+    const config = testConfig(backend, {
+      port,
+      origin: 'a.example/log',
+      'witness-name': 'a.example/witness',
+      'witness-logs': join(dir, 'logs'),
+      'witness-policy': join(dir, 'policy'),
+    });
+    server = await startServer(config, { logger: createLogger('info', (l) => lines.push(l)), quiet: true });
+    const note = await servedCheckpoint(server.url);
+    const opened = await openNote(note, [ed25519Verifier(info.vkey), cosignatureVerifier(info.witness.vkey)]);
+    t.is(opened.verified.length, 2, 'signed and cosigned by itself');
+    const failed = lines.filter((l) => /witness failed/.test(l));
+    t.deepEqual(failed, [], 'no witness request failed on the way up');
+  } finally {
+    await server?.close();
+    await backend.cleanup();
   }
 });

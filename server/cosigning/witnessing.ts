@@ -134,4 +134,10 @@ export interface WitnessingOptions {
   witnessPolicy?: string | undefined;
   /** witnessFailOpen: serve checkpoints that miss the quorum once every witness was tried (default false). */
   witnessFailOpen?: boolean | undefined;
+  /**
+   * cosignLater: open() does not start the cosigning loop; the caller calls LogService.startCosigning
+   * once it answers HTTP (server/main.ts: a server that is its own witness would ask a port that does
+   * not listen yet).
+   */
+  cosignLater?: boolean | undefined;
 }
