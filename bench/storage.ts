@@ -18,14 +18,27 @@
  * Storage is pg_total_relation_size summed over the tables of schema public (heap, indexes, TOAST,
  * free-space and visibility maps), as bench/query.ts and bench/publish.ts compute it.
  */
+
+import { createHash } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import pg from 'pg';
-import { makeSigner, presign, spawnServer } from '../test/helpers/child-server.js';
+import { encodeEntry } from '../log/entry.js';
+import { signAttestation } from '../log/signet.js';
+import { ENTRIES_LEVEL, encodeEntryBundle, tilePath } from '../log/tiles.js';
+import { openDb } from '../server/db.js';
+import { packEntry, unpackEntry } from '../server/entry-codec.js';
+import { openStore } from '../server/store.js';
+import { makeSigner, presign, type Signer, spawnServer } from '../test/helpers/child-server.js';
 import { freshPostgres } from '../test/helpers/postgres.js';
 import { tempDir } from '../test/helpers/stores.js';
 import { bulkLoad } from './bulk-load.js';
 import { entryBytes } from './entry-bytes.js';
-import { fmt, load, loadNow, machine } from './harness.js';
+import { fmt, load, loadNow, machine, percentile } from './harness.js';
+
+/** ORIGIN: the bulk-loaded logs' origin (a server process on their keys must be started with it). */
+const ORIGIN = 'bench.test/storage';
+/** HTTP_SECONDS: the length of each entry-bundle load of codecCost. */
+const HTTP_SECONDS = 6;
 
 /** SERVED_ENTRIES is the size of the served log (the issue's 16,000-entry log). */
 const SERVED_ENTRIES = 16_000;
@@ -107,21 +120,138 @@ function report(what: string, b: Breakdown, target: number, extra = ''): string 
   return line;
 }
 
+/**
+ * codecCost measures server/entry-codec.ts on 256 real entries (fresh signatures, ids sha256:<hex>):
+ * packEntry and unpackEntry per entry, then an entry bundle read as the server makes one (SqlStore
+ * readEntries of 256 rows and encodeEntryBundle, in process: HTTP adds the same to both) on the
+ * bulk-loaded log at `url`, alternately with its rows packed and rewritten raw (as before schema 9).
+ */
+async function codecCost(url: string, dataDir: string, signers: Signer[]): Promise<string[]> {
+  const entries: Uint8Array[] = [];
+  for (let i = 0; i < 256; i++) {
+    const id = `sha256:${createHash('sha256').update(`codec ${i}`).digest('hex')}`;
+    const attestation = await signAttestation(
+      { id, ok: i % 10 !== 0 },
+      signers[i % signers.length]!.privateKey,
+    );
+    entries.push(encodeEntry({ attestation, loggedAt: new Date().toISOString() }));
+  }
+  const packed = entries.map(packEntry);
+  const mean = (xs: Uint8Array[]) => xs.reduce((n, x) => n + x.length, 0) / xs.length;
+  const perEntryUs = (f: () => void, rounds: number) => {
+    f();
+    const t0 = performance.now();
+    for (let i = 0; i < rounds; i++) f();
+    return ((performance.now() - t0) * 1000) / (rounds * entries.length);
+  };
+  const packUs = perEntryUs(() => entries.forEach(packEntry), 40);
+  const unpackUs = perEntryUs(() => packed.forEach(unpackEntry), 40);
+  const out = [
+    `entry codec on ${entries.length} real entries: ${fmt(mean(entries), 0)} bytes -> ${fmt(mean(packed), 0)} stored ` +
+      `(${fmt((100 * mean(packed)) / mean(entries), 0)} %); packEntry ${fmt(packUs, 1)} us, unpackEntry ${fmt(unpackUs, 1)} us per entry`,
+  ];
+  const db = await openDb({ databaseUrl: url, dataDir });
+  const store = await openStore(db, { migrate: false });
+  const server = await spawnServer({
+    built: true,
+    env: { DATABASE_URL: url, DATA_DIR: dataDir, ORIGIN: ORIGIN, LOG_LEVEL: 'error' },
+  });
+  try {
+    const [r] = await db.query('SELECT tree_size FROM log_state');
+    const bundles = Math.floor(Number(r!.tree_size) / 256);
+    const rewrite = async (f: (b: Uint8Array) => Uint8Array) => {
+      for (let from = 0; ; from += 5000) {
+        const rows = await db.query('SELECT idx, entry FROM entries WHERE idx >= $1 AND idx < $2', [
+          from,
+          from + 5000,
+        ]);
+        if (rows.length === 0) break;
+        await db.query(
+          'UPDATE entries e SET entry = u.v FROM unnest($1::bigint[], $2::bytea[]) AS u(i, v) WHERE e.idx = u.i',
+          [rows.map((x) => String(x.idx)), rows.map((x) => f(unpackEntry(x.entry as Uint8Array)))],
+        );
+      }
+      await db.exec('VACUUM FULL entries');
+      await db.exec('ANALYZE entries');
+    };
+    const reads = async () => {
+      const ms: number[] = [];
+      for (let i = 0; i < 300; i++) {
+        const start = BigInt((i * 7919) % bundles) * 256n;
+        const t0 = performance.now();
+        encodeEntryBundle((await store.readEntries(start, start + 256n)).map((e) => e.entry));
+        ms.push(performance.now() - t0);
+      }
+      return ms;
+    };
+    // Over HTTP: 8 clients on full entry bundles of the server process, for HTTP_SECONDS.
+    const http = async () => {
+      const r = await load({
+        concurrency: 8,
+        seconds: HTTP_SECONDS,
+        one: async (i) => {
+          const path = tilePath({ level: ENTRIES_LEVEL, index: BigInt((i * 7919) % bundles), width: 256 });
+          const res = await fetch(new URL(`/log/${path}`, server.url));
+          if (res.status !== 200) throw new Error(`${path}: ${res.status}`);
+          await res.arrayBuffer();
+        },
+      });
+      return r;
+    };
+    const times = { packed: [] as number[], raw: [] as number[] };
+    const rates = {
+      packed: [] as number[],
+      raw: [] as number[],
+      packedMs: [] as number[],
+      rawMs: [] as number[],
+    };
+    for (let round = 0; round < 2; round++) {
+      await reads(); // warm the cache
+      times.packed.push(...(await reads()));
+      const hp = await http();
+      rates.packed.push(hp.perSecond);
+      rates.packedMs.push(percentile(hp.latenciesMs, 50));
+      await rewrite((b) => b);
+      await reads();
+      times.raw.push(...(await reads()));
+      const hr = await http();
+      rates.raw.push(hr.perSecond);
+      rates.rawMs.push(percentile(hr.latenciesMs, 50));
+      await rewrite(packEntry);
+    }
+    const p = (ms: number[], q: number) => fmt(percentile(ms, q), 2);
+    const each = (xs: number[], d = 0) => xs.map((x) => fmt(x, d)).join(' and ');
+    out.push(
+      `entry bundle read (256 entries, readEntries + encodeEntryBundle, ${times.packed.length} reads each, ${bundles} bundles): ` +
+        `packed p50 ${p(times.packed, 50)} ms, p99 ${p(times.packed, 99)} ms; raw (before schema 9) p50 ${p(times.raw, 50)} ms, p99 ${p(times.raw, 99)} ms (load ${loadNow()})`,
+      `GET /log/tile/entries/N (full, 8 clients, ${HTTP_SECONDS} s, two rounds each): packed ${each(rates.packed)} req/s ` +
+        `(p50 ${each(rates.packedMs, 2)} ms); raw ${each(rates.raw)} req/s (p50 ${each(rates.rawMs, 2)} ms) (load ${loadNow()})`,
+    );
+  } finally {
+    await server.kill('SIGTERM');
+    await store.close();
+  }
+  for (const l of out) console.log(l);
+  return out;
+}
+
 /** bulk measures a bulk-loaded log of `size` entries. */
-async function bulk(size: number, signers: Awaited<ReturnType<typeof makeSigner>>[]): Promise<string> {
+async function bulk(size: number, signers: Signer[], codec = false): Promise<string[]> {
   const db = await freshPostgres(`bench_storage_${size}`);
   if (!db) throw new Error('the storage benchmark needs Postgres (127.0.0.1:5432)');
   const dataDir = await tempDir('bench-storage');
   try {
-    const r = await bulkLoad({ url: db.url, dataDir, origin: 'bench.test/storage', size, signers });
+    const r = await bulkLoad({ url: db.url, dataDir, origin: ORIGIN, size, signers });
     console.log(`log of ${size} entries: bulk-loaded in ${fmt(r.seconds)} s (load ${loadNow()})`);
     const c = new pg.Client({ connectionString: db.url });
     await c.connect();
+    let line: string;
     try {
-      return report(`at ${size}`, await breakdown(c), 1.8);
+      line = report(`at ${size}`, await breakdown(c), 1.8);
     } finally {
       await c.end();
     }
+    return codec ? [line, ...(await codecCost(db.url, dataDir, signers))] : [line];
   } finally {
     await rm(dataDir, { recursive: true, force: true });
     await db.drop();
@@ -141,7 +271,7 @@ async function pendingStats(c: pg.Client): Promise<string> {
 }
 
 /** served publishes SERVED_ENTRIES real attestations to a server process and measures its database. */
-async function served(signers: Awaited<ReturnType<typeof makeSigner>>[]): Promise<string> {
+async function served(signers: Signer[]): Promise<string> {
   const t0 = performance.now();
   const atts = await presign(signers, SERVED_ENTRIES, `sha256:bench-storage-${Date.now()}`);
   console.log(
@@ -220,7 +350,9 @@ export async function run(): Promise<void> {
   console.log(`sizes ${sizes().join(', ')} (BENCH_SCALE=small|full); ${await machine()}`);
   const signers = await Promise.all([makeSigner('Store A'), makeSigner('Store B'), makeSigner('Store C')]);
   const summary: string[] = [];
-  for (const size of sizes()) summary.push(await bulk(size, signers));
+  // The codec's cost is measured once, on the first log (BENCH_STORAGE_CODEC=0: not at all).
+  for (const [i, size] of sizes().entries())
+    summary.push(...(await bulk(size, signers, i === 0 && process.env.BENCH_STORAGE_CODEC !== '0')));
   // BENCH_STORAGE_SERVED=0: the bulk-loaded logs only.
   if (process.env.BENCH_STORAGE_SERVED !== '0') summary.push(await served(signers));
   console.log('\nsummary:');
