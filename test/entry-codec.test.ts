@@ -1,11 +1,13 @@
 /**
- * server/entry-codec.ts, the stored form of entries.entry (sql/009): packEntry / unpackEntry round trip
+ * server/entry-codec.ts, the stored form of entries.entry (sql/009): the format pinned (the dictionary's
+ * hash and a stored value made by this version), packEntry / unpackEntry round trip
  * on real entries (signed by openpgp.js) and index leaves, raw rows (from before schema 9) pass
  * through, values that are not a stored form give StoredEntryError, inflation is bounded by
  * MAX_ENTRY_BYTES; and on PGlite and Postgres: the integrator stores packed rows, every read gives the
  * entry bytes back, a raw row written as an older schema wrote it still reads, fsck names a packed row
  * that does not inflate.
  */
+import { createHash } from 'node:crypto';
 import { deflateRawSync } from 'node:zlib';
 import test from 'ava';
 import fc from 'fast-check';
@@ -61,6 +63,29 @@ test('real entries and index leaves round trip, packed smaller than the entry', 
     t.deepEqual(unpackEntry(p), leaf);
     t.true(p.length <= leaf.length);
   }
+});
+
+// The storage format, pinned: rows packed today must read the same for as long as they exist, whatever
+// zlib's deflate makes later. A change to the dictionary is a new format byte, never an edit.
+const DICTIONARY_V1_SHA256 = 'a6b812f363ca5cfda4b34465528166d59803b260daac5e50a2ae5a2e7f1d88d2';
+const VECTOR_ENTRY =
+  '{"attestation":{"data":{"id":"sha256:d4a32e6c9b612308fde099431ca82a2c2c431521cbd0e758c18ce3ae419f968c","ok":true},' +
+  '"key":"2EA88DDB82B68B92B3C6A2E69529A8550F390F87","sig":"wrsEABYKAG0FgmsRmu0JEJUpqFUPOQ+HRRQAAAAAABwAIHNhbHRAbm90YXR' +
+  'pb25zLm9wZW5wZ3Bqcy5vcmd2m70c0yaBSsEU8TvCk+Xuuvzmm2HbJZs9KUDgapE6shYhBC6ojduCtouSs8ai5pUpqFUPOQ+HAACVcwD/cMME13P8hns7' +
+  '/lVQzmroYZv7Z6E5yckP7GNXSTU0dNwA/2pUszibhYC9rKAOVtdTuZY24zM0mFYX+qHZ/m69FPoJ"},"loggedAt":"2026-12-03T16:38:06.616Z"}';
+const VECTOR_STORED =
+  'f59592cd6e82401446dfa55b6399b903973beef8adc1a85881083b18b0584b41118d247df72ebb689bb4fb2f393927df9f46a59e0ba850c9' +
+  '02390846fbb26252ea82ab9c2007054a17dc00ae8a9255a6418a93aa445ee95cee2592fa49133c8bc8756d021bc996600b072df0501a202d' +
+  '320ce60bc97c327fc9d13f37030bbc20ee4e7e1cae3793f9ff0395d0984cb17b6e6f7b2fa6e8ea1c27bb61b88e4d03f322c87ab988dd97bc' +
+  'f3b0afd3da76b07d2d07e7d20edb9ef283d17db12dcb49d4cdd5d472e9711152fdde9bda5bb2199b739b66573343cfb8ab63683ead76db28' +
+  '66e5ea6669d0c5fd7828ead491e785b54e2e65346429e8e392357eba9b9ce699d6a0f4c336f8761cc02987291311c799a019c347e4983d7c' +
+  '7c02';
+
+test('format 0xF5 is pinned: the dictionary bytes, and a value stored by this version', (t) => {
+  t.is(createHash('sha256').update(ENTRY_DICTIONARY_V1).digest('hex'), DICTIONARY_V1_SHA256);
+  t.is(ENTRY_DICTIONARY_V1.length, 225);
+  t.is(Buffer.from(unpackEntry(Buffer.from(VECTOR_STORED, 'hex'))).toString('utf8'), VECTOR_ENTRY);
+  t.deepEqual(unpackEntry(packEntry(utf8(VECTOR_ENTRY))), utf8(VECTOR_ENTRY));
 });
 
 test('raw values pass through: rows from before schema 9 and entries that do not compress', (t) => {
