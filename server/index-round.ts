@@ -7,14 +7,13 @@
 import { hashLeaf } from '../log/hash.js';
 import { encodeIndexLeaf } from '../log/index-map.js';
 import { appendLeaves, edgeTiles, type TileCoord } from '../log/tiles.js';
+import { InThreadFolder, type MapFolder, WorkerFolder } from './index-folder.js';
 import {
-  foldEntries,
   HISTORY_MS,
   type IndexStore,
   type KeyedEntry,
   type MapReadStore,
   type MapState,
-  TopCache,
 } from './index-state.js';
 
 /** PRUNE_EVERY_MS: how often an integrator prunes old map versions (each prune takes all that is due). */
@@ -29,7 +28,9 @@ export interface LeafTx {
    * versions on a connection beside the round's, so the touched buckets are read while the round's
    * own connection writes. Versions up to the map size read under the lock are committed and never
    * change (only the integrator prunes, and never a bucket's newest version), so the other connection
-   * sees exactly what the transaction would. PGlite has one connection: undefined, the round reads them.
+   * sees exactly what the transaction would. Only the touched buckets' records go through it: bucket
+   * heads are read in the transaction, which may have written them itself (a bulk load builds the map
+   * and appends its leaf in one transaction, folding no entries). PGlite has one connection: undefined.
    */
   versions?: MapReadStore | undefined;
   /** readTiles is a TileFetcher inside this transaction. */
@@ -78,18 +79,29 @@ const TAIL_MAX = 100_000;
  * IndexRound makes a round's one append: the batch's attestation entries and, when a checkpoint is due
  * and the tree does not end with one, the index leaf after them, in one appendLeaves and one appendBatch
  * (one tile read, one write of each kind). It keeps between rounds, in memory:
- * - the top of the map (TopCache), so a round reads only the buckets its entries touch;
+ * - the top of the map (in a MapFolder, server/index-folder.ts: a worker thread by default), so a round
+ *   reads only the buckets its entries touch and hashes them off the main thread;
  * - the keys of the entries appended since the newest index leaf (the tail), so folding them needs no
  *   read back. Both are trusted only when the stored map's size says they match, and only after the
  *   round that made them committed; a process that takes over, or whose round rolled back, reads them
  *   again (the top from the bucket heads, the tail from entries).
  */
 export class IndexRound {
-  readonly #cache = new TopCache();
+  readonly #folder: MapFolder;
   readonly #faults: IndexFaults;
 
-  constructor(faults: IndexFaults = {}) {
+  /**
+   * faults: test hooks. inThread: hash the map on the calling thread (server/index-folder.ts) instead of
+   * in a worker thread of its own; call close() when done either way.
+   */
+  constructor(faults: IndexFaults = {}, opts: { inThread?: boolean } = {}) {
     this.#faults = faults;
+    this.#folder = opts.inThread ? new InThreadFolder() : new WorkerFolder();
+  }
+
+  /** close stops the map's worker thread (a later round starts another). */
+  close(): Promise<void> {
+    return this.#folder.close();
   }
 
   /**
@@ -185,12 +197,11 @@ export class IndexRound {
     const k = this.#known;
     const s = this.#state ?? (k && k.treeSize === start ? k.state : await tx.index.mapState());
     this.#state = undefined;
-    const top = await this.#cache.take(tx.index, s.mapSize);
     const unfolded = await this.#unfolded(tx, s.mapSize, start);
     const sent = new Sent();
     try {
       const map = tx.versions ?? tx.index;
-      const folded = sent.add(foldEntries(map, top, s.mapSize, [...unfolded, ...keyed]));
+      const folded = sent.add(this.#folder.fold(tx.index, map, s.mapSize, [...unfolded, ...keyed]));
       const edge = sent.add(tx.readTiles(edgeTiles(start)));
       if (rows.length > 0) sent.add(tx.appendBatch({ start, rows, tiles: [] }));
       const leafHashes = rows.map((r) => hashLeaf(r.entry));
@@ -268,7 +279,7 @@ export class IndexRound {
     this.#state = undefined;
     const p = this.#pending;
     if (p === undefined) return;
-    if (p.mapSize !== undefined) this.#cache.moved(p.mapSize);
+    if (p.mapSize !== undefined) this.#folder.moved(p.mapSize);
     this.#tail = p.tail;
     this.#known = p.known;
     this.#pending = undefined;
@@ -281,6 +292,7 @@ export class IndexRound {
     this.#prunedAt = 0;
     this.#tail = undefined;
     this.#known = undefined;
+    this.#folder.forget();
   }
 }
 

@@ -148,7 +148,7 @@ type Additions = Map<number, Map<string, BucketAddition & { indexes: bigint[] }>
 
 /** groupByBucket returns the map keys of attestation entries (SPEC.md "Map keys": the identifier's and
  *  the signer's), each with its log indexes in order, grouped by bucket. */
-function groupByBucket(rows: readonly KeyedEntry[]): Additions {
+export function groupByBucket(rows: readonly KeyedEntry[]): Additions {
   const byBucket: Additions = new Map();
   // A round's entries come from a few signers: each signer's key is hashed once per round.
   const signerKeys = new Map<string, Uint8Array>();

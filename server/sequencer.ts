@@ -203,6 +203,7 @@ export class Sequencer {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     await this.running;
+    await this.index.close();
   }
 
   private schedule(delayMs: number): void {

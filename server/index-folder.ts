@@ -1,0 +1,182 @@
+/**
+ * Where the integrator's map top lives and a round's map hashing runs (server/index-round.ts): a
+ * MapFolder moves the top to the stored map's size, folds a round's entries into it and answers the
+ * bucket rows to write and the new root.
+ *
+ * WorkerFolder (the default) keeps the top in a worker thread (server/index-top-worker.ts) and hashes
+ * there: a round's map costs about 7,000 SHA-256 calls and their bookkeeping, 10 ms and more of CPU,
+ * which the main thread would otherwise spend while its own part of the round (packing the entries,
+ * their leaf and tile hashes, the statements) waits. The main thread reads what the worker needs (the
+ * bucket heads when the top must move, the touched buckets' records) and sends it; the worker does no
+ * I/O. InThreadFolder does the same on the main thread (the TopCache of server/index-state.ts).
+ *
+ * Both keep the top's size as the index round says: unknown from the moment a fold starts until the
+ * round's COMMIT (`moved`), so a round that rolls back, or a worker that dies, makes the next fold load
+ * the whole top again from the stored bucket heads.
+ */
+import { Worker } from 'node:worker_threads';
+import type { BucketAddition } from '../log/index-buckets.js';
+import {
+  type BucketWrite,
+  foldEntries,
+  groupByBucket,
+  type KeyedEntry,
+  type MapReadStore,
+  TopCache,
+} from './index-state.js';
+import { packHeads, type TopAnswer, type TopRequest } from './index-top-worker.js';
+
+/** MapFolder folds a round's entries into the map at mapSize (see the file comment). */
+export interface MapFolder {
+  /**
+   * fold moves the top to the map at `mapSize` (reading bucket heads from `heads` when it is not
+   * there: the round's transaction, which may itself have written them, as a bulk load does), adds
+   * `entries` (attestation entries in log order, the first at mapSize or later; the touched buckets
+   * read from `records` as of mapSize) and returns the new root and the bucket rows to write.
+   */
+  fold(
+    heads: MapReadStore,
+    records: MapReadStore,
+    mapSize: bigint,
+    entries: readonly KeyedEntry[],
+  ): Promise<{ root: Uint8Array; writes: BucketWrite[] }>;
+  /** moved says that the last fold's round committed: the top is the map at `size`. */
+  moved(size: bigint): void;
+  /** forget says that the last fold's round did not commit. */
+  forget(): void;
+  /** close stops the folder's thread, if it has one. */
+  close(): Promise<void>;
+}
+
+/** InThreadFolder folds on the calling thread, with a TopCache. */
+export class InThreadFolder implements MapFolder {
+  readonly #cache = new TopCache();
+
+  async fold(heads: MapReadStore, records: MapReadStore, mapSize: bigint, entries: readonly KeyedEntry[]) {
+    const top = await this.#cache.take(heads, mapSize);
+    return foldEntries(records, top, mapSize, entries);
+  }
+
+  moved(size: bigint): void {
+    this.#cache.moved(size);
+  }
+
+  forget(): void {
+    // take() left the cache at no size: the next fold loads the top again.
+  }
+
+  async close(): Promise<void> {}
+}
+
+// Under tsx (the tests) this module is a .ts file and so is the worker, which loads tsx first; built,
+// both are .js in dist/server/ (as server/verify-pool.ts does).
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+const WORKER_URL = new URL(FROM_SOURCE ? './index-top-worker.ts' : './index-top-worker.js', import.meta.url);
+
+function newWorker(): Worker {
+  if (!FROM_SOURCE) return new Worker(WORKER_URL);
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(WORKER_URL.href)}); });`;
+  return new Worker(boot, { eval: true });
+}
+
+type Waiter = { resolve: (r: TopAnswer) => void; reject: (e: Error) => void };
+type Op = TopRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
+
+/** WorkerFolder keeps the top in a worker thread, started at construction (see the file comment). */
+export class WorkerFolder implements MapFolder {
+  #worker: Worker | undefined;
+  /** The map size the worker's top is at; undefined when unknown (no top, or a fold not committed). */
+  #version: bigint | undefined;
+  #seq = 0;
+  readonly #waiting = new Map<number, Waiter>();
+
+  constructor() {
+    this.#start();
+  }
+
+  #start(): Worker {
+    const w = newWorker();
+    this.#worker = w;
+    this.#version = undefined;
+    w.unref();
+    w.on('message', (a: TopAnswer) => {
+      const waiter = this.#waiting.get(a.id);
+      this.#waiting.delete(a.id);
+      if (this.#waiting.size === 0) w.unref();
+      waiter?.resolve(a);
+    });
+    const fail = (err: Error) => {
+      if (this.#worker === w) {
+        this.#worker = undefined;
+        this.#version = undefined;
+      }
+      for (const waiter of this.#waiting.values()) waiter.reject(err);
+      this.#waiting.clear();
+    };
+    w.on('error', fail);
+    w.on('exit', (code) => fail(new Error(`index top worker exited (${code})`)));
+    return w;
+  }
+
+  async #call(
+    op: Op,
+    transfer: ArrayBuffer[] = [],
+  ): Promise<{ root: Uint8Array; writes: BucketWrite[] } | null> {
+    const w = this.#worker ?? this.#start();
+    const id = ++this.#seq;
+    const answer = await new Promise<TopAnswer>((resolve, reject) => {
+      this.#waiting.set(id, { resolve, reject });
+      // Held while an answer is awaited: an idle folder never keeps the process alive.
+      w.ref();
+      w.postMessage({ id, ...op }, transfer);
+    });
+    if ('error' in answer) {
+      this.#version = undefined;
+      throw Object.assign(new Error(answer.error.message), { code: answer.error.code });
+    }
+    return answer.result;
+  }
+
+  async fold(heads: MapReadStore, records: MapReadStore, mapSize: bigint, entries: readonly KeyedEntry[]) {
+    if (this.#worker === undefined) this.#start();
+    const from = this.#version;
+    // In motion: until the round commits, the worker's top is at no size anyone may use.
+    this.#version = undefined;
+    if (from !== mapSize) {
+      const changed =
+        from === undefined
+          ? undefined
+          : from < mapSize
+            ? { after: from, upTo: mapSize }
+            : { after: mapSize, upTo: from };
+      const packed = packHeads(await heads.bucketHeads(mapSize, changed));
+      await this.#call({ op: changed ? 'apply' : 'load', heads: packed }, [
+        packed.prefixes.buffer as ArrayBuffer,
+        packed.counts.buffer as ArrayBuffer,
+        packed.hashes.buffer as ArrayBuffer,
+      ]);
+    }
+    const byBucket = groupByBucket(entries);
+    const stored = await records.bucketRecords([...byBucket.keys()], mapSize);
+    const additions: [number, BucketAddition[]][] = [...byBucket].map(([p, adds]) => [p, [...adds.values()]]);
+    const out = await this.#call({ op: 'fold', additions, records: stored });
+    if (out === null) throw new Error('index top worker: fold answered nothing');
+    return out;
+  }
+
+  moved(size: bigint): void {
+    if (this.#worker !== undefined) this.#version = size;
+  }
+
+  forget(): void {
+    this.#version = undefined;
+  }
+
+  async close(): Promise<void> {
+    const w = this.#worker;
+    this.#worker = undefined;
+    this.#version = undefined;
+    await w?.terminate();
+  }
+}
