@@ -33,12 +33,15 @@ export interface MapFolder {
    * there: the round's transaction, which may itself have written them, as a bulk load does), adds
    * `entries` (attestation entries in log order, the first at mapSize or later; the touched buckets
    * read from `records` as of mapSize) and returns the new root and the bucket rows to write.
+   * `handedOff` is called once the hashing no longer needs the calling thread (WorkerFolder: the
+   * records are with the worker), so the caller can do its own work meanwhile.
    */
   fold(
     heads: MapReadStore,
     records: MapReadStore,
     mapSize: bigint,
     entries: readonly KeyedEntry[],
+    handedOff?: () => void,
   ): Promise<{ root: Uint8Array; writes: BucketWrite[] }>;
   /** moved says that the last fold's round committed: the top is the map at `size`. */
   moved(size: bigint): void;
@@ -52,9 +55,17 @@ export interface MapFolder {
 export class InThreadFolder implements MapFolder {
   readonly #cache = new TopCache();
 
-  async fold(heads: MapReadStore, records: MapReadStore, mapSize: bigint, entries: readonly KeyedEntry[]) {
+  async fold(
+    heads: MapReadStore,
+    records: MapReadStore,
+    mapSize: bigint,
+    entries: readonly KeyedEntry[],
+    handedOff?: () => void,
+  ) {
     const top = await this.#cache.take(heads, mapSize);
-    return foldEntries(records, top, mapSize, entries);
+    const out = await foldEntries(records, top, mapSize, entries);
+    handedOff?.();
+    return out;
   }
 
   moved(size: bigint): void {
@@ -138,7 +149,13 @@ export class WorkerFolder implements MapFolder {
     return answer.result;
   }
 
-  async fold(heads: MapReadStore, records: MapReadStore, mapSize: bigint, entries: readonly KeyedEntry[]) {
+  async fold(
+    heads: MapReadStore,
+    records: MapReadStore,
+    mapSize: bigint,
+    entries: readonly KeyedEntry[],
+    handedOff?: () => void,
+  ) {
     if (this.#worker === undefined) this.#start();
     const from = this.#version;
     // In motion: until the round commits, the worker's top is at no size anyone may use.
@@ -160,7 +177,9 @@ export class WorkerFolder implements MapFolder {
     const byBucket = groupByBucket(entries);
     const stored = await records.bucketRecords([...byBucket.keys()], mapSize);
     const additions: [number, BucketAddition[]][] = [...byBucket].map(([p, adds]) => [p, [...adds.values()]]);
-    const out = await this.#call({ op: 'fold', additions, records: stored });
+    const answer = this.#call({ op: 'fold', additions, records: stored });
+    handedOff?.();
+    const out = await answer;
     if (out === null) throw new Error('index top worker: fold answered nothing');
     return out;
   }

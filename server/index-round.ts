@@ -180,9 +180,10 @@ export class IndexRound {
    * connection, in the order they are sent; each is sent as soon as what it needs is known, without
    * waiting for the answers before it, so Node hashes the map while Postgres writes:
    *   1. the touched buckets (the hashing needs them first; on a connection of their own where there
-   *   is one: LeafTx.versions), 2. the right-edge tiles, 3. the entries (the round's longest statement,
-   *   independent of the map), then, once the map is hashed, 4. the bucket versions, 5. the index leaf
-   *   with the tiles and the tree's state, 6. the map's row.
+   *   is one: LeafTx.versions), 2. the right-edge tiles, 3. once the buckets are with the map's worker
+   *   (server/index-folder.ts), the entries (packed here while the worker hashes), then, once the map is
+   *   hashed, 4. the bucket versions, 5. the index leaf with the tiles and the tree's state, 6. the map's
+   *   row.
    * All in the round's transaction: a failed statement aborts it, the sequencer rolls back, and every
    * statement sent is awaited (settled) before this returns or throws, so none outlives the round.
    */
@@ -201,8 +202,16 @@ export class IndexRound {
     const sent = new Sent();
     try {
       const map = tx.versions ?? tx.index;
-      const folded = sent.add(this.#folder.fold(tx.index, map, s.mapSize, [...unfolded, ...keyed]));
+      let handOff = () => {};
+      const handedOff = new Promise<void>((resolve) => {
+        handOff = resolve;
+      });
+      const all = [...unfolded, ...keyed];
+      const folded = sent.add(this.#folder.fold(tx.index, map, s.mapSize, all, handOff));
       const edge = sent.add(tx.readTiles(edgeTiles(start)));
+      // The entries are packed and sent once the hashing has left this thread (or failed), so the
+      // worker starts on the touched buckets as soon as they are read.
+      await Promise.race([handedOff, folded]);
       if (rows.length > 0) sent.add(tx.appendBatch({ start, rows, tiles: [] }));
       const leafHashes = rows.map((r) => hashLeaf(r.entry));
       const { root, writes } = await folded;
