@@ -122,15 +122,16 @@ async function openPg(url: string): Promise<Db> {
     ...asQueryable(pool),
     async transaction(fn) {
       const client = await pool.connect();
+      const q = inOrder(client);
       let broken = false;
       try {
-        await client.query('BEGIN');
-        const out = await fn(asQueryable(client));
-        await client.query('COMMIT');
+        await q.exec('BEGIN');
+        const out = await fn(q);
+        await q.exec('COMMIT');
         return out;
       } catch (e) {
         try {
-          await client.query('ROLLBACK');
+          await q.exec('ROLLBACK');
         } catch {
           broken = true; // the connection is gone; do not return it to the pool
         }
@@ -140,6 +141,29 @@ async function openPg(url: string): Promise<Db> {
       }
     },
     close: () => pool.end(),
+  };
+}
+
+/**
+ * inOrder is a Queryable on one connection that sends each statement once the one before it has
+ * answered, in the order they were asked for. A caller may ask for a statement without waiting for the
+ * previous answer (server/index-round.ts does, to hash while Postgres writes); the driver would queue it
+ * too, but that use of its queue is deprecated (pg 8 warns, pg 9 removes it).
+ */
+function inOrder(client: pg.PoolClient): Queryable {
+  let last: Promise<unknown> = Promise.resolve();
+  const next = <T>(run: () => Promise<T>): Promise<T> => {
+    const p = last.then(run);
+    last = p.catch(() => undefined);
+    return p;
+  };
+  return {
+    query: <R extends Row>(sql: string, params: readonly unknown[] = []) =>
+      next(async () => (await client.query(sql, params as unknown[])).rows as R[]),
+    exec: (script: string) =>
+      next(async () => {
+        await client.query(script);
+      }),
   };
 }
 

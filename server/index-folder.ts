@@ -94,17 +94,16 @@ function newWorker(): Worker {
 type Waiter = { resolve: (r: TopAnswer) => void; reject: (e: Error) => void };
 type Op = TopRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
 
-/** WorkerFolder keeps the top in a worker thread, started at construction (see the file comment). */
+/**
+ * WorkerFolder keeps the top in a worker thread, started by the first fold (not at construction: a
+ * process's start stays as quick as before, and one that never appends an index leaf never starts it).
+ */
 export class WorkerFolder implements MapFolder {
   #worker: Worker | undefined;
   /** The map size the worker's top is at; undefined when unknown (no top, or a fold not committed). */
   #version: bigint | undefined;
   #seq = 0;
   readonly #waiting = new Map<number, Waiter>();
-
-  constructor() {
-    this.#start();
-  }
 
   #start(): Worker {
     const w = newWorker();
