@@ -9,6 +9,7 @@ import { encodeIndexLeaf } from '../log/index-map.js';
 import { appendLeaves, edgeTiles, type TileCoord } from '../log/tiles.js';
 import { InThreadFolder, type MapFolder, WorkerFolder } from './index-folder.js';
 import {
+  type BucketWrite,
   HISTORY_MS,
   type IndexStore,
   type KeyedEntry,
@@ -45,6 +46,8 @@ export interface LeafTx {
     rows: readonly AppendRow[];
     tiles: readonly { tile: TileCoord; data: Uint8Array }[];
     state?: { treeSize: bigint; rootHash: Uint8Array };
+    /** map: with the index leaf, the map's new bucket versions (as `version`) and its row (with state). */
+    map?: { version: bigint; buckets: readonly BucketWrite[]; state: MapState };
   }): Promise<void>;
 }
 
@@ -182,8 +185,8 @@ export class IndexRound {
    *   1. the touched buckets (the hashing needs them first; on a connection of their own where there
    *   is one: LeafTx.versions), 2. the right-edge tiles, 3. once the buckets are with the map's worker
    *   (server/index-folder.ts), the entries (packed here while the worker hashes), then, once the map is
-   *   hashed, 4. the bucket versions, 5. the index leaf with the tiles and the tree's state, 6. the map's
-   *   row.
+   *   hashed, 4. one statement with the index leaf, the tiles, the bucket versions and the state row
+   *   with the map's columns (server/integration-tx.ts appendBatch).
    * All in the round's transaction: a failed statement aborts it, the sequencer rolls back, and every
    * statement sent is awaited (settled) before this returns or throws, so none outlives the round.
    */
@@ -201,13 +204,13 @@ export class IndexRound {
     const unfolded = await this.#unfolded(tx, s.mapSize, start);
     const sent = new Sent();
     try {
-      const map = tx.versions ?? tx.index;
+      const records = tx.versions ?? tx.index;
       let handOff = () => {};
       const handedOff = new Promise<void>((resolve) => {
         handOff = resolve;
       });
       const all = [...unfolded, ...keyed];
-      const folded = sent.add(this.#folder.fold(tx.index, map, s.mapSize, all, handOff));
+      const folded = sent.add(this.#folder.fold(tx.index, records, s.mapSize, all, handOff));
       const edge = sent.add(tx.readTiles(edgeTiles(start)));
       // The entries are packed and sent once the hashing has left this thread (or failed), so the
       // worker starts on the touched buckets as soon as they are read.
@@ -215,7 +218,6 @@ export class IndexRound {
       if (rows.length > 0) sent.add(tx.appendBatch({ start, rows, tiles: [] }));
       const leafHashes = rows.map((r) => hashLeaf(r.entry));
       const { root, writes } = await folded;
-      sent.add(tx.index.writeBuckets(size, writes));
       const leafRow: AppendRow = {
         entry: encodeIndexLeaf({
           root: this.#faults.indexRoot ? this.#faults.indexRoot(root, size) : root,
@@ -229,12 +231,12 @@ export class IndexRound {
       leafHashes.push(hashLeaf(leafRow.entry));
       const appended = await appendLeaves(start, leafHashes, () => edge);
       const next = { treeSize: appended.treeSize, rootHash: appended.rootHash };
-      sent.add(tx.appendBatch({ start: size, rows: [leafRow], tiles: appended.tiles, state: next }));
       const due = leaf.now.getTime() - this.#prunedAt >= PRUNE_EVERY_MS;
       const prunedTo = due ? await this.#prune(tx, s, size, leaf.served) : s.prunedTo;
       if (due) this.#prunedAt = leaf.now.getTime();
       const state = { mapSize: size, prunedTo, indexLeafAt: size };
-      sent.add(tx.index.setMapState(state));
+      const map = { version: size, buckets: writes, state };
+      sent.add(tx.appendBatch({ start: size, rows: [leafRow], tiles: appended.tiles, state: next, map }));
       await sent.all();
       this.#pending = { tail: undefined, mapSize: size, known: { treeSize: next.treeSize, state } };
       return next;

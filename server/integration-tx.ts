@@ -4,10 +4,12 @@
  * right after it is in server/sequencer.ts. tileFetcher and readLatestCheckpoint serve SqlStore too,
  * outside the transaction.
  */
+
+import { concatBytes } from '../log/bytes.js';
 import type { TileCoord } from '../log/tiles.js';
 import { big, bytes, num, type Queryable, type Row } from './db.js';
 import { packEntry } from './entry-codec.js';
-import { indexSql } from './index-sql.js';
+import { indexSql, insertBucketsSql, Params } from './index-sql.js';
 import type { IntegrationTx, PendingRow, StoredCheckpoint, TreeState } from './sequencer.js';
 
 /** AppendBatch is what IntegrationTx.appendBatch writes. */
@@ -146,49 +148,77 @@ async function takePending(
     .filter((r) => !gone.has(r.seq));
 }
 
+/**
+ * appendBatch writes a round's batch in ONE statement (data-modifying WITH parts, each on its own table,
+ * so none needs to see another's rows): the entries (packed: sql/009, server/entry-codec.ts), the
+ * deletion of their pending rows, the changed tiles, the map's new bucket versions and then the state
+ * row, with the map's columns when the batch carries the index leaf. One statement instead of up to
+ * six: a round's statements are what its critical path waits on.
+ */
 async function appendBatch(q: Queryable, b: AppendBatch, deleted: (rows: number) => void): Promise<void> {
-  if (b.rows.length > 0) deleted(await insertEntries(q, b));
+  const p = new Params();
+  const parts: string[] = [];
+  if (b.rows.length > 0) parts.push(`e AS (${insertEntriesSql(p, b)})`);
+  const seqs = b.rows.flatMap((r) => (r.seq === undefined ? [] : [r.seq.toString()]));
+  parts.push(
+    seqs.length > 0
+      ? `d AS (DELETE FROM pending WHERE seq = ANY(${p.add(seqs)}::bigint[]) RETURNING 1)`
+      : 'd AS (SELECT 1 WHERE false)',
+  );
   if (b.tiles.length > 0) {
-    await q.query(
-      `INSERT INTO tiles (level, idx, width, data)
-       SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::smallint[], $4::bytea[])
+    parts.push(`t AS (INSERT INTO tiles (level, idx, width, data)
+       SELECT * FROM unnest(${p.add(b.tiles.map((t) => t.tile.level))}::smallint[],
+                            ${p.add(b.tiles.map((t) => t.tile.index.toString()))}::bigint[],
+                            ${p.add(b.tiles.map((t) => t.tile.width))}::smallint[],
+                            ${p.add(b.tiles.map((t) => t.data))}::bytea[])
        ON CONFLICT (level, idx) DO UPDATE SET width = EXCLUDED.width, data = EXCLUDED.data
-       WHERE tiles.width <= EXCLUDED.width`,
-      [
-        b.tiles.map((t) => t.tile.level),
-        b.tiles.map((t) => t.tile.index.toString()),
-        b.tiles.map((t) => t.tile.width),
-        b.tiles.map((t) => t.data),
-      ],
-    );
+       WHERE tiles.width <= EXCLUDED.width)`);
   }
-  if (b.state === undefined) return;
-  await q.query('UPDATE log_state SET tree_size = $1, root_hash = $2, updated_at = now()', [
-    b.state.treeSize.toString(),
-    b.state.rootHash,
-  ]);
+  const m = b.map;
+  if (m && m.buckets.length > 0) parts.push(`b AS (${insertBucketsSql(p, m.version, m.buckets)})`);
+  const count = '(SELECT count(*) FROM d) AS deleted';
+  let main = `SELECT ${count}`;
+  if (b.state !== undefined) {
+    const mapColumns = m
+      ? `, map_size = ${p.add(m.state.mapSize.toString())}, map_pruned_to = ${p.add(m.state.prunedTo.toString())},
+         index_leaf_at = ${p.add(m.state.indexLeafAt === undefined ? null : m.state.indexLeafAt.toString())}`
+      : '';
+    main = `UPDATE log_state SET tree_size = ${p.add(b.state.treeSize.toString())},
+              root_hash = ${p.add(b.state.rootHash)}, updated_at = now()${mapColumns}
+            RETURNING ${count}`;
+  }
+  const [r] = await q.query(`WITH ${parts.join(',\n')}\n${main}`, p.values);
+  deleted(Number(r?.deleted ?? 0));
 }
 
-/** insertEntries writes the batch's entries and deletes their pending rows; returns how many it deleted. */
-async function insertEntries(q: Queryable, b: AppendBatch): Promise<number> {
-  // No leaf hash: it is the level-0 tile's (sql/007). The entry bytes are stored packed (sql/009,
-  // server/entry-codec.ts); every read unpacks them.
-  await q.query(
-    `INSERT INTO entries (idx, entry, attestation_digest, identifier, signer_fingerprint, logged_at)
-     SELECT $1::bigint + o - 1, e, d, i, s, t
-       FROM unnest($2::bytea[], $3::bytea[], $4::text[], $5::text[], $6::timestamptz[])
-            WITH ORDINALITY AS u(e, d, i, s, t, o)`,
-    [
-      b.start.toString(),
-      b.rows.map((r) => packEntry(r.entry)),
-      b.rows.map((r) => r.digest),
-      b.rows.map((r) => r.identifier),
-      b.rows.map((r) => r.signer),
-      b.rows.map((r) => r.acceptedAt),
-    ],
-  );
-  const seqs = b.rows.flatMap((r) => (r.seq === undefined ? [] : [r.seq.toString()]));
-  if (seqs.length === 0) return 0;
-  await q.query('DELETE FROM pending WHERE seq = ANY($1::bigint[])', [seqs]);
-  return seqs.length;
+/**
+ * insertEntriesSql returns the INSERT of the batch's entries (parameters added to `p`). The packed
+ * entries and the digests go as one bytea each, cut in SQL by offset (see index-sql.ts
+ * insertBucketsSql for why); an index leaf has no digest (offset -1), nor identifier nor signer.
+ * No leaf hash: it is the level-0 tile's (sql/007).
+ */
+function insertEntriesSql(p: Params, b: AppendBatch): string {
+  const packed = b.rows.map((r) => packEntry(r.entry));
+  const entryAt: number[] = [];
+  const entryLen: number[] = [];
+  let at = 0;
+  for (const e of packed) {
+    entryAt.push(at);
+    entryLen.push(e.length);
+    at += e.length;
+  }
+  const digests = b.rows.flatMap((r) => (r.digest === null ? [] : [r.digest]));
+  let d = 0;
+  const digestAt = b.rows.map((r) => (r.digest === null ? -1 : 32 * d++));
+  const entries = p.add(concatBytes(...packed));
+  const digestBytes = p.add(concatBytes(...digests));
+  return `INSERT INTO entries (idx, entry, attestation_digest, identifier, signer_fingerprint, logged_at)
+     SELECT ${p.add(b.start.toString())}::bigint + o - 1,
+            substring(${entries}::bytea from ea + 1 for el),
+            CASE WHEN da < 0 THEN NULL ELSE substring(${digestBytes}::bytea from da + 1 for 32) END,
+            i, s, t
+       FROM unnest(${p.add(entryAt)}::integer[], ${p.add(entryLen)}::integer[], ${p.add(digestAt)}::integer[],
+                   ${p.add(b.rows.map((r) => r.identifier))}::text[], ${p.add(b.rows.map((r) => r.signer))}::text[],
+                   ${p.add(b.rows.map((r) => r.acceptedAt))}::timestamptz[])
+            WITH ORDINALITY AS u(ea, el, da, i, s, t, o)`;
 }
