@@ -14,7 +14,7 @@
  * round's COMMIT (`moved`), so a round that rolls back, or a worker that dies, makes the next fold load
  * the whole top again from the stored bucket heads.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { BucketAddition } from '../log/index-buckets.js';
 import {
   type BucketWrite,
@@ -25,6 +25,7 @@ import {
   TopCache,
 } from './index-state.js';
 import { packHeads, type TopAnswer, type TopRequest } from './index-top-worker.js';
+import { startWorker } from './worker-start.js';
 
 /** MapFolder folds a round's entries into the map at mapSize (see the file comment). */
 export interface MapFolder {
@@ -79,18 +80,6 @@ export class InThreadFolder implements MapFolder {
   async close(): Promise<void> {}
 }
 
-// Under tsx (the tests) this module is a .ts file and so is the worker, which loads tsx first; built,
-// both are .js in dist/server/ (as server/verify-pool.ts does).
-const FROM_SOURCE = import.meta.url.endsWith('.ts');
-const WORKER_URL = new URL(FROM_SOURCE ? './index-top-worker.ts' : './index-top-worker.js', import.meta.url);
-
-function newWorker(): Worker {
-  if (!FROM_SOURCE) return new Worker(WORKER_URL);
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(WORKER_URL.href)}); });`;
-  return new Worker(boot, { eval: true });
-}
-
 type Waiter = { resolve: (r: TopAnswer) => void; reject: (e: Error) => void };
 type Op = TopRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
 
@@ -106,7 +95,7 @@ export class WorkerFolder implements MapFolder {
   readonly #waiting = new Map<number, Waiter>();
 
   #start(): Worker {
-    const w = newWorker();
+    const w = startWorker(import.meta.url, 'index-top-worker');
     this.#worker = w;
     this.#version = undefined;
     w.unref();

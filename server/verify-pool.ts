@@ -16,13 +16,14 @@
  * A worker that dies (a bug, out of memory) fails the tasks it had with a plain Error (a 500: nothing
  * is stored, since publish stores only after every item verified) and is replaced on the next call.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { ErrorCode } from '../log/errors.js';
 import { LogError } from '../log/errors.js';
 import type { Attestation } from '../log/signet.js';
 import type { CryptoResult, CryptoTask, KeyIntake, MergedKey } from './crypto-tasks.js';
 import { ServiceError } from './errors.js';
 import type { WorkerAnswer, WorkerRequest } from './verify-worker.js';
+import { startWorker } from './worker-start.js';
 
 interface Pending {
   task: CryptoTask;
@@ -43,17 +44,9 @@ interface Slot {
 /** DEFAULT_BUDGET_MS is the default time budget of one task. */
 export const DEFAULT_BUDGET_MS = 3000;
 
-// Under tsx (the tests) this module is server/verify-pool.ts and the worker is a .ts file too, which
-// the worker loads with tsx as well. Built, both are .js in dist/server/.
-const FROM_SOURCE = import.meta.url.endsWith('.ts');
-const WORKER_URL = new URL(FROM_SOURCE ? './verify-worker.ts' : './verify-worker.js', import.meta.url);
-
-/** newWorker starts the worker: built, the .js file; from source, a bootstrap that registers tsx first. */
+/** newWorker starts a verify worker (server/verify-worker.ts). */
 function newWorker(): Worker {
-  if (!FROM_SOURCE) return new Worker(WORKER_URL);
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(WORKER_URL.href)}); });`;
-  return new Worker(boot, { eval: true });
+  return startWorker(import.meta.url, 'verify-worker');
 }
 
 export class VerifyPool {
