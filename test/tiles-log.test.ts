@@ -22,6 +22,7 @@ import {
   decodeEntryBundle,
   decodeHashTile,
   ENTRIES_LEVEL,
+  edgeTiles,
   encodeEntryBundle,
   encodeHashTile,
   entryBundlesForSize,
@@ -491,4 +492,19 @@ test('appendLeaves: the tiles it returns, level by level, when a level-1 tile fi
   // A fetcher that returns tiles of the wrong size is caught.
   const liar = async (tiles: readonly TileCoord[]) => tiles.map(() => new Uint8Array(5));
   t.true(isLogError(await t.throwsAsync(appendLeaves(3n, [leaves[0]!], liar)), 'TILE_INVALID'));
+});
+
+test('edgeTiles is exactly what appendLeaves fetches, at every size to 70,000', async (t) => {
+  // The index round starts this read early and hands appendLeaves the result (server/index-round.ts).
+  const sizes = [0n, 1n, 255n, 256n, 257n, 511n, 65535n, 65536n, 65537n, 65792n, 69999n];
+  for (let i = 0; i < 60; i++) sizes.push(BigInt(Math.floor(Math.random() * 70_000)));
+  for (const size of sizes) {
+    let asked: readonly TileCoord[] = [];
+    const fetch = async (coords: readonly TileCoord[]) => {
+      asked = coords;
+      return coords.map((c) => new Uint8Array(c.width * 32));
+    };
+    await appendLeaves(size, [hashLeaf(new Uint8Array([1]))], fetch);
+    t.deepEqual(edgeTiles(size), [...asked], `size ${size}`);
+  }
 });
