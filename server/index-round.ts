@@ -179,9 +179,10 @@ export class IndexRound {
   }
 
   /**
-   * #appendWithLeaf is append with the index leaf. Its statements all run on the round's one
-   * connection, in the order they are sent; each is sent as soon as what it needs is known, without
-   * waiting for the answers before it, so Node hashes the map while Postgres writes:
+   * #appendWithLeaf is append with the index leaf. Its statements run on the round's connection, in
+   * the order they are sent (server/db.ts inOrder), but for the read of the touched buckets; each is
+   * sent as soon as what it needs is known, without waiting for the answers before it, so the map is
+   * hashed while Postgres writes:
    *   1. the touched buckets (the hashing needs them first; on a connection of their own where there
    *   is one: LeafTx.versions), 2. the right-edge tiles, 3. once the buckets are with the map's worker
    *   (server/index-folder.ts), the entries (packed here while the worker hashes), then, once the map is
