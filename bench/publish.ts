@@ -177,19 +177,20 @@ export async function run(): Promise<void> {
     say(
       `publish / verification ratio: ${fmt(heavyRate, 0)} / ${fmt(ref.perSecond, 0)} = ${fmt(heavyRate / ref.perSecond, 2)} (target >= 0.8)`,
     );
-    if (heavyOnly) return;
-
-    // Many small requests: one attestation each.
-    const smallClients = 256;
-    const smallReqs = atts.length - next;
-    const rss2 = sampleRss(server.proc.pid!);
-    const small = await load({ concurrency: smallClients, one: () => publish(1), stopAfter: smallReqs });
-    const peak2 = rss2.stop();
-    say(
-      `publish, ${smallClients} clients x 1 attestation/request: ${fmt(small.perSecond, 0)} attestations/s (${small.requests} in ${fmt(small.seconds)} s), ` +
-        `ratio ${fmt(small.perSecond / ref.perSecond, 2)}; receipt latency p50 ${fmt(percentile(small.latenciesMs, 50), 0)} ms, p99 ${fmt(percentile(small.latenciesMs, 99), 0)} ms; ` +
-        `server RSS peak ${fmt(peak2, 0)} MiB (load ${loadNow()})`,
-    );
+    // Many small requests: one attestation each (not in a heavy-only run, which then drops its database
+    // below rather than returning from here and leaving it).
+    if (!heavyOnly) {
+      const smallClients = 256;
+      const smallReqs = atts.length - next;
+      const rss2 = sampleRss(server.proc.pid!);
+      const small = await load({ concurrency: smallClients, one: () => publish(1), stopAfter: smallReqs });
+      const peak2 = rss2.stop();
+      say(
+        `publish, ${smallClients} clients x 1 attestation/request: ${fmt(small.perSecond, 0)} attestations/s (${small.requests} in ${fmt(small.seconds)} s), ` +
+          `ratio ${fmt(small.perSecond / ref.perSecond, 2)}; receipt latency p50 ${fmt(percentile(small.latenciesMs, 50), 0)} ms, p99 ${fmt(percentile(small.latenciesMs, 99), 0)} ms; ` +
+          `server RSS peak ${fmt(peak2, 0)} MiB (load ${loadNow()})`,
+      );
+    }
 
     const logKeys = await fetchLogKeys(server.url);
     for (const r of receipts) await verifyReceiptOffline(r, logKeys);
