@@ -41,17 +41,17 @@ export const RECORD_BYTES = MAP_KEY_SIZE + MAP_VALUE_SIZE;
 
 const ZERO = new Uint8Array(HASH_SIZE);
 
-/** bucketOf returns the bucket of a 32-byte key: its first BUCKET_BITS bits. */
-export function bucketOf(key: Uint8Array): number {
-  return ((key[0]! << 16) | (key[1]! << 8) | key[2]!) >>> (24 - BUCKET_BITS);
+/** bucketOf returns the bucket of the 32-byte key at key[off]: its first BUCKET_BITS bits. */
+export function bucketOf(key: Uint8Array, off = 0): number {
+  return ((key[off]! << 16) | (key[off + 1]! << 8) | key[off + 2]!) >>> (24 - BUCKET_BITS);
 }
 
 function keyBit(key: Uint8Array, off: number, d: number): number {
   return (key[off + (d >> 3)]! >> (7 - (d & 7))) & 1;
 }
 
-/** compareKeys orders records by key: negative when the key at a[ao] sorts first. */
-function compareAt(a: Uint8Array, ao: number, b: Uint8Array, bo: number): number {
+/** compareAt orders keys held at offsets of larger arrays: negative when the key at a[ao] sorts first. */
+export function compareAt(a: Uint8Array, ao: number, b: Uint8Array, bo: number): number {
   for (let i = 0; i < MAP_KEY_SIZE; i++) {
     const x = a[ao + i]! - b[bo + i]!;
     if (x !== 0) return x;
@@ -67,7 +67,7 @@ export function checkRecords(records: Uint8Array, prefix: number): void {
     });
   }
   for (let o = 0; o < records.length; o += RECORD_BYTES) {
-    if (bucketOf(records.subarray(o, o + MAP_KEY_SIZE)) !== prefix) {
+    if (bucketOf(records, o) !== prefix) {
       throw new LogError('HASH_INVALID', `bucket ${prefix} holds a key of another bucket`, {
         field: 'records',
       });

@@ -15,7 +15,6 @@
  * the whole top again from the stored bucket heads.
  */
 import type { Worker } from 'node:worker_threads';
-import type { BucketAddition } from '../log/index-buckets.js';
 import {
   type BucketWrite,
   foldEntries,
@@ -162,9 +161,11 @@ export class WorkerFolder implements MapFolder {
         packed.hashes.buffer as ArrayBuffer,
       ]);
     }
-    const byBucket = groupByBucket(entries);
-    const stored = await records.bucketRecords([...byBucket.keys()], mapSize);
-    const additions: [number, BucketAddition[]][] = [...byBucket].map(([p, adds]) => [p, [...adds.values()]]);
+    const additions = groupByBucket(entries);
+    const stored = await records.bucketRecords(
+      additions.map(([prefix]) => prefix),
+      mapSize,
+    );
     const answer = this.#call({ op: 'fold', additions, records: stored });
     handedOff?.();
     const out = await answer;

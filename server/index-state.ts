@@ -17,15 +17,15 @@
  */
 import {
   addToBucket,
-  BUCKET_BITS,
   BUCKETS,
   type BucketAddition,
   bucketHash,
   bucketOf,
+  compareAt,
   MapTop,
   RECORD_BYTES,
 } from '../log/index-buckets.js';
-import { chainStep, identifierMapKey, signerMapKey } from '../log/index-map.js';
+import { chainStep, identifierMapKey, MAP_KEY_SIZE, signerMapKey } from '../log/index-map.js';
 
 /** MapState is the map's row of log_state. */
 export interface MapState {
@@ -143,13 +143,13 @@ export class TopCache {
   }
 }
 
-/** Additions is what a batch of entries adds to the map, grouped by bucket then by key. */
-type Additions = Map<number, Map<string, BucketAddition & { indexes: bigint[] }>>;
+/** Additions is what a batch of entries adds to the map: per touched bucket, each key with its indexes. */
+export type Additions = [prefix: number, adds: BucketAddition[]][];
 
 /** groupByBucket returns the map keys of attestation entries (SPEC.md "Map keys": the identifier's and
  *  the signer's), each with its log indexes in order, grouped by bucket. */
 export function groupByBucket(rows: readonly KeyedEntry[]): Additions {
-  const byBucket: Additions = new Map();
+  const byBucket = new Map<number, Map<string, BucketAddition & { indexes: bigint[] }>>();
   // A round's entries come from a few signers: each signer's key is hashed once per round.
   const signerKeys = new Map<string, Uint8Array>();
   for (const r of rows) {
@@ -171,7 +171,7 @@ export function groupByBucket(rows: readonly KeyedEntry[]): Additions {
       else a.indexes.push(r.index);
     }
   }
-  return byBucket;
+  return [...byBucket].map(([prefix, adds]) => [prefix, [...adds.values()]]);
 }
 
 /** KeyedEntry is an attestation entry's log index and its two map keys' sources (SPEC.md "Map keys"). */
@@ -193,11 +193,27 @@ export async function foldEntries(
   mapSize: bigint,
   entries: readonly KeyedEntry[],
 ): Promise<{ root: Uint8Array; writes: BucketWrite[] }> {
-  const byBucket = groupByBucket(entries);
-  const stored = await store.bucketRecords([...byBucket.keys()], mapSize);
+  const additions = groupByBucket(entries);
+  const stored = await store.bucketRecords(
+    additions.map(([prefix]) => prefix),
+    mapSize,
+  );
+  return foldBuckets(top, additions, stored);
+}
+
+/**
+ * foldBuckets adds each bucket's additions to its stored records (absent: an empty bucket), sets the
+ * new bucket in `top`, and returns the new root and the rows to write: the hashing half of foldEntries,
+ * which the integrator's map worker (server/index-top-worker.ts) runs on the records it is sent.
+ */
+export function foldBuckets(
+  top: MapTop,
+  additions: Additions,
+  stored: ReadonlyMap<number, Uint8Array>,
+): { root: Uint8Array; writes: BucketWrite[] } {
   const writes: BucketWrite[] = [];
-  for (const [prefix, adds] of byBucket) {
-    const records = addToBucket(stored.get(prefix) ?? new Uint8Array(0), [...adds.values()]);
+  for (const [prefix, adds] of additions) {
+    const records = addToBucket(stored.get(prefix) ?? new Uint8Array(0), adds);
     const hash = bucketHash(records);
     const count = records.length / RECORD_BYTES;
     top.setBucket(prefix, hash, count);
@@ -210,8 +226,6 @@ export async function foldEntries(
 const BUILD_BATCH = 50_000n;
 /** WRITE_BATCH: bucket rows written per statement. */
 const WRITE_BATCH = 5000;
-/** KEY_BYTES: the bytes of a key at the start of its record (the rest: count u64 BE, chain). */
-const KEY_BYTES = 32;
 /** BLOCK_BITS: a KeyTable keeps 2^16 records per block (4.5 MiB), so it grows without copying them. */
 const BLOCK_BITS = 16;
 const BLOCK = 1 << BLOCK_BITS;
@@ -247,11 +261,7 @@ class KeyTable {
     for (let s = slotHash(key, 0) & mask; ; s = (s + 1) & mask) {
       const n = this.#slots[s]! - 1;
       if (n < 0) break;
-      const b = this.bytes(n);
-      const o = this.offset(n);
-      let i = 0;
-      while (i < KEY_BYTES && b[o + i] === key[i]) i++;
-      if (i === KEY_BYTES) return n;
+      if (compareAt(this.bytes(n), this.offset(n), key, 0) === 0) return n;
     }
     const n = this.size++;
     if ((n & (BLOCK - 1)) === 0) {
@@ -267,8 +277,8 @@ class KeyTable {
   /** step extends record n's chain by `index` (SPEC.md "Map value") and counts it. */
   step(n: number, index: bigint): void {
     const b = this.bytes(n);
-    const o = this.offset(n) + KEY_BYTES + 8;
-    b.set(chainStep(b.subarray(o, o + KEY_BYTES), index), o);
+    const o = this.offset(n) + MAP_KEY_SIZE + 8;
+    b.set(chainStep(b.subarray(o, o + MAP_KEY_SIZE), index), o);
     this.#counts[n >>> BLOCK_BITS]![n & (BLOCK - 1)]! += 1;
   }
 
@@ -329,19 +339,13 @@ export async function buildIndex(store: IndexStore, treeSize: bigint): Promise<v
   // Records by bucket: a counting sort of the record numbers, then each bucket's own by key.
   const n = table.size;
   const starts = new Int32Array(BUCKETS + 1);
-  for (let r = 0; r < n; r++) starts[bucketOfRecord(table, r) + 1]!++;
+  for (let r = 0; r < n; r++) starts[bucketOf(table.bytes(r), table.offset(r)) + 1]!++;
   for (let b = 0; b < BUCKETS; b++) starts[b + 1]! += starts[b]!;
   const order = new Int32Array(n);
   const fill = starts.slice(0, BUCKETS);
-  for (let r = 0; r < n; r++) order[fill[bucketOfRecord(table, r)]!++] = r;
-  const byKey = (x: number, y: number) => {
-    const a = table.bytes(x);
-    const ao = table.offset(x);
-    const b = table.bytes(y);
-    const bo = table.offset(y);
-    for (let i = 0; i < KEY_BYTES; i++) if (a[ao + i] !== b[bo + i]) return a[ao + i]! - b[bo + i]!;
-    return 0;
-  };
+  for (let r = 0; r < n; r++) order[fill[bucketOf(table.bytes(r), table.offset(r))]!++] = r;
+  const byKey = (x: number, y: number) =>
+    compareAt(table.bytes(x), table.offset(x), table.bytes(y), table.offset(y));
   // One statement of WRITE_BATCH rows in flight: Postgres stores a batch while the next is hashed.
   let writing: Promise<void> = Promise.resolve();
   const write = async (rows: BucketWrite[]) => {
@@ -360,8 +364,8 @@ export async function buildIndex(store: IndexStore, treeSize: bigint): Promise<v
       const o = table.offset(r);
       records.set(table.bytes(r).subarray(o, o + RECORD_BYTES), i * RECORD_BYTES);
       const count = table.count(r);
-      view.setUint32(i * RECORD_BYTES + KEY_BYTES, Math.floor(count / 2 ** 32), false);
-      view.setUint32(i * RECORD_BYTES + KEY_BYTES + 4, count >>> 0, false);
+      view.setUint32(i * RECORD_BYTES + MAP_KEY_SIZE, Math.floor(count / 2 ** 32), false);
+      view.setUint32(i * RECORD_BYTES + MAP_KEY_SIZE + 4, count >>> 0, false);
     }
     writes.push({ prefix, count: members.length, hash: bucketHash(records), records });
     if (writes.length >= WRITE_BATCH) {
@@ -372,11 +376,4 @@ export async function buildIndex(store: IndexStore, treeSize: bigint): Promise<v
   await write(writes);
   await writing;
   await store.setMapState({ mapSize: treeSize, prunedTo: treeSize, indexLeafAt: undefined });
-}
-
-/** bucketOfRecord returns the bucket of record r's key. */
-function bucketOfRecord(table: KeyTable, r: number): number {
-  const b = table.bytes(r);
-  const o = table.offset(r);
-  return ((b[o]! << 16) | (b[o + 1]! << 8) | b[o + 2]!) >>> (24 - BUCKET_BITS);
 }

@@ -15,8 +15,8 @@
  * Which size the top is at is the main thread's to track (WorkerFolder): the worker does what it is told.
  */
 import { parentPort } from 'node:worker_threads';
-import { addToBucket, type BucketAddition, bucketHash, MapTop, RECORD_BYTES } from '../log/index-buckets.js';
-import type { BucketHead, BucketWrite } from './index-state.js';
+import { MapTop } from '../log/index-buckets.js';
+import { type Additions, type BucketHead, type BucketWrite, foldBuckets } from './index-state.js';
 // Node's native SHA-256 for every hash of log/ in this thread too (it is per thread: a module's state).
 import './native-hash.js';
 
@@ -49,7 +49,7 @@ export type TopRequest =
   | {
       id: number;
       op: 'fold';
-      additions: [prefix: number, adds: BucketAddition[]][];
+      additions: Additions;
       records: Map<number, Uint8Array>;
     }
   | { id: number; op: 'forget' };
@@ -75,15 +75,7 @@ function run(m: TopRequest): { root: Uint8Array; writes: BucketWrite[] } | null 
     top.root();
     return null;
   }
-  const writes: BucketWrite[] = [];
-  for (const [prefix, adds] of m.additions) {
-    const records = addToBucket(m.records.get(prefix) ?? new Uint8Array(0), adds);
-    const hash = bucketHash(records);
-    const count = records.length / RECORD_BYTES;
-    top.setBucket(prefix, hash, count);
-    writes.push({ prefix, count, hash, records });
-  }
-  return { root: top.root(), writes };
+  return foldBuckets(top, m.additions, m.records);
 }
 
 parentPort?.on('message', (m: TopRequest) => {
