@@ -21,14 +21,8 @@
  */
 import { LogError } from './errors.js';
 import { HASH_SIZE } from './hash.js';
-import {
-  chainStep,
-  type LookupProof,
-  MAP_KEY_SIZE,
-  MAP_VALUE_SIZE,
-  mapLeafHash,
-  mapNodeHash,
-} from './index-map.js';
+import { type LookupProof, MAP_KEY_SIZE, MAP_VALUE_SIZE } from './index-map.js';
+import { sha256Prefixed } from './sha256.js';
 
 /** BUCKET_BITS is the depth at which the key space is cut into buckets. */
 export const BUCKET_BITS = 18;
@@ -80,17 +74,46 @@ export function checkRecords(records: Uint8Array, prefix: number): void {
   }
 }
 
+/** The map's domain-separation bytes (SPEC.md "Map root", "Map value"): LEAF, NODE, chain. */
+const LEAF_BYTE = 0x10;
+const NODE_BYTE = 0x11;
+const CHAIN_BYTE = 0x12;
+
 /**
- * subtreeHash returns the hash of the subtree at depth `depth` holding records lo..hi-1 (byte offsets
- * in `records`, sorted, all sharing their first `depth` bits).
+ * STACK holds, for each depth below the buckets, the two child hashes of the node being hashed there
+ * (64 bytes per depth): subtreeHashInto hashes a subtree without allocating.
  */
-function subtreeHash(records: Uint8Array, lo: number, hi: number, depth: number): Uint8Array {
+const STACK = new Uint8Array(257 * 64);
+
+/**
+ * subtreeHashInto writes to out[at..at+32] the hash of the subtree at depth `depth` holding records
+ * lo..hi-1 (byte offsets in `records`, sorted, all sharing their first `depth` bits): EMPTY, the one
+ * record's LEAF (a record is key || value, LEAF's message after its prefix), or NODE of the two halves.
+ */
+function subtreeHashInto(
+  records: Uint8Array,
+  lo: number,
+  hi: number,
+  depth: number,
+  out: Uint8Array,
+  at: number,
+): void {
   const n = (hi - lo) / RECORD_BYTES;
-  if (n === 0) return ZERO;
-  if (n === 1)
-    return mapLeafHash(records.subarray(lo, lo + MAP_KEY_SIZE), records.subarray(lo + MAP_KEY_SIZE, hi));
-  const mid = splitAt(records, lo, hi, depth);
-  return mapNodeHash(subtreeHash(records, lo, mid, depth + 1), subtreeHash(records, mid, hi, depth + 1));
+  if (n === 0) out.fill(0, at, at + HASH_SIZE);
+  else if (n === 1) sha256Prefixed(LEAF_BYTE, records, lo, RECORD_BYTES, out, at);
+  else {
+    const mid = splitAt(records, lo, hi, depth);
+    subtreeHashInto(records, lo, mid, depth + 1, STACK, depth * 64);
+    subtreeHashInto(records, mid, hi, depth + 1, STACK, depth * 64 + HASH_SIZE);
+    sha256Prefixed(NODE_BYTE, STACK, depth * 64, 2 * HASH_SIZE, out, at);
+  }
+}
+
+/** subtreeHash returns subtreeHashInto's hash as a new array. */
+function subtreeHash(records: Uint8Array, lo: number, hi: number, depth: number): Uint8Array {
+  const out = new Uint8Array(HASH_SIZE);
+  subtreeHashInto(records, lo, hi, depth, out, 0);
+  return out;
 }
 
 /** The offset of the first record in lo..hi-1 whose bit `depth` is 1 (hi when none). */
@@ -102,7 +125,7 @@ function splitAt(records: Uint8Array, lo: number, hi: number, depth: number): nu
 
 /** bucketHash returns the hash of a bucket: the subtree at depth BUCKET_BITS holding its records. */
 export function bucketHash(records: Uint8Array): Uint8Array {
-  return subtreeHash(records, 0, records.length, BUCKET_BITS).slice();
+  return subtreeHash(records, 0, records.length, BUCKET_BITS);
 }
 
 /** BucketAddition is what a batch adds to one key: its new log indexes, increasing. */
@@ -139,27 +162,46 @@ export function addToBucket(records: Uint8Array, additions: readonly BucketAddit
       o += RECORD_BYTES;
       i++;
     }
+    // The key's record is written in place, then its chain stepped there (SPEC.md "Map value").
     let count = 0n;
-    let chain: Uint8Array = ZERO;
+    out.set(key, o);
     if (i < n && compareAt(records, i * RECORD_BYTES, key, 0) === 0) {
       const at = i * RECORD_BYTES + MAP_KEY_SIZE;
       count = new DataView(records.buffer, records.byteOffset + at, 8).getBigUint64(0, false);
-      chain = records.subarray(at + 8, at + MAP_VALUE_SIZE);
+      out.set(records.subarray(at + 8, at + MAP_VALUE_SIZE), o + MAP_KEY_SIZE + 8);
       i++;
     }
     for (; j < adds.length && compareAt(adds[j]!.key, 0, key, 0) === 0; j++) {
       for (const index of adds[j]!.indexes) {
-        chain = chainStep(chain, index);
+        stepChainAt(out, o + MAP_KEY_SIZE + 8, index);
         count += 1n;
       }
     }
-    out.set(key, o);
     view.setBigUint64(o + MAP_KEY_SIZE, count, false);
-    out.set(chain, o + MAP_KEY_SIZE + 8);
     o += RECORD_BYTES;
   }
   out.set(records.subarray(i * RECORD_BYTES), o);
   return out;
+}
+
+/** CHAIN_MSG holds a chain step's message after its prefix: h(j-1) || uint64be(ij). */
+const CHAIN_MSG = new Uint8Array(HASH_SIZE + 8);
+const CHAIN_VIEW = new DataView(CHAIN_MSG.buffer);
+
+/**
+ * stepChainAt replaces the chain at buf[at..at+32] with SHA-256(0x12 || chain || uint64be(index)), the
+ * same step as log/index-map.ts chainStep, in place. Throws INDEX_OUT_OF_RANGE unless index is a
+ * uint64.
+ */
+function stepChainAt(buf: Uint8Array, at: number, index: bigint): void {
+  if (typeof index !== 'bigint' || index < 0n || index > 0xffff_ffff_ffff_ffffn) {
+    throw new LogError('INDEX_OUT_OF_RANGE', `a chain index must be a uint64, found ${String(index)}`, {
+      field: 'index',
+    });
+  }
+  for (let k = 0; k < HASH_SIZE; k++) CHAIN_MSG[k] = buf[at + k]!;
+  CHAIN_VIEW.setBigUint64(HASH_SIZE, index, false);
+  sha256Prefixed(CHAIN_BYTE, CHAIN_MSG, 0, HASH_SIZE + 8, buf, at);
 }
 
 /** MapWalk is where a key's path through the top ends: see MapTop.walk. */
@@ -215,12 +257,18 @@ export class MapTop {
 
   /** root returns the map root, re-hashing the paths of the buckets set since the last call. */
   root(): Uint8Array {
-    let dirty = this.#dirty;
+    // The dirty buckets sorted, then each level's parents deduplicated in place (sorted stays sorted).
+    let dirty = Int32Array.from(this.#dirty).sort();
     this.#dirty = [];
     for (let d = BUCKET_BITS - 1; d >= 0 && dirty.length > 0; d--) {
-      const parents = [...new Set(dirty.map((i) => i >>> 1))];
-      for (const p of parents) this.#rehash(d, p);
-      dirty = parents;
+      let m = 0;
+      for (let k = 0; k < dirty.length; k++) {
+        const p = dirty[k]! >>> 1;
+        if (m > 0 && dirty[m - 1] === p) continue;
+        dirty[m++] = p;
+        this.#rehash(d, p);
+      }
+      dirty = dirty.subarray(0, m);
     }
     return this.#hashes[0]!.slice(0, HASH_SIZE);
   }
@@ -230,20 +278,15 @@ export class MapTop {
     const cl = this.#counts[d + 1]![2 * i]!;
     const cr = this.#counts[d + 1]![2 * i + 1]!;
     const below = this.#hashes[d + 1]!;
+    const here = this.#hashes[d]!;
     const count = cl + cr;
-    let h: Uint8Array;
-    if (count === 0) h = ZERO;
-    else if (count === 1)
-      h = below.subarray(
-        (cl === 1 ? 2 * i : 2 * i + 1) * HASH_SIZE,
-        (cl === 1 ? 2 * i + 1 : 2 * i + 2) * HASH_SIZE,
-      );
-    else
-      h = mapNodeHash(
-        below.subarray(2 * i * HASH_SIZE, (2 * i + 1) * HASH_SIZE),
-        below.subarray((2 * i + 1) * HASH_SIZE, (2 * i + 2) * HASH_SIZE),
-      );
-    this.#hashes[d]!.set(h, i * HASH_SIZE);
+    if (count === 0) here.fill(0, i * HASH_SIZE, (i + 1) * HASH_SIZE);
+    else if (count === 1) {
+      const from = (cl === 1 ? 2 * i : 2 * i + 1) * HASH_SIZE;
+      here.set(below.subarray(from, from + HASH_SIZE), i * HASH_SIZE);
+    }
+    // The two children lie side by side at level d + 1: NODE's message after its prefix.
+    else sha256Prefixed(NODE_BYTE, below, 2 * i * HASH_SIZE, 2 * HASH_SIZE, here, i * HASH_SIZE);
     this.#counts[d]![i] = count;
   }
 
@@ -303,10 +346,10 @@ export function proveLookupFrom(key: Uint8Array, walk: MapWalk, records: Uint8Ar
     if (d >= 256) throw new LogError('HASH_INVALID', 'a bucket repeats a key', { field: 'records' });
     const mid = splitAt(records, lo, hi, d);
     if (keyBit(key, 0, d) === 0) {
-      siblings.push(subtreeHash(records, mid, hi, d + 1).slice());
+      siblings.push(subtreeHash(records, mid, hi, d + 1));
       hi = mid;
     } else {
-      siblings.push(subtreeHash(records, lo, mid, d + 1).slice());
+      siblings.push(subtreeHash(records, lo, mid, d + 1));
       lo = mid;
     }
   }
