@@ -46,8 +46,11 @@ export interface LeafTx {
     rows: readonly AppendRow[];
     tiles: readonly { tile: TileCoord; data: Uint8Array }[];
     state?: { treeSize: bigint; rootHash: Uint8Array };
-    /** map: with the index leaf, the map's new bucket versions (as `version`) and its row (with state). */
-    map?: { version: bigint; buckets: readonly BucketWrite[]; state: MapState };
+    /**
+     * map: the map's new bucket versions (as `version`) and, with the index leaf and `state`, the map's
+     * columns of the state row.
+     */
+    map?: { version: bigint; buckets: readonly BucketWrite[]; state?: MapState };
   }): Promise<void>;
 }
 
@@ -184,10 +187,11 @@ export class IndexRound {
    * sent as soon as what it needs is known, without waiting for the answers before it, so the map is
    * hashed while Postgres writes:
    *   1. the touched buckets (the hashing needs them first; on a connection of their own where there
-   *   is one: LeafTx.versions), 2. the right-edge tiles, 3. once the buckets are with the map's worker
-   *   (server/index-folder.ts), the entries (packed here while the worker hashes), then, once the map is
-   *   hashed, 4. one statement with the index leaf, the tiles, the bucket versions and the state row
-   *   with the map's columns (server/integration-tx.ts appendBatch).
+   *   is one: LeafTx.versions), 2. the right-edge tiles, 3. while the buckets are read, the entries
+   *   (packed here; the map's worker, server/index-folder.ts, gets the buckets after), 4. the touched
+   *   buckets' new versions, as soon as the worker has hashed them (it goes on with the top above
+   *   them), then, once the root is known, 5. one statement with the index leaf, the tiles and the
+   *   state row with the map's columns (server/integration-tx.ts appendBatch).
    * All in the round's transaction: a failed statement aborts it, the sequencer rolls back, and every
    * statement sent is awaited (settled) before this returns or throws, so none outlives the round.
    */
@@ -205,20 +209,22 @@ export class IndexRound {
     const unfolded = await this.#unfolded(tx, s.mapSize, start);
     const sent = new Sent();
     try {
-      const records = tx.versions ?? tx.index;
-      let handOff = () => {};
-      const handedOff = new Promise<void>((resolve) => {
-        handOff = resolve;
+      let readSent = () => {};
+      const reading = new Promise<void>((resolve) => {
+        readSent = resolve;
       });
       const all = [...unfolded, ...keyed];
-      const folded = sent.add(this.#folder.fold(tx.index, records, s.mapSize, all, handOff));
+      const folding = this.#folder.fold(tx.index, tx.versions ?? tx.index, s.mapSize, all, readSent);
+      sent.add(folding.writes);
+      sent.add(folding.root);
       const edge = sent.add(tx.readTiles(edgeTiles(start)));
-      // The entries are packed and sent once the hashing has left this thread (or failed), so the
-      // worker starts on the touched buckets as soon as they are read.
-      await Promise.race([handedOff, folded]);
+      await Promise.race([reading, folding.root]);
       if (rows.length > 0) sent.add(tx.appendBatch({ start, rows, tiles: [] }));
       const leafHashes = rows.map((r) => hashLeaf(r.entry));
-      const { root, writes } = await folded;
+      const buckets = await folding.writes;
+      if (buckets.length > 0)
+        sent.add(tx.appendBatch({ start: size, rows: [], tiles: [], map: { version: size, buckets } }));
+      const root = await folding.root;
       const leafRow: AppendRow = {
         entry: encodeIndexLeaf({
           root: this.#faults.indexRoot ? this.#faults.indexRoot(root, size) : root,
@@ -236,7 +242,7 @@ export class IndexRound {
       const prunedTo = due ? await this.#prune(tx, s, size, leaf.served) : s.prunedTo;
       if (due) this.#prunedAt = leaf.now.getTime();
       const state = { mapSize: size, prunedTo, indexLeafAt: size };
-      const map = { version: size, buckets: writes, state };
+      const map = { version: size, buckets: [], state };
       sent.add(tx.appendBatch({ start: size, rows: [leafRow], tiles: appended.tiles, state: next, map }));
       await sent.all();
       this.#pending = { tail: undefined, mapSize: size, known: { treeSize: next.treeSize, state } };

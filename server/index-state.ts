@@ -203,14 +203,25 @@ export async function foldEntries(
 
 /**
  * foldBuckets adds each bucket's additions to its stored records (absent: an empty bucket), sets the
- * new bucket in `top`, and returns the new root and the rows to write: the hashing half of foldEntries,
- * which the integrator's map worker (server/index-top-worker.ts) runs on the records it is sent.
+ * new bucket in `top`, and returns the new root and the rows to write: the hashing half of foldEntries.
+ * The integrator's map worker (server/index-top-worker.ts) runs its two steps apart, bucketWrites then
+ * top.root(), so the rows go to Postgres while the top is hashed.
  */
 export function foldBuckets(
   top: MapTop,
   additions: Additions,
   stored: ReadonlyMap<number, Uint8Array>,
 ): { root: Uint8Array; writes: BucketWrite[] } {
+  const writes = bucketWrites(top, additions, stored);
+  return { root: top.root(), writes };
+}
+
+/** bucketWrites is foldBuckets up to the root: the touched buckets' new rows, each set in `top`. */
+export function bucketWrites(
+  top: MapTop,
+  additions: Additions,
+  stored: ReadonlyMap<number, Uint8Array>,
+): BucketWrite[] {
   const writes: BucketWrite[] = [];
   for (const [prefix, adds] of additions) {
     const records = addToBucket(stored.get(prefix) ?? new Uint8Array(0), adds);
@@ -219,7 +230,7 @@ export function foldBuckets(
     top.setBucket(prefix, hash, count);
     writes.push({ prefix, count, hash, records });
   }
-  return { root: top.root(), writes };
+  return writes;
 }
 
 /** BUILD_BATCH: entries read per statement when building the map of a whole log (about 5 MB of rows). */

@@ -179,7 +179,7 @@ async function appendBatch(q: Queryable, b: AppendBatch, deleted: (rows: number)
   const count = '(SELECT count(*) FROM d) AS deleted';
   let main = `SELECT ${count}`;
   if (b.state !== undefined) {
-    const mapColumns = m
+    const mapColumns = m?.state
       ? `, map_size = ${p.add(m.state.mapSize.toString())}, map_pruned_to = ${p.add(m.state.prunedTo.toString())},
          index_leaf_at = ${p.add(m.state.indexLeafAt === undefined ? null : m.state.indexLeafAt.toString())}`
       : '';
