@@ -23,7 +23,9 @@ import {
   groupByBucket,
   type KeyedEntry,
   type MapReadStore,
+  mapKeys,
   TopCache,
+  touchedBuckets,
 } from './index-state.js';
 import {
   buffersOf,
@@ -208,16 +210,14 @@ export class WorkerFolder implements MapFolder {
       const packed = packHeads(await heads.bucketHeads(mapSize, changed));
       await this.#call({ op: changed ? 'apply' : 'load', heads: packed }, buffersOf(packed));
     }
-    const additions = groupByBucket(entries);
-    const reading = records.bucketRecords(
-      additions.map(([prefix]) => prefix),
-      mapSize,
-    );
+    const keys = mapKeys(entries);
+    const reading = records.bucketRecords(touchedBuckets(keys), mapSize);
     reading.catch(() => undefined); // awaited below
     // One turn of the event loop lets the driver put the read on the wire (a pool hands out an idle
     // connection asynchronously); then the caller may keep this thread busy until it answers.
     await new Promise((resolve) => setImmediate(resolve));
     readSent?.();
+    const additions = groupByBucket(entries, keys);
     const fold = packFold(additions, await reading);
     const out = await this.#call({ op: 'fold', fold }, buffersOf(fold), writes);
     if (out === null) throw new Error('index top worker: fold answered nothing');

@@ -146,11 +146,13 @@ export class TopCache {
 /** Additions is what a batch of entries adds to the map: per touched bucket, each key with its indexes. */
 export type Additions = [prefix: number, adds: BucketAddition[]][];
 
-/** groupByBucket returns the map keys of attestation entries (SPEC.md "Map keys": the identifier's and
- *  the signer's), each with its log indexes in order, grouped by bucket. */
-export function groupByBucket(rows: readonly KeyedEntry[]): Additions {
-  const byBucket = new Map<number, Map<string, BucketAddition & { indexes: bigint[] }>>();
-  // A round's entries come from a few signers: each signer's key is hashed once per round.
+/**
+ * mapKeys returns the two map keys of each entry (SPEC.md "Map keys"), in order: entry i's identifier's
+ * at 2i, its signer's at 2i + 1. A round's entries come from a few signers: each signer's key is hashed
+ * once per call.
+ */
+export function mapKeys(rows: readonly KeyedEntry[]): Uint8Array[] {
+  const keys: Uint8Array[] = [];
   const signerKeys = new Map<string, Uint8Array>();
   for (const r of rows) {
     let signerKey = signerKeys.get(r.signer);
@@ -158,18 +160,35 @@ export function groupByBucket(rows: readonly KeyedEntry[]): Additions {
       signerKey = signerMapKey(r.signer);
       signerKeys.set(r.signer, signerKey);
     }
-    for (const key of [identifierMapKey(r.identifier), signerKey]) {
-      const b = bucketOf(key);
-      let adds = byBucket.get(b);
-      if (adds === undefined) {
-        adds = new Map();
-        byBucket.set(b, adds);
-      }
-      const k = String.fromCharCode(...key);
-      const a = adds.get(k);
-      if (a === undefined) adds.set(k, { key, indexes: [r.index] });
-      else a.indexes.push(r.index);
+    keys.push(identifierMapKey(r.identifier), signerKey);
+  }
+  return keys;
+}
+
+/** touchedBuckets returns the buckets of `keys` (mapKeys), each once, in the order first touched. */
+export function touchedBuckets(keys: readonly Uint8Array[]): number[] {
+  return [...new Set(keys.map((k) => bucketOf(k)))];
+}
+
+/**
+ * groupByBucket returns the map keys of attestation entries (mapKeys, unless given), each with its log
+ * indexes in order, grouped by bucket, the buckets in touchedBuckets' order.
+ */
+export function groupByBucket(rows: readonly KeyedEntry[], keys = mapKeys(rows)): Additions {
+  const byBucket = new Map<number, Map<string, BucketAddition & { indexes: bigint[] }>>();
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    const index = rows[i >> 1]!.index;
+    const b = bucketOf(key);
+    let adds = byBucket.get(b);
+    if (adds === undefined) {
+      adds = new Map();
+      byBucket.set(b, adds);
     }
+    const k = Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
+    const a = adds.get(k);
+    if (a === undefined) adds.set(k, { key, indexes: [index] });
+    else a.indexes.push(index);
   }
   return [...byBucket].map(([prefix, adds]) => [prefix, [...adds.values()]]);
 }
