@@ -17,6 +17,7 @@
  * the whole top again from the stored bucket heads.
  */
 import type { Worker } from 'node:worker_threads';
+import { BUCKETS } from '../log/index-buckets.js';
 import {
   type BucketWrite,
   foldEntries,
@@ -32,6 +33,7 @@ import {
   type PackedWrites,
   packFold,
   packHeads,
+  packRecords,
   type TopAnswer,
   type TopRequest,
   unpackWrites,
@@ -66,6 +68,8 @@ export interface MapFolder {
   moved(size: bigint): void;
   /** forget says that the last fold's round did not commit. */
   forget(): void;
+  /** filled says whether the folder reads no more before a fold than it must (always, for InThreadFolder). */
+  filled(): boolean;
   /** close stops the folder's thread, if it has one. */
   close(): Promise<void>;
 }
@@ -98,6 +102,10 @@ export class InThreadFolder implements MapFolder {
     // take() left the cache at no size: the next fold loads the top again.
   }
 
+  filled(): boolean {
+    return true;
+  }
+
   async close(): Promise<void> {}
 }
 
@@ -105,9 +113,19 @@ type Final = Exclude<TopAnswer, { writes: PackedWrites }>;
 type Waiter = {
   resolve: (r: Final) => void;
   reject: (e: Error) => void;
-  /** writes: a fold's bucket rows, which come before its final answer. */
-  writes?: (w: BucketWrite[]) => void;
+  /** writes: a fold's bucket rows, which come before its final answer, and which of them the worker keeps. */
+  writes?: (w: BucketWrite[], cached: Uint8Array) => void;
 };
+
+/**
+ * MAP_CACHE_BYTES: the most of bucket records the integrator's map worker keeps in memory (256 MiB:
+ * a map of about 3 million keys; 10^6 entries make about 10^6 keys, 72 bytes each plus about 160 of
+ * bookkeeping per bucket). With them all, a round reads no bucket; beyond, it reads those not kept.
+ */
+export const MAP_CACHE_BYTES = 256 * 1024 * 1024;
+
+/** FILL_CHUNK: buckets read per statement when filling the worker's records between rounds. */
+const FILL_CHUNK = 8192;
 type Op = TopRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
 
 /**
@@ -120,16 +138,36 @@ export class WorkerFolder implements MapFolder {
   #version: bigint | undefined;
   #seq = 0;
   readonly #waiting = new Map<number, Waiter>();
+  /**
+   * kept[p] is 1 when the worker keeps bucket p's records as of the top's size (it said so in its
+   * answers: server/index-top-worker.ts), so a fold reads only the others. Emptied whenever the worker's
+   * top is: at load, on forget, when the worker dies.
+   */
+  readonly #kept = new Uint8Array(BUCKETS);
+  readonly #cacheBytes: number;
+  /** Where and how far the background fill of the worker's kept records has come (see #fill). */
+  #fillFrom: MapReadStore | undefined;
+  #fillNext = 0;
+  #filling = false;
+  #fillDone = false;
+
+  /**
+   * cacheBytes: the most the worker keeps of bucket records (MAP_CACHE_BYTES by default; 0 keeps none,
+   * so every fold reads its buckets).
+   */
+  constructor(opts: { cacheBytes?: number } = {}) {
+    this.#cacheBytes = opts.cacheBytes ?? MAP_CACHE_BYTES;
+  }
 
   #start(): Worker {
     const w = startWorker(import.meta.url, 'index-top-worker');
     this.#worker = w;
-    this.#version = undefined;
+    this.#unknown();
     w.unref();
     w.on('message', (a: TopAnswer) => {
       const waiter = this.#waiting.get(a.id);
       if ('writes' in a) {
-        waiter?.writes?.(unpackWrites(a.writes));
+        waiter?.writes?.(unpackWrites(a.writes), a.cached);
         return;
       }
       this.#waiting.delete(a.id);
@@ -139,7 +177,7 @@ export class WorkerFolder implements MapFolder {
     const fail = (err: Error) => {
       if (this.#worker === w) {
         this.#worker = undefined;
-        this.#version = undefined;
+        this.#unknown();
       }
       for (const waiter of this.#waiting.values()) waiter.reject(err);
       this.#waiting.clear();
@@ -149,11 +187,19 @@ export class WorkerFolder implements MapFolder {
     return w;
   }
 
+  /** #unknown: the worker's top is at no known size, and nothing it keeps may be relied on. */
+  #unknown(): void {
+    this.#version = undefined;
+    this.#kept.fill(0);
+    this.#fillNext = 0;
+    this.#fillDone = false;
+  }
+
   async #call(
     op: Op,
     transfer: ArrayBuffer[] = [],
-    writes?: (w: BucketWrite[]) => void,
-  ): Promise<{ root: Uint8Array } | null> {
+    writes?: (w: BucketWrite[], cached: Uint8Array) => void,
+  ): Promise<Extract<Final, { result: unknown }>> {
     const w = this.#worker ?? this.#start();
     const id = ++this.#seq;
     const answer = await new Promise<Final>((resolve, reject) => {
@@ -163,10 +209,10 @@ export class WorkerFolder implements MapFolder {
       w.postMessage({ id, ...op }, transfer);
     });
     if ('error' in answer) {
-      this.#version = undefined;
+      this.#unknown();
       throw Object.assign(new Error(answer.error.message), { code: answer.error.code });
     }
-    return answer.result;
+    return answer;
   }
 
   fold(
@@ -182,6 +228,9 @@ export class WorkerFolder implements MapFolder {
       gotWrites = resolve;
       noWrites = reject;
     });
+    // The records store outlives the round only where it is not the round's transaction (Postgres's
+    // pool beside it): only then can the worker's records be filled between rounds.
+    this.#fillFrom = records === heads ? undefined : records;
     const root = this.#fold(heads, records, mapSize, entries, gotWrites, readSent);
     // A fold that fails before its rows came fails both (a later failure leaves the rows settled).
     root.catch(noWrites);
@@ -208,34 +257,110 @@ export class WorkerFolder implements MapFolder {
             ? { after: from, upTo: mapSize }
             : { after: mapSize, upTo: from };
       const packed = packHeads(await heads.bucketHeads(mapSize, changed));
-      await this.#call({ op: changed ? 'apply' : 'load', heads: packed }, buffersOf(packed));
+      if (changed) {
+        for (const p of packed.prefixes) this.#kept[p] = 0;
+        await this.#call({ op: 'apply', heads: packed }, buffersOf(packed));
+      } else {
+        this.#unknown();
+        await this.#call({ op: 'load', heads: packed, cacheBytes: this.#cacheBytes }, buffersOf(packed));
+      }
     }
     const keys = mapKeys(entries);
-    const reading = records.bucketRecords(touchedBuckets(keys), mapSize);
+    // Only the buckets the worker does not keep are read (an empty bucket has no row: sent empty).
+    const missing = touchedBuckets(keys).filter((p) => this.#kept[p] === 0);
+    const reading = missing.length > 0 ? records.bucketRecords(missing, mapSize) : Promise.resolve(new Map());
     reading.catch(() => undefined); // awaited below
     // One turn of the event loop lets the driver put the read on the wire (a pool hands out an idle
     // connection asynchronously); then the caller may keep this thread busy until it answers.
     await new Promise((resolve) => setImmediate(resolve));
     readSent?.();
     const additions = groupByBucket(entries, keys);
-    const fold = packFold(additions, await reading);
-    const out = await this.#call({ op: 'fold', fold }, buffersOf(fold), writes);
-    if (out === null) throw new Error('index top worker: fold answered nothing');
-    return out.root;
+    const got = await reading;
+    for (const p of missing) if (!got.has(p)) got.set(p, new Uint8Array(0));
+    const fold = packFold(additions, got);
+    const out = await this.#call({ op: 'fold', fold }, buffersOf(fold), (rows, cached) => {
+      rows.forEach((r, i) => {
+        this.#kept[r.prefix] = cached[i]!;
+      });
+      writes(rows);
+    });
+    if (out.result === null) throw new Error('index top worker: fold answered nothing');
+    return out.result.root;
   }
 
   moved(size: bigint): void {
-    if (this.#worker !== undefined) this.#version = size;
+    if (this.#worker === undefined) return;
+    this.#version = size;
+    this.#fill(size);
+  }
+
+  /**
+   * #fill reads, between rounds, the records of the buckets the worker does not keep yet, FILL_CHUNK
+   * buckets a read, at the map size the top is at, and sends them to the worker, until it has them all
+   * or is full: then a fold reads nothing. A round that starts meanwhile wins: a chunk read while the
+   * top moved is dropped, and the next committed round takes the fill up again. A failed read stops it
+   * until then too (the worker's records only save reads; folds read what it does not keep). If another
+   * process has moved the map since `size` (this one learns it at its next fold), what a chunk read at
+   * `size` got wrong is only buckets that changed since, which that fold's 'apply' drops before use.
+   */
+  #fill(size: bigint): void {
+    const from = this.#fillFrom;
+    if (from === undefined || this.#filling || this.#fillDone || this.#cacheBytes === 0) return;
+    if (this.#version !== size) return; // a round has begun: the next one to commit goes on
+    this.#filling = true;
+    const seq = this.#seq;
+    const lo = this.#fillNext;
+    const prefixes: number[] = [];
+    for (let p = lo; p < Math.min(BUCKETS, lo + FILL_CHUNK); p++) if (this.#kept[p] === 0) prefixes.push(p);
+    const read = prefixes.length > 0 ? from.bucketRecords(prefixes, size) : Promise.resolve(new Map());
+    read
+      .then(async (got) => {
+        // Sent only if no op went to the worker since the read began: the top is still at `size`.
+        if (this.#seq !== seq || this.#version !== size || this.#worker === undefined) return false;
+        if (prefixes.length > 0) {
+          const fill = packRecords(prefixes, got);
+          fill.given.fill(1); // a bucket with no row is empty: the worker keeps it so
+          const answer = await this.#call({ op: 'fill', fill }, buffersOf(fill));
+          if (this.#version !== size) return false;
+          const cached = answer.cached ?? new Uint8Array(0);
+          prefixes.forEach((p, i) => {
+            this.#kept[p] = cached[i] ?? 0;
+          });
+          if (cached.includes(0)) this.#fillDone = true; // full
+        }
+        this.#fillNext = lo + FILL_CHUNK;
+        if (this.#fillNext >= BUCKETS) this.#fillDone = true;
+        return !this.#fillDone;
+      })
+      .catch(() => false)
+      .then((more) => {
+        this.#filling = false;
+        if (more) setImmediate(() => this.#fill(size));
+      });
+  }
+
+  /** kept returns how many buckets the worker keeps the records of (tests, benchmarks). */
+  kept(): number {
+    return this.#kept.reduce((a, b) => a + b, 0);
+  }
+
+  /**
+   * filled says whether the background fill has nothing more to do: every bucket kept, the worker full,
+   * or nothing to fill from (PGlite: the worker keeps only what folds wrote) or into (no cache).
+   */
+  filled(): boolean {
+    return this.#fillDone || this.#fillFrom === undefined || this.#cacheBytes === 0;
   }
 
   forget(): void {
-    this.#version = undefined;
+    this.#unknown();
   }
 
   async close(): Promise<void> {
     const w = this.#worker;
     this.#worker = undefined;
-    this.#version = undefined;
+    this.#unknown();
+    this.#fillFrom = undefined;
     await w?.terminate();
   }
 }

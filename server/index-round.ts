@@ -98,11 +98,21 @@ export class IndexRound {
 
   /**
    * faults: test hooks. inThread: hash the map on the calling thread (server/index-folder.ts) instead of
-   * in a worker thread of its own; call close() when done either way.
+   * in a worker thread of its own; cacheBytes: the most of bucket records that worker keeps
+   * (MAP_CACHE_BYTES by default); call close() when done either way.
    */
-  constructor(faults: IndexFaults = {}, opts: { inThread?: boolean } = {}) {
+  constructor(faults: IndexFaults = {}, opts: { inThread?: boolean; cacheBytes?: number } = {}) {
     this.#faults = faults;
-    this.#folder = opts.inThread ? new InThreadFolder() : new WorkerFolder();
+    this.#folder = opts.inThread ? new InThreadFolder() : new WorkerFolder({ cacheBytes: opts.cacheBytes });
+  }
+
+  /**
+   * warm says whether the map's worker keeps all the bucket records it can (server/index-folder.ts
+   * WorkerFolder fills them between rounds after a takeover), so a round reads none: benchmarks of the
+   * steady state wait for it.
+   */
+  warm(): boolean {
+    return this.#folder.filled();
   }
 
   /** close stops the map's worker thread (a later round starts another). */

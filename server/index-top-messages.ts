@@ -30,46 +30,82 @@ export function packHeads(heads: readonly BucketHead[]): PackedHeads {
 }
 
 /**
- * PackedFold is a fold's input in flat arrays, transferred, not cloned (a structured clone of ~260
- * buckets and ~500 keys, each an object with its own arrays, cost the main thread about 2 ms a round):
- * bucket i is prefixes[i]; its stored records are records[recordsAt[i]..recordsAt[i+1]), its added keys
- * are keys k from keyAt[i] to keyAt[i+1]-1 (32 bytes each in `keys`), and key k's new log indexes are
- * indexes[indexAt[k]..indexAt[k+1]).
+ * PackedRecords are buckets' records in flat arrays: bucket i is prefixes[i], its records are
+ * records[recordsAt[i]..recordsAt[i+1]) when given[i] is 1 (0: not sent, the worker has them).
  */
-export interface PackedFold {
+export interface PackedRecords {
   prefixes: Int32Array;
+  given: Uint8Array;
   recordsAt: Int32Array;
   records: Uint8Array;
+}
+
+/** packRecords returns the records of `prefixes` as PackedRecords, given for those in `stored` only. */
+export function packRecords(
+  prefixes: readonly number[],
+  stored: ReadonlyMap<number, Uint8Array>,
+): PackedRecords {
+  const n = prefixes.length;
+  const out: PackedRecords = {
+    prefixes: Int32Array.from(prefixes),
+    given: new Uint8Array(n),
+    recordsAt: new Int32Array(n + 1),
+    records: new Uint8Array(prefixes.reduce((a, p) => a + (stored.get(p)?.length ?? 0), 0)),
+  };
+  let r = 0;
+  prefixes.forEach((prefix, i) => {
+    const records = stored.get(prefix);
+    if (records) {
+      out.given[i] = 1;
+      out.records.set(records, r);
+      r += records.length;
+    }
+    out.recordsAt[i + 1] = r;
+  });
+  return out;
+}
+
+/** unpackRecords returns the given records of PackedRecords by bucket (views into its arrays). */
+export function unpackRecords(p: PackedRecords): Map<number, Uint8Array> {
+  const out = new Map<number, Uint8Array>();
+  p.prefixes.forEach((prefix, i) => {
+    if (p.given[i] === 1) out.set(prefix, p.records.subarray(p.recordsAt[i], p.recordsAt[i + 1]));
+  });
+  return out;
+}
+
+/**
+ * PackedFold is a fold's input in flat arrays, transferred, not cloned (a structured clone of ~260
+ * buckets and ~500 keys, each an object with its own arrays, cost the main thread about 2 ms a round):
+ * the touched buckets in PackedRecords (the records of those the worker does not keep), and bucket i's
+ * added keys k from keyAt[i] to keyAt[i+1]-1 (32 bytes each in `keys`), key k's new log indexes being
+ * indexes[indexAt[k]..indexAt[k+1]).
+ */
+export interface PackedFold extends PackedRecords {
   keyAt: Int32Array;
   keys: Uint8Array;
   indexAt: Int32Array;
   indexes: BigUint64Array;
 }
 
-/** packFold returns the additions and each touched bucket's stored records (absent: none) as a PackedFold. */
+/** packFold returns the additions and the records of the touched buckets in `stored` as a PackedFold. */
 export function packFold(additions: Additions, stored: ReadonlyMap<number, Uint8Array>): PackedFold {
   const n = additions.length;
   const keyCount = additions.reduce((a, [, adds]) => a + adds.length, 0);
   const indexCount = additions.reduce((a, [, adds]) => adds.reduce((b, x) => b + x.indexes.length, a), 0);
-  const recordBytes = additions.reduce((a, [prefix]) => a + (stored.get(prefix)?.length ?? 0), 0);
   const out: PackedFold = {
-    prefixes: new Int32Array(n),
-    recordsAt: new Int32Array(n + 1),
-    records: new Uint8Array(recordBytes),
+    ...packRecords(
+      additions.map(([prefix]) => prefix),
+      stored,
+    ),
     keyAt: new Int32Array(n + 1),
     keys: new Uint8Array(keyCount * 32),
     indexAt: new Int32Array(keyCount + 1),
     indexes: new BigUint64Array(indexCount),
   };
-  let r = 0;
   let k = 0;
   let x = 0;
-  additions.forEach(([prefix, adds], i) => {
-    out.prefixes[i] = prefix;
-    const records = stored.get(prefix);
-    if (records) out.records.set(records, r);
-    r += records?.length ?? 0;
-    out.recordsAt[i + 1] = r;
+  additions.forEach(([, adds], i) => {
     for (const a of adds) {
       out.keys.set(a.key, k * 32);
       for (const index of a.indexes) out.indexes[x++] = index;
@@ -80,12 +116,10 @@ export function packFold(additions: Additions, stored: ReadonlyMap<number, Uint8
   return out;
 }
 
-/** unpackFold returns a PackedFold's additions and stored records (views into its arrays). */
+/** unpackFold returns a PackedFold's additions and the records it gives (views into its arrays). */
 export function unpackFold(p: PackedFold): { additions: Additions; stored: Map<number, Uint8Array> } {
   const additions: Additions = [];
-  const stored = new Map<number, Uint8Array>();
   p.prefixes.forEach((prefix, i) => {
-    stored.set(prefix, p.records.subarray(p.recordsAt[i], p.recordsAt[i + 1]));
     const adds = [];
     for (let k = p.keyAt[i]!; k < p.keyAt[i + 1]!; k++) {
       adds.push({
@@ -95,7 +129,7 @@ export function unpackFold(p: PackedFold): { additions: Additions; stored: Map<n
     }
     additions.push([prefix, adds]);
   });
-  return { additions, stored };
+  return { additions, stored: unpackRecords(p) };
 }
 
 /** PackedWrites are a fold's bucket rows: their heads, and their records one after another. */
@@ -132,14 +166,20 @@ export function buffersOf(p: object): ArrayBuffer[] {
   return Object.values(p).map((a) => (a as Uint8Array).buffer as ArrayBuffer);
 }
 
-/** TopRequest is one op for the worker (see the file comment). */
+/** TopRequest is one op for the worker (see server/index-top-worker.ts). */
 export type TopRequest =
-  | { id: number; op: 'load' | 'apply'; heads: PackedHeads }
+  | { id: number; op: 'load'; heads: PackedHeads; cacheBytes: number }
+  | { id: number; op: 'apply'; heads: PackedHeads }
   | { id: number; op: 'fold'; fold: PackedFold }
+  | { id: number; op: 'fill'; fill: PackedRecords }
   | { id: number; op: 'forget' };
 
-/** TopAnswer is the worker's answer to the request with the same id (a fold's writes come first). */
+/**
+ * TopAnswer is the worker's answer to the request with the same id (a fold's writes come first).
+ * `cached` says, bucket by bucket (a fold's written buckets, a fill's), whether the worker keeps its
+ * records: the main thread sends them no more while the map stays at that size.
+ */
 export type TopAnswer =
-  | { id: number; writes: PackedWrites }
-  | { id: number; result: { root: Uint8Array } | null }
+  | { id: number; writes: PackedWrites; cached: Uint8Array }
+  | { id: number; result: { root: Uint8Array } | null; cached?: Uint8Array }
   | { id: number; error: { message: string; code?: string } };

@@ -19,39 +19,109 @@
 import { parentPort } from 'node:worker_threads';
 import { MapTop } from '../log/index-buckets.js';
 import { bucketWrites } from './index-state.js';
-import { buffersOf, packWrites, type TopAnswer, type TopRequest, unpackFold } from './index-top-messages.js';
+import {
+  buffersOf,
+  packWrites,
+  type TopAnswer,
+  type TopRequest,
+  unpackFold,
+  unpackRecords,
+} from './index-top-messages.js';
 // Node's native SHA-256 for every hash of log/ in this thread too (it is per thread: a module's state).
 import './native-hash.js';
 
 let top: MapTop | undefined;
 
-function run(m: TopRequest): { root: Uint8Array } | null {
-  if (m.op === 'forget') {
-    top = undefined;
-    return null;
+/**
+ * The records of buckets as of the map size the top is at, kept so that a fold needs no read of them:
+ * filled by the main thread between rounds ('fill') and by every fold (its new records), emptied with
+ * the top ('load', 'forget', a failed op), and a bucket dropped when another process changed it
+ * ('apply'). At most `cacheBytes`, each bucket counted with its typed array's own cost (ENTRY_COST).
+ */
+const cache = new Map<number, Uint8Array>();
+let cacheBytes = 0;
+let cacheLimit = 0;
+const ENTRY_COST = 160;
+
+/** keep caches `records` as bucket `prefix` (replacing what it held) and says whether it did. */
+function keep(prefix: number, records: Uint8Array): boolean {
+  const old = cache.get(prefix);
+  const delta = records.length + (old ? -old.length : ENTRY_COST);
+  if (cacheBytes + delta > cacheLimit) {
+    if (old) {
+      cache.delete(prefix);
+      cacheBytes -= old.length + ENTRY_COST;
+    }
+    return false;
   }
-  if (m.op === 'load') top = new MapTop();
+  // A copy: the records may be a view of a message's array, which a kept bucket must not pin.
+  cache.set(prefix, records.slice());
+  cacheBytes += delta;
+  return true;
+}
+
+function drop(): void {
+  top = undefined;
+  cache.clear();
+  cacheBytes = 0;
+}
+
+type Final = { result: { root: Uint8Array } | null; cached?: Uint8Array };
+
+function run(m: TopRequest): Final {
+  if (m.op === 'forget') {
+    drop();
+    return { result: null };
+  }
+  if (m.op === 'load') {
+    drop();
+    cacheLimit = m.cacheBytes;
+    top = new MapTop();
+  }
   if (top === undefined) throw new Error(`index top worker: ${m.op} before load`);
-  if (m.op !== 'fold') {
+  if (m.op === 'load' || m.op === 'apply') {
     const { prefixes, counts, hashes } = m.heads;
-    for (let i = 0; i < prefixes.length; i++)
+    for (let i = 0; i < prefixes.length; i++) {
       top.setBucket(prefixes[i]!, hashes.subarray(i * 32, i * 32 + 32), counts[i]!);
+      const old = cache.get(prefixes[i]!);
+      if (old) {
+        cache.delete(prefixes[i]!);
+        cacheBytes -= old.length + ENTRY_COST;
+      }
+    }
     top.root();
-    return null;
+    return { result: null };
+  }
+  if (m.op === 'fill') {
+    const records = unpackRecords(m.fill);
+    const empty = new Uint8Array(0);
+    return {
+      result: null,
+      cached: Uint8Array.from(m.fill.prefixes, (p) => (keep(p, records.get(p) ?? empty) ? 1 : 0)),
+    };
   }
   const { additions, stored } = unpackFold(m.fold);
-  const writes = packWrites(bucketWrites(top, additions, stored));
-  parentPort?.postMessage({ id: m.id, writes } satisfies TopAnswer, buffersOf(writes));
-  return { root: top.root() };
+  for (const [prefix] of additions) {
+    if (stored.has(prefix)) continue;
+    const kept = cache.get(prefix);
+    if (kept === undefined) throw new Error(`index top worker: bucket ${prefix} was neither sent nor kept`);
+    stored.set(prefix, kept);
+  }
+  const rows = bucketWrites(top, additions, stored);
+  const cached = Uint8Array.from(rows, (w) => (keep(w.prefix, w.records) ? 1 : 0));
+  const writes = packWrites(rows);
+  parentPort?.postMessage({ id: m.id, writes, cached } satisfies TopAnswer, buffersOf(writes));
+  return { result: { root: top.root() } };
 }
 
 parentPort?.on('message', (m: TopRequest) => {
   let answer: TopAnswer;
   try {
-    answer = { id: m.id, result: run(m) };
+    answer = { id: m.id, ...run(m) };
   } catch (err) {
-    // A failed op leaves the top in an unknown state: drop it (the main thread forgets its size too).
-    top = undefined;
+    // A failed op leaves the top and the kept records in an unknown state: drop them (the main
+    // thread forgets the top's size too, and what it believed kept).
+    drop();
     const e = err as { message?: string; code?: string };
     answer = { id: m.id, error: { message: String(e.message ?? err), code: e.code } };
   }

@@ -155,6 +155,7 @@ async function appendRound(
   n: number,
   leaf: boolean,
   now = new Date(),
+  fail = false,
 ) {
   const out = await store.integrate(async (tx) => {
     const state = await tx.state();
@@ -166,7 +167,9 @@ async function appendRound(
       });
       return { entry, digest: hashLeaf(entry), identifier: id, signer: SIGNER, acceptedAt: new Date(0) };
     });
-    return index.append(tx, state.treeSize, rows, leaf ? { now } : undefined);
+    const next = await index.append(tx, state.treeSize, rows, leaf ? { now } : undefined);
+    if (fail) throw new Error('injected: roll back after the index step');
+    return next;
   });
   if (!out.ran) throw new Error('lock held');
   index.committed();
@@ -235,6 +238,58 @@ backendTest(
         'the map covers the entries before the last leaf',
       );
     } finally {
+      await store.close();
+    }
+  },
+);
+
+backendTest(
+  test,
+  "the map worker's kept records: folds that read no bucket, a rollback, another integrator, a full cache",
+  async (t, b) => {
+    const db = await openDb(b);
+    const store = await openStore(db, { migrate: true });
+    // A keeps every bucket it can (on Postgres it fills them between rounds); C keeps at most a few
+    // buckets' worth, so it both keeps and refuses; `other` integrates in between, changing buckets
+    // A and C keep, which they must then read again.
+    const a = new IndexRound();
+    const c = new IndexRound({}, { cacheBytes: 2000 });
+    const other = new IndexRound({}, { inThread: true });
+    try {
+      let size = 0n;
+      const check = async (r: number) => {
+        const replayed = replayIndex((await store.readEntries(0n, size)).map((e) => e.entry));
+        t.is(BigInt(replayed.leaves[replayed.leaves.length - 1]! + 1), size, `round ${r}: the replayed root`);
+      };
+      size = (await appendRound(store, a, 0, 6, true)).treeSize;
+      const since = Date.now();
+      while (!a.warm() && Date.now() - since < 20_000) await new Promise((r) => setTimeout(r, 20));
+      t.true(a.warm(), 'the fill finished');
+      const plan: [IndexRound, boolean][] = [
+        [a, true],
+        [a, true],
+        [other, true],
+        [a, true],
+        [c, true],
+        [c, true],
+        [other, true],
+        [c, true],
+        [a, true],
+      ];
+      for (const [r, [who, fail]] of plan.entries()) {
+        size = (await appendRound(store, who, r + 1, 4 + (r % 3), true)).treeSize;
+        await check(r + 1);
+        if (r === 1 && fail) {
+          // A round of A's that rolls back after its fold changed what A's worker keeps (the same ids
+          // as the rounds around it, so the buckets it changed are touched again).
+          await t.throwsAsync(appendRound(store, a, r + 1, 6, true, new Date(), true), {
+            message: /injected/,
+          });
+          a.rolledBack();
+        }
+      }
+    } finally {
+      await Promise.all([a.close(), c.close()]);
       await store.close();
     }
   },
