@@ -88,7 +88,8 @@ const STACK = new Uint8Array(257 * 64);
 /**
  * subtreeHashInto writes to out[at..at+32] the hash of the subtree at depth `depth` holding records
  * lo..hi-1 (byte offsets in `records`, sorted, all sharing their first `depth` bits): EMPTY, the one
- * record's LEAF (a record is key || value, LEAF's message after its prefix), or NODE of the two halves.
+ * record's LEAF (a record is key || value, LEAF's message after its prefix; taken from `leaves`, the
+ * records' leaf hashes in order, when given), or NODE of the two halves.
  */
 function subtreeHashInto(
   records: Uint8Array,
@@ -97,14 +98,20 @@ function subtreeHashInto(
   depth: number,
   out: Uint8Array,
   at: number,
+  leaves?: Uint8Array,
 ): void {
   const n = (hi - lo) / RECORD_BYTES;
   if (n === 0) out.fill(0, at, at + HASH_SIZE);
-  else if (n === 1) sha256Prefixed(LEAF_BYTE, records, lo, RECORD_BYTES, out, at);
-  else {
+  else if (n === 1) {
+    if (leaves === undefined) sha256Prefixed(LEAF_BYTE, records, lo, RECORD_BYTES, out, at);
+    else {
+      const from = (lo / RECORD_BYTES) * HASH_SIZE;
+      for (let k = 0; k < HASH_SIZE; k++) out[at + k] = leaves[from + k]!;
+    }
+  } else {
     const mid = splitAt(records, lo, hi, depth);
-    subtreeHashInto(records, lo, mid, depth + 1, STACK, depth * 64);
-    subtreeHashInto(records, mid, hi, depth + 1, STACK, depth * 64 + HASH_SIZE);
+    subtreeHashInto(records, lo, mid, depth + 1, STACK, depth * 64, leaves);
+    subtreeHashInto(records, mid, hi, depth + 1, STACK, depth * 64 + HASH_SIZE, leaves);
     sha256Prefixed(NODE_BYTE, STACK, depth * 64, 2 * HASH_SIZE, out, at);
   }
 }
@@ -116,6 +123,37 @@ function subtreeHash(records: Uint8Array, lo: number, hi: number, depth: number)
   return out;
 }
 
+/** KeptBucket is a bucket's records with their leaf hashes (leafHashes), as a process keeps it in memory. */
+export interface KeptBucket {
+  records: Uint8Array;
+  leaves: Uint8Array;
+}
+
+/**
+ * leafHashes returns the LEAF hash of each of a bucket's records, 32 bytes each in record order
+ * (SPEC.md "Map root": SHA-256(0x10 || K || V)). With `prev`, another version of the same bucket with
+ * its leaf hashes, a record found byte for byte in it keeps its hash: a round that changes one key of a
+ * bucket hashes that key's leaf only.
+ */
+export function leafHashes(records: Uint8Array, prev?: KeptBucket): Uint8Array {
+  const n = records.length / RECORD_BYTES;
+  const m = prev === undefined ? 0 : prev.records.length / RECORD_BYTES;
+  const out = new Uint8Array(n * HASH_SIZE);
+  for (let i = 0, j = 0; i < n; i++) {
+    const o = i * RECORD_BYTES;
+    while (j < m && compareAt(prev!.records, j * RECORD_BYTES, records, o) < 0) j++;
+    if (j < m && sameRecord(prev!.records, j * RECORD_BYTES, records, o)) {
+      for (let k = 0; k < HASH_SIZE; k++) out[i * HASH_SIZE + k] = prev!.leaves[j * HASH_SIZE + k]!;
+    } else sha256Prefixed(LEAF_BYTE, records, o, RECORD_BYTES, out, i * HASH_SIZE);
+  }
+  return out;
+}
+
+function sameRecord(a: Uint8Array, ao: number, b: Uint8Array, bo: number): boolean {
+  for (let k = 0; k < RECORD_BYTES; k++) if (a[ao + k] !== b[bo + k]) return false;
+  return true;
+}
+
 /** The offset of the first record in lo..hi-1 whose bit `depth` is 1 (hi when none). */
 function splitAt(records: Uint8Array, lo: number, hi: number, depth: number): number {
   let mid = lo;
@@ -123,9 +161,14 @@ function splitAt(records: Uint8Array, lo: number, hi: number, depth: number): nu
   return mid;
 }
 
-/** bucketHash returns the hash of a bucket: the subtree at depth BUCKET_BITS holding its records. */
-export function bucketHash(records: Uint8Array): Uint8Array {
-  return subtreeHash(records, 0, records.length, BUCKET_BITS);
+/**
+ * bucketHash returns the hash of a bucket: the subtree at depth BUCKET_BITS holding its records. With
+ * `leaves`, the records' leaf hashes (leafHashes), it makes only the NODE hashes.
+ */
+export function bucketHash(records: Uint8Array, leaves?: Uint8Array): Uint8Array {
+  const out = new Uint8Array(HASH_SIZE);
+  subtreeHashInto(records, 0, records.length, BUCKET_BITS, out, 0, leaves);
+  return out;
 }
 
 /** BucketAddition is what a batch adds to one key: its new log indexes, increasing. */

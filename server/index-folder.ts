@@ -118,9 +118,11 @@ type Waiter = {
 };
 
 /**
- * MAP_CACHE_BYTES: the most of bucket records the integrator's map worker keeps in memory (256 MiB:
- * a map of about 3 million keys; 10^6 entries make about 10^6 keys, 72 bytes each plus about 160 of
- * bookkeeping per bucket). With them all, a round reads no bucket; beyond, it reads those not kept.
+ * MAP_CACHE_BYTES: the most of bucket records the integrator's map worker keeps in memory, with their
+ * leaf hashes (256 MiB: a map of about 1.5 million keys; 10^6 entries make about 10^6 keys, 72 bytes
+ * of record and 32 of leaf hash each, plus about 256 of bookkeeping per bucket: about 170 MiB). With
+ * them all, a round reads no bucket and hashes only the leaves it changes; beyond, it reads the buckets
+ * not kept.
  */
 export const MAP_CACHE_BYTES = 256 * 1024 * 1024;
 

@@ -22,6 +22,8 @@ import {
   bucketHash,
   bucketOf,
   compareAt,
+  type KeptBucket,
+  leafHashes,
   MapTop,
   RECORD_BYTES,
 } from '../log/index-buckets.js';
@@ -235,19 +237,26 @@ export function foldBuckets(
   return { root: top.root(), writes };
 }
 
-/** bucketWrites is foldBuckets up to the root: the touched buckets' new rows, each set in `top`. */
+/**
+ * bucketWrites is foldBuckets up to the root: the touched buckets' new rows, each set in `top`, with
+ * their leaf hashes. A bucket's records before the additions are `stored`'s, else `kept`'s (records a
+ * process holds with their leaf hashes, whose unchanged leaves are then not hashed again), else none.
+ */
 export function bucketWrites(
   top: MapTop,
   additions: Additions,
   stored: ReadonlyMap<number, Uint8Array>,
-): BucketWrite[] {
-  const writes: BucketWrite[] = [];
+  kept?: ReadonlyMap<number, KeptBucket>,
+): (BucketWrite & KeptBucket)[] {
+  const writes: (BucketWrite & KeptBucket)[] = [];
   for (const [prefix, adds] of additions) {
-    const records = addToBucket(stored.get(prefix) ?? new Uint8Array(0), adds);
-    const hash = bucketHash(records);
+    const had = stored.has(prefix) ? undefined : kept?.get(prefix);
+    const records = addToBucket(stored.get(prefix) ?? had?.records ?? new Uint8Array(0), adds);
+    const leaves = leafHashes(records, had);
+    const hash = bucketHash(records, leaves);
     const count = records.length / RECORD_BYTES;
     top.setBucket(prefix, hash, count);
-    writes.push({ prefix, count, hash, records });
+    writes.push({ prefix, count, hash, records, leaves });
   }
   return writes;
 }

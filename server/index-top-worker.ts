@@ -17,7 +17,7 @@
  * Which size the top is at is the main thread's to track (WorkerFolder): the worker does what it is told.
  */
 import { parentPort } from 'node:worker_threads';
-import { MapTop } from '../log/index-buckets.js';
+import { type KeptBucket, leafHashes, MapTop } from '../log/index-buckets.js';
 import { bucketWrites } from './index-state.js';
 import {
   buffersOf,
@@ -36,28 +36,33 @@ let top: MapTop | undefined;
  * The records of buckets as of the map size the top is at, kept so that a fold needs no read of them:
  * filled by the main thread between rounds ('fill') and by every fold (its new records), emptied with
  * the top ('load', 'forget', a failed op), and a bucket dropped when another process changed it
- * ('apply'). At most `cacheBytes`, each bucket counted with its typed array's own cost (ENTRY_COST).
+ * ('apply'). Each bucket with its leaf hashes, so a fold hashes only the leaves it changes. At most
+ * `cacheBytes`, each bucket counted with its typed arrays' own cost (ENTRY_COST).
  */
-const cache = new Map<number, Uint8Array>();
+const cache = new Map<number, KeptBucket>();
 let cacheBytes = 0;
 let cacheLimit = 0;
-const ENTRY_COST = 160;
+const ENTRY_COST = 256;
 
-/** keep caches `records` as bucket `prefix` (replacing what it held) and says whether it did. */
-function keep(prefix: number, records: Uint8Array): boolean {
+/** keep caches `b` as bucket `prefix` (replacing what it held) and says whether it did. */
+function keep(prefix: number, b: KeptBucket): boolean {
   const old = cache.get(prefix);
-  const delta = records.length + (old ? -old.length : ENTRY_COST);
+  const size = (x: KeptBucket) => x.records.length + x.leaves.length;
+  const delta = size(b) - (old ? size(old) : -ENTRY_COST);
   if (cacheBytes + delta > cacheLimit) {
-    if (old) {
-      cache.delete(prefix);
-      cacheBytes -= old.length + ENTRY_COST;
-    }
+    if (old) forgetBucket(prefix);
     return false;
   }
-  // A copy: the records may be a view of a message's array, which a kept bucket must not pin.
-  cache.set(prefix, records.slice());
+  cache.set(prefix, b);
   cacheBytes += delta;
   return true;
+}
+
+function forgetBucket(prefix: number): void {
+  const old = cache.get(prefix);
+  if (old === undefined) return;
+  cache.delete(prefix);
+  cacheBytes -= old.records.length + old.leaves.length + ENTRY_COST;
 }
 
 function drop(): void {
@@ -83,32 +88,30 @@ function run(m: TopRequest): Final {
     const { prefixes, counts, hashes } = m.heads;
     for (let i = 0; i < prefixes.length; i++) {
       top.setBucket(prefixes[i]!, hashes.subarray(i * 32, i * 32 + 32), counts[i]!);
-      const old = cache.get(prefixes[i]!);
-      if (old) {
-        cache.delete(prefixes[i]!);
-        cacheBytes -= old.length + ENTRY_COST;
-      }
+      forgetBucket(prefixes[i]!);
     }
     top.root();
     return { result: null };
   }
   if (m.op === 'fill') {
     const records = unpackRecords(m.fill);
-    const empty = new Uint8Array(0);
-    return {
-      result: null,
-      cached: Uint8Array.from(m.fill.prefixes, (p) => (keep(p, records.get(p) ?? empty) ? 1 : 0)),
+    // Copies: the records are views of the message's array, which a kept bucket must not pin. Their
+    // leaf hashes are made now, between rounds, so a fold hashes only the leaves it changes.
+    const kept = (p: number) => {
+      const r = records.get(p)?.slice() ?? new Uint8Array(0);
+      return keep(p, { records: r, leaves: leafHashes(r) }) ? 1 : 0;
     };
+    return { result: null, cached: Uint8Array.from(m.fill.prefixes, kept) };
   }
   const { additions, stored } = unpackFold(m.fold);
   for (const [prefix] of additions) {
-    if (stored.has(prefix)) continue;
-    const kept = cache.get(prefix);
-    if (kept === undefined) throw new Error(`index top worker: bucket ${prefix} was neither sent nor kept`);
-    stored.set(prefix, kept);
+    if (!stored.has(prefix) && !cache.has(prefix))
+      throw new Error(`index top worker: bucket ${prefix} was neither sent nor kept`);
   }
-  const rows = bucketWrites(top, additions, stored);
-  const cached = Uint8Array.from(rows, (w) => (keep(w.prefix, w.records) ? 1 : 0));
+  const rows = bucketWrites(top, additions, stored, cache);
+  const cached = Uint8Array.from(rows, (w) =>
+    keep(w.prefix, { records: w.records, leaves: w.leaves }) ? 1 : 0,
+  );
   const writes = packWrites(rows);
   parentPort?.postMessage({ id: m.id, writes, cached } satisfies TopAnswer, buffersOf(writes));
   return { result: { root: top.root() } };

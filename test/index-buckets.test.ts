@@ -16,6 +16,7 @@ import {
   bucketHash,
   bucketOf,
   checkRecords,
+  leafHashes,
   MapTop,
   proveLookupFrom,
   RECORD_BYTES,
@@ -170,4 +171,32 @@ test('bucketed map: records out of order or in the wrong bucket are refused', (t
   t.throws(() => checkRecords(new Uint8Array([...b, ...a]), 0), { message: /increasing/ });
   t.throws(() => checkRecords(ordered, 1), { message: /another bucket/ });
   t.throws(() => checkRecords(ordered.subarray(1), 0), { message: /whole records/ });
+});
+
+test('leaf hashes kept with a bucket: reused where a record is unchanged, the bucket hash the same', (t) => {
+  fc.assert(
+    fc.property(batchesArb, (batches) => {
+      // One bucket's versions, batch after batch, each with the leaf hashes of the one before.
+      let records: Uint8Array = new Uint8Array(0);
+      let kept = { records, leaves: leafHashes(records) };
+      let next = 0n;
+      for (const batch of batches) {
+        const adds = batch.map(([key, n]) => {
+          const k = key.slice();
+          k[0] = 0;
+          k[1] = 0;
+          k[2] &= 0x3f; // all in bucket 0
+          return { key: k, indexes: Array.from({ length: n }, () => next++) };
+        });
+        const unique = [...new Map(adds.map((a) => [hex(a.key), a])).values()];
+        records = addToBucket(records, unique);
+        const fresh = leafHashes(records);
+        const reused = leafHashes(records, kept);
+        t.is(hex(reused), hex(fresh));
+        t.is(hex(bucketHash(records, reused)), hex(bucketHash(records)));
+        kept = { records, leaves: reused };
+      }
+    }),
+    { numRuns: 200 },
+  );
 });
