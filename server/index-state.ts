@@ -246,11 +246,11 @@ export function bucketWrites(
   top: MapTop,
   additions: Additions,
   stored: ReadonlyMap<number, Uint8Array>,
-  kept?: ReadonlyMap<number, KeptBucket>,
+  kept?: (prefix: number) => KeptBucket | undefined,
 ): (BucketWrite & KeptBucket)[] {
   const writes: (BucketWrite & KeptBucket)[] = [];
   for (const [prefix, adds] of additions) {
-    const had = stored.has(prefix) ? undefined : kept?.get(prefix);
+    const had = stored.has(prefix) ? undefined : kept?.(prefix);
     const records = addToBucket(stored.get(prefix) ?? had?.records ?? new Uint8Array(0), adds);
     const leaves = leafHashes(records, had);
     const hash = bucketHash(records, leaves);

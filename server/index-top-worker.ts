@@ -17,7 +17,8 @@
  * Which size the top is at is the main thread's to track (WorkerFolder): the worker does what it is told.
  */
 import { parentPort } from 'node:worker_threads';
-import { type KeptBucket, leafHashes, MapTop } from '../log/index-buckets.js';
+import { HASH_SIZE } from '../log/hash.js';
+import { type KeptBucket, leafHashes, MapTop, RECORD_BYTES } from '../log/index-buckets.js';
 import { bucketWrites } from './index-state.js';
 import {
   buffersOf,
@@ -36,24 +37,39 @@ let top: MapTop | undefined;
  * The records of buckets as of the map size the top is at, kept so that a fold needs no read of them:
  * filled by the main thread between rounds ('fill') and by every fold (its new records), emptied with
  * the top ('load', 'forget', a failed op), and a bucket dropped when another process changed it
- * ('apply'). Each bucket with its leaf hashes, so a fold hashes only the leaves it changes. At most
- * `cacheBytes`, each bucket counted with its typed arrays' own cost (ENTRY_COST).
+ * ('apply'). Each bucket with its leaf hashes, so a fold hashes only the leaves it changes, in one array
+ * (records || leaf hashes: 104 bytes a key); every empty bucket shares one empty array. At most
+ * `cacheBytes`, each bucket counted with what it costs besides its bytes (a map slot and an array).
  */
-const cache = new Map<number, KeptBucket>();
+const cache = new Map<number, Uint8Array>();
 let cacheBytes = 0;
 let cacheLimit = 0;
-const ENTRY_COST = 256;
+const EMPTY = new Uint8Array(0);
+const cost = (data: Uint8Array) => data.length + (data.length === 0 ? 48 : 160);
 
-/** keep caches `b` as bucket `prefix` (replacing what it held) and says whether it did. */
+/** kept returns bucket `prefix`'s kept records and leaf hashes (views of its array), if kept. */
+function kept(prefix: number): KeptBucket | undefined {
+  const data = cache.get(prefix);
+  if (data === undefined) return undefined;
+  const split = (data.length / (RECORD_BYTES + HASH_SIZE)) * RECORD_BYTES;
+  return { records: data.subarray(0, split), leaves: data.subarray(split) };
+}
+
+/** keep keeps `b` as bucket `prefix` (replacing what it held) and says whether it did. */
 function keep(prefix: number, b: KeptBucket): boolean {
   const old = cache.get(prefix);
-  const size = (x: KeptBucket) => x.records.length + x.leaves.length;
-  const delta = size(b) - (old ? size(old) : -ENTRY_COST);
+  let data = EMPTY;
+  if (b.records.length > 0) {
+    data = new Uint8Array(b.records.length + b.leaves.length);
+    data.set(b.records);
+    data.set(b.leaves, b.records.length);
+  }
+  const delta = cost(data) - (old ? cost(old) : 0);
   if (cacheBytes + delta > cacheLimit) {
     if (old) forgetBucket(prefix);
     return false;
   }
-  cache.set(prefix, b);
+  cache.set(prefix, data);
   cacheBytes += delta;
   return true;
 }
@@ -62,7 +78,7 @@ function forgetBucket(prefix: number): void {
   const old = cache.get(prefix);
   if (old === undefined) return;
   cache.delete(prefix);
-  cacheBytes -= old.records.length + old.leaves.length + ENTRY_COST;
+  cacheBytes -= cost(old);
 }
 
 function drop(): void {
@@ -95,20 +111,20 @@ function run(m: TopRequest): Final {
   }
   if (m.op === 'fill') {
     const records = unpackRecords(m.fill);
-    // Copies: the records are views of the message's array, which a kept bucket must not pin. Their
-    // leaf hashes are made now, between rounds, so a fold hashes only the leaves it changes.
-    const kept = (p: number) => {
-      const r = records.get(p)?.slice() ?? new Uint8Array(0);
+    // Their leaf hashes are made now, between rounds, so a fold hashes only the leaves it changes (keep
+    // copies the records out of the message's array).
+    const fill = (p: number) => {
+      const r = records.get(p) ?? EMPTY;
       return keep(p, { records: r, leaves: leafHashes(r) }) ? 1 : 0;
     };
-    return { result: null, cached: Uint8Array.from(m.fill.prefixes, kept) };
+    return { result: null, cached: Uint8Array.from(m.fill.prefixes, fill) };
   }
   const { additions, stored } = unpackFold(m.fold);
   for (const [prefix] of additions) {
     if (!stored.has(prefix) && !cache.has(prefix))
       throw new Error(`index top worker: bucket ${prefix} was neither sent nor kept`);
   }
-  const rows = bucketWrites(top, additions, stored, cache);
+  const rows = bucketWrites(top, additions, stored, kept);
   const cached = Uint8Array.from(rows, (w) =>
     keep(w.prefix, { records: w.records, leaves: w.leaves }) ? 1 : 0,
   );

@@ -185,7 +185,7 @@ test('leaf hashes kept with a bucket: reused where a record is unchanged, the bu
           const k = key.slice();
           k[0] = 0;
           k[1] = 0;
-          k[2] &= 0x3f; // all in bucket 0
+          k[2] = k[2]! & 0x3f; // all in bucket 0
           return { key: k, indexes: Array.from({ length: n }, () => next++) };
         });
         const unique = [...new Map(adds.map((a) => [hex(a.key), a])).values()];
