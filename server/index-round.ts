@@ -232,6 +232,8 @@ export class IndexRound {
       if (rows.length > 0) sent.add(tx.appendBatch({ start, rows, tiles: [] }));
       const leafHashes = rows.map((r) => hashLeaf(r.entry));
       const buckets = await folding.writes;
+      // Version `size` goes in before the prune below, which never reaches it: it keeps what the
+      // checkpoints of the window need, all of them older than this round (#prune).
       if (buckets.length > 0)
         sent.add(tx.appendBatch({ start: size, rows: [], tiles: [], map: { version: size, buckets } }));
       const root = await folding.root;
