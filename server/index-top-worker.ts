@@ -7,13 +7,17 @@
  * hashed, so the main thread sends them to Postgres while the top above them is hashed.
  *
  * Ops:
- * - `load` {heads}: a new top from every bucket's head (a process taking over);
+ * - `load` {heads, cacheBytes}: a new top from every bucket's head (a process taking over), nothing kept;
  * - `apply` {heads}: the heads of the buckets that changed since the top's size (another process
- *   integrated meanwhile);
- * - `fold` {additions, records}: each touched bucket's records after its additions (log/index-buckets.ts
- *   addToBucket), its hash and count set in the top; answers the bucket rows to write ({id, writes}),
- *   then the new root ({id, result: {root}});
- * - `forget`: drop the top (a round rolled back after changing it; the next round loads it again).
+ *   integrated meanwhile); their kept records are dropped;
+ * - `fold` {fold}: each touched bucket's records (sent, or kept here) after its additions
+ *   (log/index-buckets.ts addToBucket), its hash and count set in the top; answers the bucket rows to
+ *   write and which of them it keeps ({id, writes, cached}), then the new root ({id, result: {root}});
+ * - `fill` {fill}: buckets' records as of the top's size, read between rounds, kept with their leaf
+ *   hashes while they fit (about 30 ms of hashing for 8,192 buckets at 10^6 keys, which a fold sent
+ *   meanwhile waits for); answers which it keeps ({id, result: null, cached});
+ * - `forget`: drop the top and what is kept (a round rolled back after changing them; the next round
+ *   loads the top again).
  * Which size the top is at is the main thread's to track (WorkerFolder): the worker does what it is told.
  */
 import { parentPort } from 'node:worker_threads';
