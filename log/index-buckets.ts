@@ -21,7 +21,15 @@
  */
 import { LogError } from './errors.js';
 import { HASH_SIZE } from './hash.js';
-import { type LookupProof, MAP_KEY_SIZE, MAP_VALUE_SIZE } from './index-map.js';
+import {
+  checkUint64,
+  type LookupProof,
+  MAP_CHAIN_BYTE,
+  MAP_KEY_SIZE,
+  MAP_LEAF_BYTE,
+  MAP_NODE_BYTE,
+  MAP_VALUE_SIZE,
+} from './index-map.js';
 import { sha256Prefixed } from './sha256.js';
 
 /** BUCKET_BITS is the depth at which the key space is cut into buckets. */
@@ -74,11 +82,6 @@ export function checkRecords(records: Uint8Array, prefix: number): void {
   }
 }
 
-/** The map's domain-separation bytes (SPEC.md "Map root", "Map value"): LEAF, NODE, chain. */
-const LEAF_BYTE = 0x10;
-const NODE_BYTE = 0x11;
-const CHAIN_BYTE = 0x12;
-
 /**
  * STACK holds, for each depth below the buckets, the two child hashes of the node being hashed there
  * (64 bytes per depth): subtreeHashInto hashes a subtree without allocating.
@@ -103,7 +106,7 @@ function subtreeHashInto(
   const n = (hi - lo) / RECORD_BYTES;
   if (n === 0) out.fill(0, at, at + HASH_SIZE);
   else if (n === 1) {
-    if (leaves === undefined) sha256Prefixed(LEAF_BYTE, records, lo, RECORD_BYTES, out, at);
+    if (leaves === undefined) sha256Prefixed(MAP_LEAF_BYTE, records, lo, RECORD_BYTES, out, at);
     else {
       const from = (lo / RECORD_BYTES) * HASH_SIZE;
       for (let k = 0; k < HASH_SIZE; k++) out[at + k] = leaves[from + k]!;
@@ -112,7 +115,7 @@ function subtreeHashInto(
     const mid = splitAt(records, lo, hi, depth);
     subtreeHashInto(records, lo, mid, depth + 1, STACK, depth * 64, leaves);
     subtreeHashInto(records, mid, hi, depth + 1, STACK, depth * 64 + HASH_SIZE, leaves);
-    sha256Prefixed(NODE_BYTE, STACK, depth * 64, 2 * HASH_SIZE, out, at);
+    sha256Prefixed(MAP_NODE_BYTE, STACK, depth * 64, 2 * HASH_SIZE, out, at);
   }
 }
 
@@ -144,7 +147,7 @@ export function leafHashes(records: Uint8Array, prev?: KeptBucket): Uint8Array {
     while (j < m && compareAt(prev!.records, j * RECORD_BYTES, records, o) < 0) j++;
     if (j < m && sameRecord(prev!.records, j * RECORD_BYTES, records, o)) {
       for (let k = 0; k < HASH_SIZE; k++) out[i * HASH_SIZE + k] = prev!.leaves[j * HASH_SIZE + k]!;
-    } else sha256Prefixed(LEAF_BYTE, records, o, RECORD_BYTES, out, i * HASH_SIZE);
+    } else sha256Prefixed(MAP_LEAF_BYTE, records, o, RECORD_BYTES, out, i * HASH_SIZE);
   }
   return out;
 }
@@ -237,14 +240,10 @@ const CHAIN_VIEW = new DataView(CHAIN_MSG.buffer);
  * uint64.
  */
 function stepChainAt(buf: Uint8Array, at: number, index: bigint): void {
-  if (typeof index !== 'bigint' || index < 0n || index > 0xffff_ffff_ffff_ffffn) {
-    throw new LogError('INDEX_OUT_OF_RANGE', `a chain index must be a uint64, found ${String(index)}`, {
-      field: 'index',
-    });
-  }
+  checkUint64(index, 'index');
   for (let k = 0; k < HASH_SIZE; k++) CHAIN_MSG[k] = buf[at + k]!;
   CHAIN_VIEW.setBigUint64(HASH_SIZE, index, false);
-  sha256Prefixed(CHAIN_BYTE, CHAIN_MSG, 0, HASH_SIZE + 8, buf, at);
+  sha256Prefixed(MAP_CHAIN_BYTE, CHAIN_MSG, 0, HASH_SIZE + 8, buf, at);
 }
 
 /** MapWalk is where a key's path through the top ends: see MapTop.walk. */
@@ -329,7 +328,7 @@ export class MapTop {
       here.set(below.subarray(from, from + HASH_SIZE), i * HASH_SIZE);
     }
     // The two children lie side by side at level d + 1: NODE's message after its prefix.
-    else sha256Prefixed(NODE_BYTE, below, 2 * i * HASH_SIZE, 2 * HASH_SIZE, here, i * HASH_SIZE);
+    else sha256Prefixed(MAP_NODE_BYTE, below, 2 * i * HASH_SIZE, 2 * HASH_SIZE, here, i * HASH_SIZE);
     this.#counts[d]![i] = count;
   }
 

@@ -55,9 +55,13 @@ const KEY_BITS = MAP_KEY_SIZE * 8;
 const ZERO_HASH = new Uint8Array(HASH_SIZE);
 const ID_PREFIX = new TextEncoder().encode('sig-index/v1 id\u0000');
 const SIGNER_PREFIX = new TextEncoder().encode('sig-index/v1 key\u0000');
-const LEAF_PREFIX = Uint8Array.of(0x10);
-const NODE_PREFIX = Uint8Array.of(0x11);
-const CHAIN_PREFIX = Uint8Array.of(0x12);
+/** The map's domain-separation bytes (SPEC.md "Map root", "Map value"): LEAF, NODE and the chain. */
+export const MAP_LEAF_BYTE = 0x10;
+export const MAP_NODE_BYTE = 0x11;
+export const MAP_CHAIN_BYTE = 0x12;
+const LEAF_PREFIX = Uint8Array.of(MAP_LEAF_BYTE);
+const NODE_PREFIX = Uint8Array.of(MAP_NODE_BYTE);
+const CHAIN_PREFIX = Uint8Array.of(MAP_CHAIN_BYTE);
 const FINGERPRINT = /^[0-9A-Fa-f]{40}$/;
 const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 const utf8Encoder = new TextEncoder();
@@ -967,7 +971,8 @@ function uint64be(n: bigint): Uint8Array {
   return out;
 }
 
-function checkUint64(value: unknown, field: string, item?: number): asserts value is bigint {
+/** checkUint64 throws INDEX_OUT_OF_RANGE (details.field, details.item) unless value is a bigint from 0 to 2^64-1. */
+export function checkUint64(value: unknown, field: string, item?: number): asserts value is bigint {
   if (typeof value !== 'bigint' || value < 0n || value > MAX_UINT64) {
     const found = typeof value === 'bigint' ? String(value) : typeof value;
     throw new LogError('INDEX_OUT_OF_RANGE', `${field} must be a bigint from 0 to 2^64-1, found ${found}`, {

@@ -128,6 +128,12 @@ export const MAP_CACHE_BYTES = 256 * 1024 * 1024;
 
 /** FILL_CHUNK: buckets read per statement when filling the worker's records between rounds. */
 const FILL_CHUNK = 8192;
+
+/** withEmpty adds to a read of `prefixes` (MapReadStore.bucketRecords) the empty ones it left out: they have no row. */
+function withEmpty(got: Map<number, Uint8Array>, prefixes: readonly number[]): Map<number, Uint8Array> {
+  for (const p of prefixes) if (!got.has(p)) got.set(p, new Uint8Array(0));
+  return got;
+}
 type Op = TopRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
 
 /**
@@ -268,7 +274,7 @@ export class WorkerFolder implements MapFolder {
       }
     }
     const keys = mapKeys(entries);
-    // Only the buckets the worker does not keep are read (an empty bucket has no row: sent empty).
+    // Only the buckets the worker does not keep are read.
     const missing = touchedBuckets(keys).filter((p) => this.#kept[p] === 0);
     const reading = missing.length > 0 ? records.bucketRecords(missing, mapSize) : Promise.resolve(new Map());
     reading.catch(() => undefined); // awaited below
@@ -277,9 +283,7 @@ export class WorkerFolder implements MapFolder {
     await new Promise((resolve) => setImmediate(resolve));
     readSent?.();
     const additions = groupByBucket(entries, keys);
-    const got = await reading;
-    for (const p of missing) if (!got.has(p)) got.set(p, new Uint8Array(0));
-    const fold = packFold(additions, got);
+    const fold = packFold(additions, withEmpty(await reading, missing));
     const out = await this.#call({ op: 'fold', fold }, buffersOf(fold), (rows, cached) => {
       rows.forEach((r, i) => {
         this.#kept[r.prefix] = cached[i]!;
@@ -320,8 +324,8 @@ export class WorkerFolder implements MapFolder {
         // Sent only if no op went to the worker since the read began: the top is still at `size`.
         if (this.#seq !== seq || this.#version !== size || this.#worker === undefined) return false;
         if (prefixes.length > 0) {
+          withEmpty(got, prefixes);
           const fill = packRecords(prefixes, got);
-          fill.given.fill(1); // a bucket with no row is empty: the worker keeps it so
           const answer = await this.#call({ op: 'fill', fill }, buffersOf(fill));
           if (this.#version !== size) return false;
           const cached = answer.cached ?? new Uint8Array(0);
@@ -339,11 +343,6 @@ export class WorkerFolder implements MapFolder {
         this.#filling = false;
         if (more) setImmediate(() => this.#fill(size));
       });
-  }
-
-  /** kept returns how many buckets the worker keeps the records of (tests, benchmarks). */
-  kept(): number {
-    return this.#kept.reduce((a, b) => a + b, 0);
   }
 
   /**

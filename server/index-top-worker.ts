@@ -118,7 +118,7 @@ function run(m: TopRequest): Final {
     // Their leaf hashes are made now, between rounds, so a fold hashes only the leaves it changes (keep
     // copies the records out of the message's array).
     const fill = (p: number) => {
-      const r = records.get(p) ?? EMPTY;
+      const r = records.get(p)!; // every bucket of a fill is given (an empty one empty)
       return keep(p, { records: r, leaves: leafHashes(r) }) ? 1 : 0;
     };
     return { result: null, cached: Uint8Array.from(m.fill.prefixes, fill) };
